@@ -1,0 +1,1 @@
+//! Check expressions: `metric(column) op value`. (being written)

@@ -1,0 +1,143 @@
+//! Metric names and observations.
+
+use std::fmt;
+
+/// A metric Tidewatch measures. The string forms are part of the public output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// Rows in the table.
+    RowCount,
+    /// Source clock now minus the newest value of the timestamp column, in seconds.
+    FreshnessSeconds,
+    /// NULLs in a column.
+    NullCount,
+    /// NULLs in a column divided by rows (0 on an empty table).
+    NullRate,
+    /// Rows minus distinct keys (NULL keys included as rows).
+    DuplicateCount,
+    /// Duplicate count divided by rows.
+    DuplicateRate,
+    /// Distinct non-NULL values in a column.
+    DistinctCount,
+    /// Minimum of a numeric column.
+    Min,
+    /// Maximum of a numeric column.
+    Max,
+    /// Mean of a numeric column.
+    Mean,
+    /// Number of columns; the column list travels beside it.
+    Schema,
+    /// Rows per time bucket of the timestamp column.
+    Volume,
+}
+
+impl Metric {
+    /// Every metric, in output order.
+    pub const ALL: [Metric; 12] = [
+        Metric::RowCount,
+        Metric::Volume,
+        Metric::FreshnessSeconds,
+        Metric::Schema,
+        Metric::DuplicateCount,
+        Metric::DuplicateRate,
+        Metric::NullCount,
+        Metric::NullRate,
+        Metric::DistinctCount,
+        Metric::Min,
+        Metric::Max,
+        Metric::Mean,
+    ];
+
+    /// The name used in config, output and the state store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::RowCount => "row_count",
+            Metric::FreshnessSeconds => "freshness_seconds",
+            Metric::NullCount => "null_count",
+            Metric::NullRate => "null_rate",
+            Metric::DuplicateCount => "duplicate_count",
+            Metric::DuplicateRate => "duplicate_rate",
+            Metric::DistinctCount => "distinct_count",
+            Metric::Min => "min",
+            Metric::Max => "max",
+            Metric::Mean => "mean",
+            Metric::Schema => "schema",
+            Metric::Volume => "volume",
+        }
+    }
+
+    /// Parses a metric name; `freshness` is accepted as a short form of `freshness_seconds`.
+    pub fn parse(s: &str) -> Option<Metric> {
+        if s == "freshness" {
+            return Some(Metric::FreshnessSeconds);
+        }
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether the metric is measured per column (`null_rate(email)`) rather than per table.
+    pub fn is_column_metric(self) -> bool {
+        matches!(
+            self,
+            Metric::NullCount
+                | Metric::NullRate
+                | Metric::DistinctCount
+                | Metric::Min
+                | Metric::Max
+                | Metric::Mean
+        )
+    }
+
+    /// Whether the metric takes the key columns as its argument (`duplicate_count(id)`).
+    pub fn is_key_metric(self) -> bool {
+        matches!(self, Metric::DuplicateCount | Metric::DuplicateRate)
+    }
+
+    /// Whether the value is a duration in seconds (check thresholds may be written as `2h`).
+    pub fn is_duration(self) -> bool {
+        matches!(self, Metric::FreshnessSeconds)
+    }
+
+    /// Whether the value is a ratio in [0, 1] (check thresholds may be written as `1%`).
+    pub fn is_ratio(self) -> bool {
+        matches!(self, Metric::NullRate | Metric::DuplicateRate)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One measured value of one metric. `column` is `None` for table metrics and the key columns joined
+/// by "," for duplicate metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub metric: Metric,
+    pub column: Option<String>,
+    pub value: f64,
+}
+
+impl Observation {
+    pub fn table(metric: Metric, value: f64) -> Self {
+        Observation { metric, column: None, value }
+    }
+
+    pub fn column(metric: Metric, column: impl Into<String>, value: f64) -> Self {
+        Observation { metric, column: Some(column.into()), value }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Metric::parse("freshness"), Some(Metric::FreshnessSeconds));
+        assert_eq!(Metric::parse("rows"), None);
+    }
+}

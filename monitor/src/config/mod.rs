@@ -1,0 +1,95 @@
+//! Configuration: the validated, typed form of `tidewatch.yaml`.
+//!
+//! Loading happens in two stages (see `load`): the YAML is parsed into a tree that keeps line and column
+//! of every node, then decoded and validated into these types while *every* problem is collected with its
+//! place, so `tidewatch validate` reports them all at once.
+
+use crate::ident::{Ident, TableRef};
+use checks::expr::Check;
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated config file.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// State store URL: `sqlite://PATH` (relative paths resolve beside the config) or `postgres://…`.
+    pub store: SecretString,
+    /// Sources by name, in name order.
+    pub sources: BTreeMap<String, Source>,
+    /// Monitors in file order; names are unique.
+    pub monitors: Vec<Monitor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+    Sqlite,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Postgres => "postgres",
+            SourceKind::Mysql => "mysql",
+            SourceKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Connection URL after `${VAR}` interpolation. Never printed.
+    pub url: SecretString,
+    /// Per-statement timeout (config `statement_timeout`, default 5 minutes).
+    pub statement_timeout: Duration,
+    /// Connect timeout (config `connect_timeout`, default 10 seconds).
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub name: String,
+    /// Name of an entry in `Config::sources` (validated to exist).
+    pub source: String,
+    /// The table exactly as configured, e.g. `public.orders`: reported as `dataset`.
+    pub dataset: String,
+    pub table: TableRef,
+    pub timestamp_column: Option<Ident>,
+    /// Key columns for duplicate metrics; empty when not configured.
+    pub key: Vec<Ident>,
+    /// Columns to profile; `None` means every column of the table.
+    pub columns: Option<Vec<Ident>>,
+    pub checks: Vec<CheckSpec>,
+}
+
+/// One explicit check as written in the file.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub check: Check,
+    /// The text as written, for messages.
+    pub text: String,
+    /// Where it stands in the file.
+    pub place: Place,
+}
+
+/// A place in a file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}

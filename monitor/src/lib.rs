@@ -1,0 +1,5 @@
+//! Tidewatch monitor: config, state store, warehouse connectors and the `scan` pipeline.
+//! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
+
+pub mod config;
+pub mod ident;
