@@ -4,6 +4,7 @@
 //! Architecture Invariant: this crate does no IO. No tokio, no sqlx, no files, no clock: time comes in as
 //! arguments, so every function here is deterministic and testable on plain values.
 
+pub mod evaluate;
 pub mod expr;
 pub mod metric;
 pub mod schema;

@@ -1,0 +1,377 @@
+//! SQL dialects: identifier quoting and the one-statement table profile.
+//!
+//! Architecture Invariant: identifiers reach SQL only through [`Dialect::quote_ident`]. Values reach SQL
+//! only as bind parameters, except integers we formatted ourselves.
+
+use crate::ident::Ident;
+
+/// A SQL dialect Tidewatch can generate profile statements for. Postgres, MySQL/MariaDB and SQLite have
+/// live connectors; Snowflake and BigQuery are generated and unit-tested only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Mysql,
+    Sqlite,
+    Snowflake,
+    BigQuery,
+}
+
+/// One column to profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnPlan {
+    pub name: Ident,
+    /// Numeric columns also get min, max and mean.
+    pub numeric: bool,
+}
+
+/// Everything one profile statement computes over one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePlan {
+    /// Schema (database for MySQL, dataset for BigQuery); `None` uses the connection's default.
+    pub schema: Option<Ident>,
+    pub table: Ident,
+    pub columns: Vec<ColumnPlan>,
+    /// Key columns for duplicate metrics; empty for none.
+    pub key: Vec<Ident>,
+    /// Timestamp column for freshness.
+    pub timestamp: Option<Ident>,
+}
+
+/// What one output column of a profile statement holds; indexes point into `ProfilePlan::columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    RowCount,
+    /// Rows whose key columns are all non-NULL.
+    KeyRows,
+    /// Distinct complete keys.
+    KeyDistinct,
+    FreshnessSeconds,
+    NonNull(usize),
+    Distinct(usize),
+    Min(usize),
+    Max(usize),
+    Mean(usize),
+}
+
+/// A generated statement and the meaning of each of its output columns, in order. Every output column
+/// is a double (or NULL), so a connector decodes them all one way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSql {
+    pub sql: String,
+    pub slots: Vec<Slot>,
+}
+
+impl Dialect {
+    /// Quotes an identifier: doubled double quotes for ANSI dialects, doubled backticks for MySQL,
+    /// backslash escapes inside backticks for BigQuery.
+    pub fn quote_ident(self, ident: &Ident) -> String {
+        let s = ident.as_str();
+        match self {
+            Dialect::Postgres | Dialect::Sqlite | Dialect::Snowflake => {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            }
+            Dialect::Mysql => format!("`{}`", s.replace('`', "``")),
+            Dialect::BigQuery => {
+                format!("`{}`", s.replace('\\', "\\\\").replace('`', "\\`"))
+            }
+        }
+    }
+
+    /// `schema.table`, each part quoted.
+    pub fn qualified(self, schema: Option<&Ident>, table: &Ident) -> String {
+        match schema {
+            Some(s) => format!("{}.{}", self.quote_ident(s), self.quote_ident(table)),
+            None => self.quote_ident(table),
+        }
+    }
+
+    fn to_double(self, expr: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("CAST({expr} AS DOUBLE PRECISION)"),
+            Dialect::Mysql => format!("CAST({expr} AS DOUBLE)"),
+            Dialect::Sqlite => format!("CAST({expr} AS REAL)"),
+            Dialect::Snowflake => format!("CAST({expr} AS DOUBLE)"),
+            Dialect::BigQuery => format!("CAST({expr} AS FLOAT64)"),
+        }
+    }
+
+    /// Count of rows where `cond` holds.
+    fn count_if(self, cond: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("COUNT(*) FILTER (WHERE {cond})"),
+            Dialect::Snowflake => format!("COUNT_IF({cond})"),
+            Dialect::BigQuery => format!("COUNTIF({cond})"),
+            Dialect::Mysql | Dialect::Sqlite => format!("COUNT(CASE WHEN {cond} THEN 1 END)"),
+        }
+    }
+
+    /// Distinct complete (all non-NULL) key tuples. Rows with a NULL in any key column are not counted,
+    /// the way a UNIQUE constraint treats them.
+    fn count_distinct_key(self, quoted: &[String]) -> String {
+        if let [one] = quoted {
+            return format!("COUNT(DISTINCT {one})");
+        }
+        let all_present = all_not_null(quoted);
+        match self {
+            Dialect::Postgres => {
+                format!("COUNT(DISTINCT ({})) FILTER (WHERE {all_present})", quoted.join(", "))
+            }
+            // Both skip tuples with any NULL, which is exactly our rule.
+            Dialect::Mysql | Dialect::Snowflake => format!("COUNT(DISTINCT {})", quoted.join(", ")),
+            // quote() renders each value as an SQL literal, so the join is injective.
+            Dialect::Sqlite => {
+                let parts: Vec<String> = quoted.iter().map(|q| format!("quote({q})")).collect();
+                format!(
+                    "COUNT(DISTINCT CASE WHEN {all_present} THEN {} END)",
+                    parts.join(" || ',' || ")
+                )
+            }
+            Dialect::BigQuery => format!(
+                "COUNT(DISTINCT IF({all_present}, TO_JSON_STRING(STRUCT({})), NULL))",
+                quoted.join(", ")
+            ),
+        }
+    }
+
+    /// Seconds from the newest timestamp to the source's own clock.
+    fn freshness(self, ts: &str) -> String {
+        match self {
+            Dialect::Postgres => format!(
+                "EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX({ts}) AS TIMESTAMPTZ)))"
+            ),
+            Dialect::Mysql => format!("TIMESTAMPDIFF(MICROSECOND, MAX({ts}), NOW(6)) / 1000000"),
+            // Text timestamps (ISO 8601) go through julianday; integer or real ones are unix seconds.
+            Dialect::Sqlite => format!(
+                "CASE WHEN typeof(MAX({ts})) IN ('integer', 'real') \
+                 THEN CAST(strftime('%s', 'now') AS REAL) - MAX({ts}) \
+                 ELSE (julianday('now') - julianday(MAX({ts}))) * 86400.0 END"
+            ),
+            Dialect::Snowflake => format!(
+                "DATEDIFF('millisecond', MAX({ts}), CURRENT_TIMESTAMP()) / 1000.0"
+            ),
+            Dialect::BigQuery => format!(
+                "TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), TIMESTAMP(MAX({ts})), MILLISECOND) / 1000.0"
+            ),
+        }
+    }
+
+    /// The single statement that profiles a table: one scan, every metric.
+    pub fn profile_sql(self, plan: &ProfilePlan) -> ProfileSql {
+        let mut exprs: Vec<String> = Vec::new();
+        let mut slots = Vec::new();
+        let mut push = |expr: String, slot: Slot| {
+            exprs.push(format!("{} AS c{}", self.to_double(&expr), slots.len()));
+            slots.push(slot);
+        };
+        push("COUNT(*)".into(), Slot::RowCount);
+        if let Some(ts) = &plan.timestamp {
+            push(self.freshness(&self.quote_ident(ts)), Slot::FreshnessSeconds);
+        }
+        if !plan.key.is_empty() {
+            let quoted: Vec<String> = plan.key.iter().map(|k| self.quote_ident(k)).collect();
+            let rows = match quoted.as_slice() {
+                [one] => format!("COUNT({one})"),
+                _ => self.count_if(&all_not_null(&quoted)),
+            };
+            push(rows, Slot::KeyRows);
+            push(self.count_distinct_key(&quoted), Slot::KeyDistinct);
+        }
+        for (i, col) in plan.columns.iter().enumerate() {
+            let q = self.quote_ident(&col.name);
+            push(format!("COUNT({q})"), Slot::NonNull(i));
+            push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i));
+            if col.numeric {
+                push(format!("MIN({q})"), Slot::Min(i));
+                push(format!("MAX({q})"), Slot::Max(i));
+                push(format!("AVG({q})"), Slot::Mean(i));
+            }
+        }
+        let sql = format!(
+            "SELECT {} FROM {}",
+            exprs.join(", "),
+            self.qualified(plan.schema.as_ref(), &plan.table)
+        );
+        ProfileSql { sql, slots }
+    }
+
+    /// Whether a catalog type name (as the catalog spells it, any case) is numeric in this dialect.
+    pub fn is_numeric_type(self, data_type: &str) -> bool {
+        let t = data_type.to_ascii_lowercase();
+        let base = t.split(['(', ' ']).next().unwrap_or("");
+        match self {
+            Dialect::Postgres => matches!(
+                base,
+                "smallint" | "integer" | "bigint" | "numeric" | "decimal" | "real" | "double"
+                    | "int2" | "int4" | "int8" | "float4" | "float8"
+            ),
+            Dialect::Mysql => matches!(
+                base,
+                "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
+                    | "numeric" | "float" | "double" | "real"
+            ),
+            // SQLite type affinity rules (https://sqlite.org/datatype3.html, section 3.1).
+            Dialect::Sqlite => {
+                t.contains("int")
+                    || t.contains("real")
+                    || t.contains("floa")
+                    || t.contains("doub")
+                    || t.contains("numeric")
+                    || t.contains("decimal")
+            }
+            Dialect::Snowflake => matches!(
+                base,
+                "number" | "decimal" | "numeric" | "int" | "integer" | "bigint" | "smallint"
+                    | "tinyint" | "byteint" | "float" | "float4" | "float8" | "double" | "real"
+            ),
+            Dialect::BigQuery => {
+                matches!(base, "int64" | "numeric" | "bignumeric" | "float64" | "integer" | "float")
+            }
+        }
+    }
+}
+
+fn all_not_null(quoted: &[String]) -> String {
+    quoted.iter().map(|q| format!("{q} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test inputs are literals known to be valid
+    use super::*;
+
+    fn id(s: &str) -> Ident {
+        Ident::new(s).unwrap()
+    }
+
+    fn plan(key: &[&str]) -> ProfilePlan {
+        ProfilePlan {
+            schema: Some(id("shop")),
+            table: id("orders"),
+            columns: vec![
+                ColumnPlan { name: id("email"), numeric: false },
+                ColumnPlan { name: id("amount"), numeric: true },
+            ],
+            key: key.iter().map(|k| id(k)).collect(),
+            timestamp: Some(id("created_at")),
+        }
+    }
+
+    #[test]
+    fn quoting_doubles_or_escapes_the_quote_character() {
+        let evil = id("x\"; DROP TABLE t; --`");
+        assert_eq!(Dialect::Postgres.quote_ident(&evil), "\"x\"\"; DROP TABLE t; --`\"");
+        assert_eq!(Dialect::Sqlite.quote_ident(&evil), "\"x\"\"; DROP TABLE t; --`\"");
+        assert_eq!(Dialect::Mysql.quote_ident(&evil), "`x\"; DROP TABLE t; --```");
+        assert_eq!(Dialect::BigQuery.quote_ident(&id("a`b\\c")), "`a\\`b\\\\c`");
+    }
+
+    #[test]
+    fn postgres_profile_is_one_statement_with_every_metric() {
+        let p = Dialect::Postgres.profile_sql(&plan(&["id"]));
+        assert_eq!(
+            p.sql,
+            "SELECT CAST(COUNT(*) AS DOUBLE PRECISION) AS c0, \
+             CAST(EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX(\"created_at\") AS TIMESTAMPTZ))) AS DOUBLE PRECISION) AS c1, \
+             CAST(COUNT(\"id\") AS DOUBLE PRECISION) AS c2, \
+             CAST(COUNT(DISTINCT \"id\") AS DOUBLE PRECISION) AS c3, \
+             CAST(COUNT(\"email\") AS DOUBLE PRECISION) AS c4, \
+             CAST(COUNT(DISTINCT \"email\") AS DOUBLE PRECISION) AS c5, \
+             CAST(COUNT(\"amount\") AS DOUBLE PRECISION) AS c6, \
+             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE PRECISION) AS c7, \
+             CAST(MIN(\"amount\") AS DOUBLE PRECISION) AS c8, \
+             CAST(MAX(\"amount\") AS DOUBLE PRECISION) AS c9, \
+             CAST(AVG(\"amount\") AS DOUBLE PRECISION) AS c10 \
+             FROM \"shop\".\"orders\""
+        );
+        assert_eq!(
+            p.slots,
+            vec![
+                Slot::RowCount,
+                Slot::FreshnessSeconds,
+                Slot::KeyRows,
+                Slot::KeyDistinct,
+                Slot::NonNull(0),
+                Slot::Distinct(0),
+                Slot::NonNull(1),
+                Slot::Distinct(1),
+                Slot::Min(1),
+                Slot::Max(1),
+                Slot::Mean(1),
+            ]
+        );
+    }
+
+    #[test]
+    fn composite_keys_per_dialect() {
+        let sql = |d: Dialect| d.profile_sql(&plan(&["a", "b"])).sql;
+        assert!(sql(Dialect::Postgres).contains(
+            "COUNT(*) FILTER (WHERE \"a\" IS NOT NULL AND \"b\" IS NOT NULL)"
+        ));
+        assert!(sql(Dialect::Postgres).contains(
+            "COUNT(DISTINCT (\"a\", \"b\")) FILTER (WHERE \"a\" IS NOT NULL AND \"b\" IS NOT NULL)"
+        ));
+        assert!(sql(Dialect::Mysql).contains("COUNT(DISTINCT `a`, `b`)"));
+        assert!(sql(Dialect::Mysql)
+            .contains("COUNT(CASE WHEN `a` IS NOT NULL AND `b` IS NOT NULL THEN 1 END)"));
+        assert!(sql(Dialect::Sqlite).contains(
+            "COUNT(DISTINCT CASE WHEN \"a\" IS NOT NULL AND \"b\" IS NOT NULL THEN quote(\"a\") || ',' || quote(\"b\") END)"
+        ));
+    }
+
+    #[test]
+    fn snowflake_profile_text() {
+        let p = Dialect::Snowflake.profile_sql(&plan(&["a", "b"]));
+        assert_eq!(
+            p.sql,
+            "SELECT CAST(COUNT(*) AS DOUBLE) AS c0, \
+             CAST(DATEDIFF('millisecond', MAX(\"created_at\"), CURRENT_TIMESTAMP()) / 1000.0 AS DOUBLE) AS c1, \
+             CAST(COUNT_IF(\"a\" IS NOT NULL AND \"b\" IS NOT NULL) AS DOUBLE) AS c2, \
+             CAST(COUNT(DISTINCT \"a\", \"b\") AS DOUBLE) AS c3, \
+             CAST(COUNT(\"email\") AS DOUBLE) AS c4, \
+             CAST(COUNT(DISTINCT \"email\") AS DOUBLE) AS c5, \
+             CAST(COUNT(\"amount\") AS DOUBLE) AS c6, \
+             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE) AS c7, \
+             CAST(MIN(\"amount\") AS DOUBLE) AS c8, \
+             CAST(MAX(\"amount\") AS DOUBLE) AS c9, \
+             CAST(AVG(\"amount\") AS DOUBLE) AS c10 \
+             FROM \"shop\".\"orders\""
+        );
+    }
+
+    #[test]
+    fn bigquery_profile_text() {
+        let p = Dialect::BigQuery.profile_sql(&plan(&["a", "b"]));
+        assert_eq!(
+            p.sql,
+            "SELECT CAST(COUNT(*) AS FLOAT64) AS c0, \
+             CAST(TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), TIMESTAMP(MAX(`created_at`)), MILLISECOND) / 1000.0 AS FLOAT64) AS c1, \
+             CAST(COUNTIF(`a` IS NOT NULL AND `b` IS NOT NULL) AS FLOAT64) AS c2, \
+             CAST(COUNT(DISTINCT IF(`a` IS NOT NULL AND `b` IS NOT NULL, TO_JSON_STRING(STRUCT(`a`, `b`)), NULL)) AS FLOAT64) AS c3, \
+             CAST(COUNT(`email`) AS FLOAT64) AS c4, \
+             CAST(COUNT(DISTINCT `email`) AS FLOAT64) AS c5, \
+             CAST(COUNT(`amount`) AS FLOAT64) AS c6, \
+             CAST(COUNT(DISTINCT `amount`) AS FLOAT64) AS c7, \
+             CAST(MIN(`amount`) AS FLOAT64) AS c8, \
+             CAST(MAX(`amount`) AS FLOAT64) AS c9, \
+             CAST(AVG(`amount`) AS FLOAT64) AS c10 \
+             FROM `shop`.`orders`"
+        );
+    }
+
+    #[test]
+    fn numeric_type_detection() {
+        assert!(Dialect::Postgres.is_numeric_type("numeric(10,2)"));
+        assert!(Dialect::Postgres.is_numeric_type("double precision"));
+        assert!(!Dialect::Postgres.is_numeric_type("text"));
+        assert!(!Dialect::Postgres.is_numeric_type("timestamp with time zone"));
+        assert!(Dialect::Mysql.is_numeric_type("int(11)"));
+        assert!(Dialect::Mysql.is_numeric_type("decimal(10,2) unsigned"));
+        assert!(!Dialect::Mysql.is_numeric_type("varchar(255)"));
+        assert!(Dialect::Sqlite.is_numeric_type("INTEGER"));
+        assert!(Dialect::Sqlite.is_numeric_type("REAL"));
+        assert!(!Dialect::Sqlite.is_numeric_type("TEXT"));
+        assert!(!Dialect::Sqlite.is_numeric_type("DATETIME"));
+        assert!(Dialect::BigQuery.is_numeric_type("INT64"));
+        assert!(Dialect::Snowflake.is_numeric_type("NUMBER(38,0)"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Warehouse connectors: read a table's schema from the catalog and run its one profile statement.
+//!
+//! Each monitor opens its own connection for one scan (no pool: a session's settings — read-only,
+//! statement timeout — never leak into another monitor's work), reads the catalog, runs exactly one
+//! profile statement inside a read-only transaction with a statement timeout, and closes.
+
+pub mod dialect;
+
+use crate::config::{Source, SourceKind};
+use crate::ident::Ident;
+use checks::Column;
+use dialect::{Dialect, ProfilePlan, Slot};
+use secrecy::ExposeSecret;
+use sqlx::{Connection, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Why a warehouse call failed. Messages never contain the connection URL or its password.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("cannot connect to source {source_name}: {message}")]
+    Connect { source_name: String, message: String },
+    #[error("connecting to source {source_name} timed out after {seconds}s")]
+    ConnectTimeout { source_name: String, seconds: u64 },
+    #[error("query on source {source_name} failed: {message}")]
+    Query { source_name: String, message: String },
+    #[error("query on source {source_name} timed out after {seconds}s")]
+    QueryTimeout { source_name: String, seconds: u64 },
+}
+
+/// One open connection to a source.
+pub enum Warehouse {
+    Postgres(sqlx::PgConnection),
+    Mysql { conn: sqlx::MySqlConnection, mariadb: bool },
+    Sqlite(sqlx::SqliteConnection),
+}
+
+/// A profile's values, one per slot of the statement (NULL aggregates are `None`).
+pub type ProfileValues = Vec<(Slot, Option<f64>)>;
+
+impl Warehouse {
+    /// Opens a connection within the source's connect timeout.
+    pub async fn connect(source: &Source) -> Result<Warehouse, WarehouseError> {
+        let fut = Self::connect_inner(source);
+        match tokio::time::timeout(source.connect_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(WarehouseError::ConnectTimeout {
+                source_name: source.name.clone(),
+                seconds: source.connect_timeout.as_secs().max(1),
+            }),
+        }
+    }
+
+    async fn connect_inner(source: &Source) -> Result<Warehouse, WarehouseError> {
+        let url = source.url.expose_secret();
+        let err = |e: sqlx::Error| WarehouseError::Connect {
+            source_name: source.name.clone(),
+            message: redact(&e.to_string(), url),
+        };
+        match source.kind {
+            SourceKind::Postgres => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+                    .map_err(err)?
+                    .application_name("tidewatch");
+                Ok(Warehouse::Postgres(sqlx::PgConnection::connect_with(&opts).await.map_err(err)?))
+            }
+            SourceKind::Mysql => {
+                let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(err)?;
+                let mut conn = sqlx::MySqlConnection::connect_with(&opts).await.map_err(err)?;
+                let version: String =
+                    sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.map_err(err)?;
+                let mariadb = version.to_ascii_lowercase().contains("mariadb");
+                Ok(Warehouse::Mysql { conn, mariadb })
+            }
+            SourceKind::Sqlite => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(err)?
+                    .read_only(true)
+                    .create_if_missing(false);
+                Ok(Warehouse::Sqlite(sqlx::SqliteConnection::connect_with(&opts).await.map_err(err)?))
+            }
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Warehouse::Postgres(_) => Dialect::Postgres,
+            Warehouse::Mysql { .. } => Dialect::Mysql,
+            Warehouse::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// The table's columns in catalog order; empty when the table does not exist or is not visible.
+    /// `schema` defaults to the connection's current schema (database for MySQL, `main` for SQLite).
+    pub async fn columns(
+        &mut self,
+        source: &Source,
+        schema: Option<&Ident>,
+        table: &Ident,
+    ) -> Result<Vec<Column>, WarehouseError> {
+        let fut = self.columns_inner(schema, table);
+        let rows = with_timeout(source, fut).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, data_type)| Column { name, data_type: data_type.to_ascii_lowercase() })
+            .collect())
+    }
+
+    async fn columns_inner(
+        &mut self,
+        schema: Option<&Ident>,
+        table: &Ident,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let schema = schema.map(Ident::as_str);
+        let table = table.as_str();
+        match self {
+            Warehouse::Postgres(conn) => {
+                sqlx::query_as(
+                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)::text \
+                     FROM pg_catalog.pg_attribute a \
+                     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 \
+                       AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+                       AND a.attnum > 0 AND NOT a.attisdropped \
+                     ORDER BY a.attnum",
+                )
+                .bind(schema)
+                .bind(table)
+                .fetch_all(conn)
+                .await
+            }
+            Warehouse::Mysql { conn, .. } => {
+                sqlx::query_as(
+                    "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
+                     FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+                     ORDER BY ORDINAL_POSITION",
+                )
+                .bind(schema)
+                .bind(table)
+                .fetch_all(conn)
+                .await
+            }
+            Warehouse::Sqlite(conn) => {
+                // A table name that matches no table gives no rows, like the other catalogs.
+                sqlx::query_as(
+                    "SELECT name, type FROM pragma_table_info(?1, COALESCE(?2, 'main')) ORDER BY cid",
+                )
+                .bind(table)
+                .bind(schema)
+                .fetch_all(conn)
+                .await
+            }
+        }
+    }
+
+    /// Runs the plan's single profile statement in a read-only transaction with the source's
+    /// statement timeout.
+    pub async fn profile(
+        &mut self,
+        source: &Source,
+        plan: &ProfilePlan,
+    ) -> Result<ProfileValues, WarehouseError> {
+        let sql = self.dialect().profile_sql(plan);
+        let timeout = source.statement_timeout;
+        let fut = self.profile_inner(&sql.sql, sql.slots.len(), timeout);
+        let values = with_timeout(source, fut).await?;
+        Ok(sql.slots.into_iter().zip(values).collect())
+    }
+
+    async fn profile_inner(
+        &mut self,
+        sql: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Option<f64>>, sqlx::Error> {
+        let ms = timeout.as_millis().max(1);
+        match self {
+            Warehouse::Postgres(conn) => {
+                let mut tx = conn.begin().await?;
+                sqlx::raw_sql("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+                // An integer we formatted ourselves: nothing from config reaches this statement.
+                sqlx::raw_sql(&format!("SET LOCAL statement_timeout = {ms}"))
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query(sql).fetch_one(&mut *tx).await?;
+                tx.rollback().await?;
+                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+            }
+            Warehouse::Mysql { conn, mariadb } => {
+                let set = if *mariadb {
+                    format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+                } else {
+                    format!("SET SESSION max_execution_time = {ms}")
+                };
+                sqlx::raw_sql(&set).execute(&mut *conn).await?;
+                sqlx::raw_sql("START TRANSACTION READ ONLY").execute(&mut *conn).await?;
+                let row = sqlx::query(sql).fetch_one(&mut *conn).await;
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+                let row = row?;
+                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+            }
+            Warehouse::Sqlite(conn) => {
+                // Opened read-only; SQLite has no server-side statement timeout, so the client-side
+                // timeout in `with_timeout` is the bound.
+                let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
+                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = match self {
+            Warehouse::Postgres(c) => c.close().await,
+            Warehouse::Mysql { conn, .. } => conn.close().await,
+            Warehouse::Sqlite(c) => c.close().await,
+        };
+    }
+}
+
+/// Runs a warehouse call under the source's statement timeout plus a little slack, so a server that
+/// ignores its own timeout (or SQLite, which has none) still cannot hang a scan.
+async fn with_timeout<T>(
+    source: &Source,
+    fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, WarehouseError> {
+    let limit = source.statement_timeout + Duration::from_secs(2);
+    let url = source.url.expose_secret();
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(classify_query_error(source, &e, url)),
+        Err(_) => Err(WarehouseError::QueryTimeout {
+            source_name: source.name.clone(),
+            seconds: source.statement_timeout.as_secs().max(1),
+        }),
+    }
+}
+
+fn classify_query_error(source: &Source, e: &sqlx::Error, url: &str) -> WarehouseError {
+    let message = match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("statement timeout")
+        || lower.contains("max_statement_time")
+        || lower.contains("maximum statement execution time")
+        || lower.contains("max_execution_time")
+    {
+        return WarehouseError::QueryTimeout {
+            source_name: source.name.clone(),
+            seconds: source.statement_timeout.as_secs().max(1),
+        };
+    }
+    WarehouseError::Query { source_name: source.name.clone(), message: redact(&message, url) }
+}
+
+/// Removes the URL and its password from a message, in case a driver echoes either.
+pub fn redact(message: &str, url: &str) -> String {
+    let mut out = message.replace(url, "<url>");
+    if let Ok(parsed) = url::Url::parse(url) {
+        if let Some(pw) = parsed.password() {
+            if !pw.is_empty() {
+                out = out.replace(pw, "***");
+                let decoded = percent_encoding::percent_decode_str(pw).decode_utf8_lossy();
+                if !decoded.is_empty() {
+                    out = out.replace(decoded.as_ref(), "***");
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_url_and_password() {
+        let url = "postgres://u:p%40ss@h/db";
+        let m = redact("failed for postgres://u:p%40ss@h/db with p@ss and p%40ss", url);
+        assert_eq!(m, "failed for <url> with *** and ***");
+    }
+}
