@@ -3,4 +3,6 @@
 
 pub mod config;
 pub mod ident;
+pub mod output;
+pub mod scan;
 pub mod warehouse;

@@ -1,1 +1,102 @@
-fn main() {}
+//! The `tidewatch` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tidewatch::output::{write_report, Format};
+
+#[derive(Parser)]
+#[command(name = "tidewatch", version, about = "Data observability monitor: profiles warehouse tables, checks them and learns what normal looks like")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config file and report every problem at once with file:line:col.
+    Validate {
+        #[arg(short, long, default_value = "tidewatch.yaml")]
+        config: PathBuf,
+    },
+    /// Run every monitor once, store the measurements and print the results.
+    /// Exit code: 0 all good, 1 a check failed or something drifted, 2 config invalid or a measurement failed.
+    Scan {
+        #[arg(short, long, default_value = "tidewatch.yaml")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Run only this monitor.
+        #[arg(long)]
+        monitor: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate { config } => match tidewatch::config::load(&config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} sources, {} monitors)",
+                    config.display(),
+                    cfg.sources.len(),
+                    cfg.monitors.len()
+                );
+                Ok(0)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                Ok(2)
+            }
+        },
+        Command::Scan { config, format, monitor } => {
+            let cfg = match tidewatch::config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(2);
+                }
+            };
+            if let Some(name) = &monitor {
+                if !cfg.monitors.iter().any(|m| &m.name == name) {
+                    anyhow::bail!("no monitor named {name} in {}", config.display());
+                }
+            }
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let report = rt.block_on(async {
+                let store = tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&cfg.store))
+                    .await
+                    .context("opening the state store")?;
+                let report = tidewatch::scan::scan(&cfg, &store, monitor.as_deref(), chrono::Utc::now())
+                    .await
+                    .context("writing to the state store");
+                store.close().await;
+                report
+            })?;
+            let stdout = std::io::stdout();
+            let color = stdout.is_terminal();
+            write_report(&mut stdout.lock(), &report, format, color).context("writing the report")?;
+            Ok(report.exit_code() as u8)
+        }
+    }
+}

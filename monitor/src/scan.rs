@@ -1,0 +1,439 @@
+//! `tidewatch scan`: measure every monitor once, judge the measurements, store them, report.
+//!
+//! The data's path: config → [`measure`] (one connection, catalog read, one profile statement per table)
+//! → observations → [`judge`] (explicit checks, schema drift, learned baselines) → result rows → state
+//! store → output. A monitor that fails yields `error` rows; it never stops the others.
+
+use crate::config::{Config, Monitor, Source};
+use crate::store::{MeasurementRecord, Store};
+use crate::warehouse::dialect::{ColumnPlan, ProfilePlan, Slot};
+use crate::warehouse::Warehouse;
+use checks::evaluate::{apply_checks, format_value};
+use checks::{Column, Expected, Metric, Observation, SchemaDiff, Status};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use futures::StreamExt;
+
+/// Monitors measured at the same time.
+const PARALLEL_MONITORS: usize = 4;
+
+/// One line of the report: a measurement and its verdict. Field names are the public JSON format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    pub monitor: String,
+    pub source: String,
+    pub dataset: String,
+    pub metric: String,
+    pub column: Option<String>,
+    pub value: Option<f64>,
+    pub status: Status,
+    pub expected: Option<Expected>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// The outcome of one scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub run_id: i64,
+    pub results: Vec<ResultRow>,
+}
+
+impl ScanReport {
+    /// 0 when nothing is wrong, 1 when a check failed or something drifted, 2 when any measurement
+    /// could not be taken (2 wins over 1).
+    pub fn exit_code(&self) -> i32 {
+        if self.results.iter().any(|r| r.status == Status::Error) {
+            2
+        } else if self.results.iter().any(|r| r.status.is_problem()) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// A measurement that could not be taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub metric: Metric,
+    pub column: Option<String>,
+    pub message: String,
+    /// Nothing of the table could be measured (connection, catalog or profile statement failed).
+    pub whole: bool,
+}
+
+impl Failure {
+    /// Whether this failure is the reason a check found nothing to judge.
+    fn covers(&self, check: &checks::expr::Check) -> bool {
+        self.whole
+            || match &self.column {
+                Some(c) => check.column.as_deref() == Some(c.as_str()),
+                None => check.metric == self.metric,
+            }
+    }
+}
+
+/// What [`measure`] learned about one table.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Every column of the table as the catalog reports it; `None` when the catalog could not be read.
+    pub schema: Option<Vec<Column>>,
+    pub observations: Vec<Observation>,
+    pub failures: Vec<Failure>,
+}
+
+/// Runs every monitor (or only `only`) once and stores the results.
+pub async fn scan(
+    config: &Config,
+    store: &Store,
+    only: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ScanReport, crate::store::StoreError> {
+    let monitors: Vec<&Monitor> =
+        config.monitors.iter().filter(|m| only.is_none_or(|o| m.name == o)).collect();
+    let run_id = store.begin_run(now).await?;
+
+    // Measured concurrently on this task (the warehouses do the work), results kept in config order.
+    let measured: Vec<Measured> = futures::stream::iter(monitors.iter().map(|m| async move {
+        match config.sources.get(&m.source) {
+            Some(source) => measure(m, source).await,
+            // validate() guarantees every monitor's source exists.
+            None => Measured::whole_failure(format!("source {} is not defined", m.source)),
+        }
+    }))
+    .buffered(PARALLEL_MONITORS)
+    .collect()
+    .await;
+
+    let mut results = Vec::new();
+    let mut records = Vec::new();
+    for (monitor, m) in monitors.iter().zip(measured) {
+        let previous = store.latest_schema(&monitor.name).await?;
+        let rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
+        if let Some(schema) = &m.schema {
+            let changed = previous.as_ref().is_none_or(|p| !SchemaDiff::between(&p.columns, schema).is_empty());
+            if changed {
+                store.save_schema(run_id, &monitor.name, &monitor.dataset, now, schema).await?;
+            }
+        }
+        records.extend(rows.iter().map(|r| record(run_id, now, r)));
+        results.extend(rows);
+    }
+    store.insert_measurements(&records).await?;
+    let problems = results.iter().filter(|r| r.status.is_problem()).count() as i64;
+    store.finish_run(run_id, Utc::now(), problems).await?;
+    Ok(ScanReport { run_id, results })
+}
+
+fn record(run_id: i64, now: DateTime<Utc>, r: &ResultRow) -> MeasurementRecord {
+    MeasurementRecord {
+        run_id,
+        monitor: r.monitor.clone(),
+        source: r.source.clone(),
+        dataset: r.dataset.clone(),
+        metric: r.metric.clone(),
+        column: r.column.clone(),
+        value: r.value,
+        status: r.status,
+        lower: r.expected.and_then(|e| e.lower),
+        upper: r.expected.and_then(|e| e.upper),
+        message: r.message.clone(),
+        details: r.details.clone(),
+        observed_at: now,
+    }
+}
+
+impl Measured {
+    fn whole_failure(message: String) -> Measured {
+        Measured {
+            failures: vec![Failure { metric: Metric::RowCount, column: None, message, whole: true }],
+            ..Measured::default()
+        }
+    }
+}
+
+/// Connects, reads the catalog and runs the one profile statement for a monitor.
+pub async fn measure(monitor: &Monitor, source: &Source) -> Measured {
+    let mut wh = match Warehouse::connect(source).await {
+        Ok(wh) => wh,
+        Err(e) => return Measured::whole_failure(e.to_string()),
+    };
+    let measured = measure_on(&mut wh, monitor, source).await;
+    wh.close().await;
+    measured
+}
+
+async fn measure_on(wh: &mut Warehouse, monitor: &Monitor, source: &Source) -> Measured {
+    let table_failure = Measured::whole_failure;
+    let schema = match wh.columns(source, monitor.table.schema.as_ref(), &monitor.table.name).await
+    {
+        Ok(cols) if cols.is_empty() => {
+            return table_failure(format!(
+                "table {} not found in source {} (or it has no columns this user can see)",
+                monitor.dataset, source.name
+            ))
+        }
+        Ok(cols) => cols,
+        Err(e) => return table_failure(e.to_string()),
+    };
+    let (plan, mut failures) = plan_profile(monitor, &schema, wh.dialect());
+    let mut observations = vec![Observation::table(Metric::Schema, schema.len() as f64)];
+    match wh.profile(source, &plan).await {
+        Ok(values) => observations.extend(observations_from(&plan, &values)),
+        Err(e) => failures.push(Failure {
+            metric: Metric::RowCount,
+            column: None,
+            message: e.to_string(),
+            whole: true,
+        }),
+    }
+    Measured { schema: Some(schema), observations, failures }
+}
+
+fn key_label(plan: &ProfilePlan) -> String {
+    plan.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
+/// have become failures for just those metrics; the rest of the table is still profiled.
+pub fn plan_profile(
+    monitor: &Monitor,
+    schema: &[Column],
+    dialect: crate::warehouse::dialect::Dialect,
+) -> (ProfilePlan, Vec<Failure>) {
+    let find = |name: &str| schema.iter().find(|c| c.name == name);
+    let missing = |what: &str, name: &str| {
+        format!("column {name} ({what}) not found in table {}", monitor.dataset)
+    };
+    let mut failures = Vec::new();
+    let mut columns = Vec::new();
+    match &monitor.columns {
+        Some(list) => {
+            for ident in list {
+                match find(ident.as_str()) {
+                    Some(c) => columns.push(ColumnPlan {
+                        name: ident.clone(),
+                        numeric: dialect.is_numeric_type(&c.data_type),
+                    }),
+                    None => failures.push(Failure {
+                        metric: Metric::NullRate,
+                        column: Some(ident.to_string()),
+                        message: missing("in columns", ident.as_str()),
+                        whole: false,
+                    }),
+                }
+            }
+        }
+        None => {
+            for c in schema {
+                if let Ok(name) = crate::ident::Ident::new(&c.name) {
+                    columns.push(ColumnPlan { name, numeric: dialect.is_numeric_type(&c.data_type) });
+                }
+            }
+        }
+    }
+    let timestamp = match &monitor.timestamp_column {
+        Some(ts) if find(ts.as_str()).is_none() => {
+            failures.push(Failure {
+                metric: Metric::FreshnessSeconds,
+                column: None,
+                message: missing("timestamp_column", ts.as_str()),
+                whole: false,
+            });
+            None
+        }
+        other => other.clone(),
+    };
+    let missing_keys: Vec<&str> =
+        monitor.key.iter().map(|k| k.as_str()).filter(|k| find(k).is_none()).collect();
+    let key = if missing_keys.is_empty() {
+        monitor.key.clone()
+    } else {
+        failures.push(Failure {
+            metric: Metric::DuplicateCount,
+            column: Some(monitor.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")),
+            message: missing("key", &missing_keys.join(", ")),
+            whole: false,
+        });
+        Vec::new()
+    };
+    let plan = ProfilePlan {
+        schema: monitor.table.schema.clone(),
+        table: monitor.table.name.clone(),
+        columns,
+        key,
+        timestamp,
+    };
+    (plan, failures)
+}
+
+/// Turns a profile's values into observations.
+pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<Observation> {
+    let get = |slot: Slot| values.iter().find(|(s, _)| *s == slot).and_then(|(_, v)| *v);
+    let rows = get(Slot::RowCount).unwrap_or(0.0);
+    let rate = |n: f64| if rows > 0.0 { n / rows } else { 0.0 };
+    let mut out = vec![Observation::table(Metric::RowCount, rows)];
+    if plan.timestamp.is_some() {
+        // An empty table has no newest row; freshness is then absent, not zero.
+        if let Some(f) = get(Slot::FreshnessSeconds) {
+            out.push(Observation::table(Metric::FreshnessSeconds, f));
+        }
+    }
+    if !plan.key.is_empty() {
+        let key_rows = get(Slot::KeyRows).unwrap_or(0.0);
+        let distinct = get(Slot::KeyDistinct).unwrap_or(0.0);
+        let dups = (key_rows - distinct).max(0.0);
+        let label = key_label(plan);
+        out.push(Observation::column(Metric::DuplicateCount, label.clone(), dups));
+        out.push(Observation::column(Metric::DuplicateRate, label, rate(dups)));
+    }
+    for (i, c) in plan.columns.iter().enumerate() {
+        let name = c.name.to_string();
+        let non_null = get(Slot::NonNull(i)).unwrap_or(0.0);
+        let nulls = rows - non_null;
+        out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
+        out.push(Observation::column(Metric::NullRate, name.clone(), rate(nulls)));
+        out.push(Observation::column(
+            Metric::DistinctCount,
+            name.clone(),
+            get(Slot::Distinct(i)).unwrap_or(0.0),
+        ));
+        if c.numeric {
+            for (slot, metric) in
+                [(Slot::Min(i), Metric::Min), (Slot::Max(i), Metric::Max), (Slot::Mean(i), Metric::Mean)]
+            {
+                // All-NULL columns have no min/max/mean.
+                if let Some(v) = get(slot) {
+                    out.push(Observation::column(metric, name.clone(), v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Turns observations and failures into result rows: explicit checks decide pass/fail, schema drift
+/// is an anomaly, failures are errors, and every check that found nothing to judge is an error too.
+pub fn judge(monitor: &Monitor, measured: &Measured, previous_schema: Option<&[Column]>) -> Vec<ResultRow> {
+    let row = |metric: Metric, column: Option<String>, value: Option<f64>, status: Status| ResultRow {
+        monitor: monitor.name.clone(),
+        source: monitor.source.clone(),
+        dataset: monitor.dataset.clone(),
+        metric: metric.as_str().to_string(),
+        column,
+        value,
+        status,
+        expected: None,
+        message: String::new(),
+        details: None,
+    };
+    let mut rows = Vec::new();
+    let mut judged_checks = vec![false; monitor.checks.len()];
+
+    for obs in &measured.observations {
+        let mut r = row(obs.metric, obs.column.clone(), Some(obs.value), Status::Learning);
+        let applicable: Vec<(&checks::expr::Check, &str)> = monitor
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.check.applies_to(obs.metric, obs.column.as_deref()))
+            .map(|(i, c)| {
+                judged_checks[i] = true;
+                (&c.check, c.text.as_str())
+            })
+            .collect();
+        if obs.metric == Metric::Schema {
+            let current = measured.schema.as_deref().unwrap_or_default();
+            let mut details = serde_json::json!({ "columns": current });
+            match previous_schema {
+                Some(prev) => {
+                    let diff = SchemaDiff::between(prev, current);
+                    if diff.is_empty() {
+                        r.status = Status::Pass;
+                        r.message = "schema unchanged".into();
+                    } else {
+                        r.status = Status::Anomaly;
+                        r.message = format!("schema drift: {}", diff.summary());
+                        details["added"] = serde_json::json!(diff.added);
+                        details["removed"] = serde_json::json!(diff.removed);
+                        details["changed"] = serde_json::json!(diff.changed);
+                    }
+                }
+                None => {
+                    r.status = Status::Pass;
+                    r.message = "first schema snapshot".into();
+                }
+            }
+            r.details = Some(details);
+        }
+        match apply_checks(obs.value, &applicable) {
+            Some(v) => {
+                // An explicit check decides; schema drift still shows as an anomaly beside a pass.
+                if !(r.status == Status::Anomaly && v.status == Status::Pass) {
+                    r.status = v.status;
+                    r.message = v.message;
+                }
+                r.expected = v.expected;
+            }
+            None if obs.metric != Metric::Schema => {
+                r.message = "no check configured; no learned baseline yet".into();
+            }
+            None => {}
+        }
+        rows.push(r);
+    }
+
+    for f in &measured.failures {
+        let mut r = row(f.metric, f.column.clone(), None, Status::Error);
+        r.message = f.message.clone();
+        for (i, c) in monitor.checks.iter().enumerate() {
+            if f.covers(&c.check) {
+                judged_checks[i] = true;
+            }
+        }
+        rows.push(r);
+    }
+
+    for (i, c) in monitor.checks.iter().enumerate() {
+        if judged_checks[i] {
+            continue;
+        }
+        let mut r = row(c.check.metric, c.check.column.clone(), None, Status::Error);
+        r.message = unmeasured_reason(c, measured);
+        rows.push(r);
+    }
+    rows
+}
+
+fn unmeasured_reason(c: &crate::config::CheckSpec, measured: &Measured) -> String {
+    let metric = c.check.metric;
+    let column = c.check.column.as_deref().unwrap_or("");
+    let col_type = measured
+        .schema
+        .as_deref()
+        .and_then(|s| s.iter().find(|col| col.name == column))
+        .map(|col| col.data_type.clone());
+    match (metric, col_type) {
+        (Metric::Min | Metric::Max | Metric::Mean, Some(t)) => format!(
+            "check {} at {}: {metric} is measured only for numeric columns and {column} is {t}",
+            c.text, c.place
+        ),
+        (Metric::FreshnessSeconds, _) => {
+            format!("check {} at {}: the table has no rows, so it has no freshness", c.text, c.place)
+        }
+        _ => format!("check {} at {}: nothing measured for it", c.text, c.place),
+    }
+}
+
+/// Short human form of a value for messages and tables.
+pub fn display_value(metric: &str, v: f64) -> String {
+    if metric == Metric::FreshnessSeconds.as_str() {
+        return format!("{}s", format_value((v * 10.0).round() / 10.0));
+    }
+    if v.fract() != 0.0 {
+        return format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format_value(v)
+}
