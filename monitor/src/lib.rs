@@ -5,4 +5,5 @@ pub mod config;
 pub mod ident;
 pub mod output;
 pub mod scan;
+pub mod store;
 pub mod warehouse;
