@@ -2,6 +2,7 @@
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
 pub mod config;
+pub mod demo;
 pub mod ident;
 pub mod output;
 pub mod scan;

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tidewatch::output::{write_report, Format};
 
@@ -31,6 +32,13 @@ enum Command {
         /// Run only this monitor.
         #[arg(long)]
         monitor: Option<String>,
+    },
+    /// Write an example SQLite warehouse (four weeks of orders with an incident) and a config beside
+    /// it, then scan it. Exits 0 when the demo ran, whatever it found.
+    Demo {
+        /// Where to write warehouse.db, tidewatch.yaml and the state store.
+        #[arg(long, default_value = "tidewatch-demo")]
+        dir: PathBuf,
     },
 }
 
@@ -69,34 +77,50 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(2)
             }
         },
-        Command::Scan { config, format, monitor } => {
-            let cfg = match tidewatch::config::load(&config) {
-                Ok(cfg) => cfg,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return Ok(2);
-                }
-            };
-            if let Some(name) = &monitor {
-                if !cfg.monitors.iter().any(|m| &m.name == name) {
-                    anyhow::bail!("no monitor named {name} in {}", config.display());
-                }
-            }
-            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let report = rt.block_on(async {
-                let store = tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&cfg.store))
-                    .await
-                    .context("opening the state store")?;
-                let report = tidewatch::scan::scan(&cfg, &store, monitor.as_deref(), chrono::Utc::now())
-                    .await
-                    .context("writing to the state store");
-                store.close().await;
-                report
-            })?;
-            let stdout = std::io::stdout();
-            let color = stdout.is_terminal();
-            write_report(&mut stdout.lock(), &report, format, color).context("writing the report")?;
-            Ok(report.exit_code() as u8)
+        Command::Scan { config, format, monitor } => scan(&config, format, monitor.as_deref()),
+        Command::Demo { dir } => {
+            let rt = runtime()?;
+            let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
+            println!("wrote {} and {}\n", dir.join("warehouse.db").display(), config.display());
+            scan(&config, Format::Table, None)?;
+            println!(
+                "\nrun it again with: tidewatch scan -c {} [--format json]",
+                config.display()
+            );
+            Ok(0)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<u8> {
+    let cfg = match tidewatch::config::load(config) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(2);
+        }
+    };
+    if let Some(name) = monitor {
+        if !cfg.monitors.iter().any(|m| m.name == name) {
+            anyhow::bail!("no monitor named {name} in {}", config.display());
+        }
+    }
+    let report = runtime()?.block_on(async {
+        let store = tidewatch::store::Store::connect(cfg.store.expose_secret())
+            .await
+            .context("opening the state store")?;
+        let report = tidewatch::scan::scan(&cfg, &store, monitor, chrono::Utc::now())
+            .await
+            .context("writing to the state store");
+        store.close().await;
+        report
+    })?;
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal();
+    write_report(&mut stdout.lock(), &report, format, color).context("writing the report")?;
+    Ok(report.exit_code() as u8)
 }

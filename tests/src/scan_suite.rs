@@ -1,0 +1,311 @@
+//! End-to-end scan suite, written once and run against PostgreSQL, MariaDB and SQLite: real tables, the
+//! real config loader, the real state store and the whole `scan` pipeline.
+
+use crate::warehouses::{Kind, TestWarehouse};
+use anyhow::Context;
+use checks::Status;
+use std::path::PathBuf;
+use tidewatch::scan::{ResultRow, ScanReport};
+
+/// A temp directory holding a config and its state store.
+pub struct Workspace {
+    pub dir: PathBuf,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let dir = std::env::temp_dir().join(format!("tw_scan_{}", crate::db::unique_suffix()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Workspace { dir }
+    }
+
+    /// Loads `yaml` as `tidewatch.yaml` in this directory (state store `state.db` beside it) and scans.
+    pub async fn scan(&self, yaml: &str) -> anyhow::Result<ScanReport> {
+        let path = self.dir.join("tidewatch.yaml");
+        std::fs::write(&path, yaml)?;
+        let config = tidewatch::config::parse_str(yaml, &path, &|_| None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store = tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
+            .await
+            .context("store")?;
+        let report = tidewatch::scan::scan(&config, &store, None, chrono::Utc::now()).await;
+        store.close().await;
+        Ok(report?)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The config header for one warehouse source named `wh`.
+pub fn config_head(wh: &TestWarehouse, extra_source_lines: &str) -> String {
+    format!(
+        "version: 1\nstore: sqlite://state.db\nsources:\n  wh:\n    kind: {}\n    url: '{}'\n{extra_source_lines}monitors:\n",
+        wh.config_kind(),
+        wh.url()
+    )
+}
+
+/// The one row for `metric`/`column` of `monitor`; panics with the whole report when absent.
+pub fn find<'a>(report: &'a ScanReport, monitor: &str, metric: &str, column: Option<&str>) -> &'a ResultRow {
+    report
+        .results
+        .iter()
+        .find(|r| r.monitor == monitor && r.metric == metric && r.column.as_deref() == column)
+        .unwrap_or_else(|| panic!("no {monitor}/{metric}/{column:?} in {:#?}", report.results))
+}
+
+fn value(report: &ScanReport, monitor: &str, metric: &str, column: Option<&str>) -> f64 {
+    find(report, monitor, metric, column).value.unwrap_or(f64::NAN)
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!((actual - expected).abs() < 1e-9, "{what}: {actual} != {expected}");
+}
+
+/// Ten rows with known NULLs, duplicate keys and timestamps; every metric checked exactly.
+pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    let ts = wh.timestamp_type();
+    let rows: Vec<String> = [
+        ("1", "'a@x.io'", "10.00", "'paid'", 60),
+        ("2", "NULL", "20.00", "'paid'", 120),
+        ("3", "'c@x.io'", "30.00", "'paid'", 180),
+        ("3", "'c@x.io'", "30.00", "'paid'", 180),
+        ("4", "NULL", "NULL", "'pending'", 240),
+        ("5", "'e@x.io'", "50.00", "NULL", 300),
+        ("5", "'e@x.io'", "50.00", "NULL", 300),
+        ("5", "'e@x.io'", "50.00", "NULL", 300),
+        ("6", "NULL", "60.00", "'refunded'", 360),
+        ("NULL", "'j@x.io'", "100.00", "'paid'", 420),
+    ]
+    .iter()
+    .map(|(id, email, amount, status, ago)| {
+        format!("({id}, {email}, {amount}, {status}, {})", wh.minutes_ago(*ago))
+    })
+    .collect();
+    wh.exec(&format!(
+        "CREATE TABLE orders (id INTEGER, email VARCHAR(100), amount DECIMAL(10,2), status VARCHAR(20), created_at {ts});
+         INSERT INTO orders (id, email, amount, status, created_at) VALUES {}",
+        rows.join(", ")
+    ))
+    .await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: orders
+    source: wh
+    table: {}
+    timestamp_column: created_at
+    key: [id]
+    columns: [email, amount, status]
+    checks:
+      - row_count > 0
+      - null_rate(email) < 0.01
+      - duplicate_count(id) = 0
+      - freshness < 2h
+      - mean(amount) > 40
+",
+            wh.dataset("orders")
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    let m = "orders";
+    assert_close(value(&report, m, "row_count", None), 10.0, "row_count");
+    assert_close(value(&report, m, "null_count", Some("email")), 3.0, "null_count(email)");
+    assert_close(value(&report, m, "null_rate", Some("email")), 0.3, "null_rate(email)");
+    assert_close(value(&report, m, "distinct_count", Some("email")), 4.0, "distinct(email)");
+    assert_close(value(&report, m, "null_count", Some("amount")), 1.0, "null_count(amount)");
+    assert_close(value(&report, m, "distinct_count", Some("amount")), 6.0, "distinct(amount)");
+    assert_close(value(&report, m, "min", Some("amount")), 10.0, "min(amount)");
+    assert_close(value(&report, m, "max", Some("amount")), 100.0, "max(amount)");
+    assert!((value(&report, m, "mean", Some("amount")) - 400.0 / 9.0).abs() < 1e-6);
+    assert_close(value(&report, m, "null_count", Some("status")), 3.0, "null_count(status)");
+    assert_close(value(&report, m, "distinct_count", Some("status")), 3.0, "distinct(status)");
+    // Nine rows have an id, six distinct ids: three duplicates; the NULL id is not a duplicate.
+    assert_close(value(&report, m, "duplicate_count", Some("id")), 3.0, "duplicate_count(id)");
+    assert_close(value(&report, m, "duplicate_rate", Some("id")), 0.3, "duplicate_rate(id)");
+    let fresh = value(&report, m, "freshness_seconds", None);
+    assert!((fresh - 3600.0).abs() < 120.0, "freshness {fresh} should be about an hour");
+    // Text columns get no min/max/mean.
+    assert!(report.results.iter().all(|r| !(r.metric == "min" && r.column.as_deref() == Some("email"))));
+    let schema = find(&report, m, "schema", None);
+    assert_close(schema.value.unwrap_or(0.0), 5.0, "schema columns");
+    let names: Vec<&str> = schema.details.as_ref().unwrap()["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["id", "email", "amount", "status", "created_at"]);
+
+    assert_eq!(find(&report, m, "row_count", None).status, Status::Pass);
+    assert_eq!(find(&report, m, "null_rate", Some("email")).status, Status::Fail);
+    assert_eq!(find(&report, m, "duplicate_count", Some("id")).status, Status::Fail);
+    assert_eq!(find(&report, m, "freshness_seconds", None).status, Status::Pass);
+    assert_eq!(find(&report, m, "mean", Some("amount")).status, Status::Pass);
+    let exp = find(&report, m, "null_rate", Some("email")).expected.unwrap();
+    assert_eq!((exp.lower, exp.upper), (None, Some(0.01)));
+    assert_eq!(report.exit_code(), 1);
+    wh.cleanup().await
+}
+
+/// ADD, DROP and a type change between two scans show as one `schema` anomaly with the details.
+pub async fn schema_drift(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    wh.exec("CREATE TABLE t (a INTEGER, b VARCHAR(10), c INTEGER); INSERT INTO t VALUES (1, 'x', 2)").await?;
+    let yaml = config_head(&wh, "")
+        + &format!("  - name: t\n    source: wh\n    table: {}\n", wh.dataset("t"));
+    let ws = Workspace::new();
+    let first = ws.scan(&yaml).await?;
+    let s = find(&first, "t", "schema", None);
+    assert_eq!(s.status, Status::Pass, "{s:?}");
+    assert_eq!(first.exit_code(), 0);
+
+    match kind {
+        Kind::Postgres => {
+            wh.exec("ALTER TABLE t ADD COLUMN d TEXT; ALTER TABLE t DROP COLUMN b; ALTER TABLE t ALTER COLUMN c TYPE BIGINT").await?
+        }
+        Kind::Mariadb => {
+            wh.exec("ALTER TABLE t ADD COLUMN d TEXT; ALTER TABLE t DROP COLUMN b; ALTER TABLE t MODIFY c BIGINT").await?
+        }
+        // SQLite cannot change a column's type in place: rebuild the table, as migrations do.
+        Kind::Sqlite => {
+            wh.exec("CREATE TABLE t2 (a INTEGER, c BIGINT, d TEXT); INSERT INTO t2 SELECT a, c, NULL FROM t; DROP TABLE t; ALTER TABLE t2 RENAME TO t").await?
+        }
+    }
+    let second = ws.scan(&yaml).await?;
+    let s = find(&second, "t", "schema", None);
+    assert_eq!(s.status, Status::Anomaly, "{s:?}");
+    let d = s.details.as_ref().unwrap();
+    assert_eq!(d["added"].as_array().unwrap().len(), 1);
+    assert_eq!(d["added"][0]["name"], "d");
+    assert_eq!(d["removed"][0]["name"], "b");
+    assert_eq!(d["changed"][0]["column"], "c");
+    assert_ne!(d["changed"][0]["from"], d["changed"][0]["to"]);
+    assert!(d["changed"][0]["to"].as_str().unwrap().contains("bigint"), "{d}");
+    assert!(s.message.contains("added: d"), "{}", s.message);
+    assert_eq!(second.exit_code(), 1);
+
+    // The drifted schema is the new reference: the next scan is quiet again.
+    let third = ws.scan(&yaml).await?;
+    assert_eq!(find(&third, "t", "schema", None).status, Status::Pass);
+    wh.cleanup().await
+}
+
+/// Identifiers with quotes, semicolons and comments are quoted: an injected statement never runs, and
+/// a real table with such a name is profiled correctly.
+pub async fn hostile_identifiers(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    let weird_table = "we\"ird`tab;le --";
+    let weird_col = "co\"l`umn; --";
+    wh.exec(&format!(
+        "CREATE TABLE victim (x INTEGER); CREATE TABLE {} (id INTEGER, {} VARCHAR(20)); INSERT INTO {} VALUES (1, 'a'), (2, NULL), (3, 'c')",
+        wh.q(weird_table),
+        wh.q(weird_col),
+        wh.q(weird_table)
+    ))
+    .await?;
+    let injected_table = match kind {
+        Kind::Mariadb => "victim`; DROP TABLE victim; --",
+        _ => "victim\"; DROP TABLE victim; --",
+    };
+    let yaml_str = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let dataset = |t: &str| match kind {
+        Kind::Sqlite => t.to_string(),
+        _ => wh.dataset(t),
+    };
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: injected_table
+    source: wh
+    table: {}
+  - name: injected_column
+    source: wh
+    table: {}
+    columns: [{}]
+  - name: weird
+    source: wh
+    table: {}
+    key: [{}]
+    columns: [{}]
+",
+            yaml_str(&dataset(injected_table)),
+            yaml_str(&dataset("victim")),
+            yaml_str("x) FROM victim; DROP TABLE victim; --"),
+            yaml_str(&dataset(weird_table)),
+            yaml_str(weird_col),
+            yaml_str(weird_col),
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    let r = find(&report, "injected_table", "row_count", None);
+    assert_eq!(r.status, Status::Error);
+    assert!(r.message.contains("not found"), "{}", r.message);
+    let r = find(&report, "injected_column", "null_rate", Some("x) FROM victim; DROP TABLE victim; --"));
+    assert_eq!(r.status, Status::Error);
+    assert!(r.message.contains("not found"), "{}", r.message);
+    assert!(wh.table_exists("victim").await?, "victim table was dropped");
+    assert_close(value(&report, "weird", "row_count", None), 3.0, "weird row_count");
+    assert_close(value(&report, "weird", "null_count", Some(weird_col)), 1.0, "weird null_count");
+    assert_close(value(&report, "weird", "duplicate_count", Some(weird_col)), 0.0, "weird duplicates");
+    assert_eq!(report.exit_code(), 2);
+    wh.cleanup().await
+}
+
+/// A missing table is an `error` for that monitor; the others still run and pass.
+pub async fn missing_table_does_not_stop_others(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    wh.exec("CREATE TABLE present (id INTEGER); INSERT INTO present VALUES (1), (2)").await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: gone
+    source: wh
+    table: {}
+    checks: [row_count > 0]
+  - name: present
+    source: wh
+    table: {}
+    checks: [row_count = 2]
+",
+            wh.dataset("no_such_table"),
+            wh.dataset("present")
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    let gone = find(&report, "gone", "row_count", None);
+    assert_eq!(gone.status, Status::Error);
+    assert!(gone.message.contains("no_such_table") && gone.message.contains("not found"), "{}", gone.message);
+    assert_eq!(find(&report, "present", "row_count", None).status, Status::Pass);
+    assert_eq!(report.exit_code(), 2);
+    wh.cleanup().await
+}
+
+/// A statement that runs past `statement_timeout` is cancelled and reported as an error.
+pub async fn statement_timeout(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    match kind {
+        Kind::Postgres => wh.exec("CREATE VIEW slow AS SELECT CAST(pg_sleep(30) AS TEXT) AS x").await?,
+        Kind::Mariadb => wh.exec("CREATE VIEW slow AS SELECT SLEEP(30) AS x").await?,
+        Kind::Sqlite => anyhow::bail!("sqlite has no sleep to test a timeout with"),
+    }
+    let yaml = config_head(&wh, "    statement_timeout: 1s\n")
+        + &format!("  - name: slow\n    source: wh\n    table: {}\n", wh.dataset("slow"));
+    let ws = Workspace::new();
+    let started = std::time::Instant::now();
+    let report = ws.scan(&yaml).await?;
+    let r = find(&report, "slow", "row_count", None);
+    assert_eq!(r.status, Status::Error);
+    assert!(r.message.contains("timed out"), "{}", r.message);
+    // Not a speed assertion: proof the 30 s statement did not run to its end.
+    assert!(started.elapsed().as_secs() < 25, "the statement was not cancelled");
+    wh.cleanup().await
+}

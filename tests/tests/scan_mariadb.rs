@@ -1,0 +1,24 @@
+//! The end-to-end scan suite on the MariaDB service.
+use tidewatch_tests::scan_suite as suite;
+use tidewatch_tests::warehouses::Kind::Mariadb;
+
+#[tokio::test]
+async fn exact_values() -> anyhow::Result<()> {
+    suite::exact_values(Mariadb).await
+}
+#[tokio::test]
+async fn schema_drift() -> anyhow::Result<()> {
+    suite::schema_drift(Mariadb).await
+}
+#[tokio::test]
+async fn hostile_identifiers() -> anyhow::Result<()> {
+    suite::hostile_identifiers(Mariadb).await
+}
+#[tokio::test]
+async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
+    suite::missing_table_does_not_stop_others(Mariadb).await
+}
+#[tokio::test]
+async fn statement_timeout() -> anyhow::Result<()> {
+    suite::statement_timeout(Mariadb).await
+}

@@ -1,0 +1,20 @@
+//! The end-to-end scan suite on a SQLite file (statement timeouts: SQLite has no server-side timeout to test).
+use tidewatch_tests::scan_suite as suite;
+use tidewatch_tests::warehouses::Kind::Sqlite;
+
+#[tokio::test]
+async fn exact_values() -> anyhow::Result<()> {
+    suite::exact_values(Sqlite).await
+}
+#[tokio::test]
+async fn schema_drift() -> anyhow::Result<()> {
+    suite::schema_drift(Sqlite).await
+}
+#[tokio::test]
+async fn hostile_identifiers() -> anyhow::Result<()> {
+    suite::hostile_identifiers(Sqlite).await
+}
+#[tokio::test]
+async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
+    suite::missing_table_does_not_stop_others(Sqlite).await
+}
