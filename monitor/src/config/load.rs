@@ -178,6 +178,18 @@ fn kind_of(node: &Node) -> &'static str {
     }
 }
 
+/// Where a node starts. A block mapping's own mark sits after its first key, so that key stands for it.
+fn start_of(node: &Node) -> Span {
+    match node {
+        Node::Mapping(m) => start_of_mapping(m),
+        other => *other.span(),
+    }
+}
+
+fn start_of_mapping(map: &MarkedMappingNode) -> Span {
+    *map.keys().next().map_or(map.span(), |k| k.span())
+}
+
 /// An empty value, `~` or `null` written without quotes.
 fn is_null(node: &Node) -> bool {
     match node {
@@ -240,7 +252,7 @@ impl Walker<'_> {
             Node::Mapping(m) => Some(m),
             other => {
                 self.error(
-                    other.span(),
+                    &start_of(other),
                     format!("expected a mapping for {what}, found {}", kind_of(other)),
                 );
                 None
@@ -284,7 +296,7 @@ impl Walker<'_> {
             Some(n) => Some(n),
             None => {
                 self.error(
-                    map.span(),
+                    &start_of_mapping(map),
                     format!("missing required key \"{key}\" in {what}"),
                 );
                 None
@@ -296,7 +308,7 @@ impl Walker<'_> {
     fn string<'n>(&mut self, node: &'n Node, key: &str) -> Option<Str<'n>> {
         let Node::Scalar(s) = node else {
             self.error(
-                node.span(),
+                &start_of(node),
                 format!("expected a string for \"{key}\", found {}", kind_of(node)),
             );
             return None;
@@ -331,7 +343,7 @@ impl Walker<'_> {
             }
             Node::Mapping(_) => {
                 self.error(
-                    node.span(),
+                    &start_of(node),
                     format!(
                         "expected a string or a list of strings for \"{key}\", found a mapping"
                     ),
@@ -430,19 +442,19 @@ impl Walker<'_> {
                 let mut monitors = Vec::new();
                 let mut first_place: BTreeMap<String, usize> = BTreeMap::new();
                 for item in items.iter() {
-                    if let Some((monitor, name_node)) = self.monitor(item, &source_names) {
-                        let line = name_node.span().start().map_or(0, |m| m.line());
-                        if let Some(first) = first_place.get(&monitor.name) {
+                    if let Some(name_node) = item.as_mapping().and_then(|m| m.get_scalar("name")) {
+                        let name = name_node.as_str();
+                        if let Some(first) = first_place.get(name) {
                             self.error(
                                 name_node.span(),
-                                format!(
-                                    "duplicate monitor name \"{}\" (first defined on line {first})",
-                                    monitor.name
-                                ),
+                                format!("duplicate monitor name \"{name}\" (first defined on line {first})"),
                             );
                         } else {
-                            first_place.insert(monitor.name.clone(), line);
+                            let line = name_node.span().start().map_or(0, |m| m.line());
+                            first_place.insert(name.to_string(), line);
                         }
+                    }
+                    if let Some(monitor) = self.monitor(item, &source_names) {
                         monitors.push(monitor);
                     }
                 }
@@ -450,7 +462,7 @@ impl Walker<'_> {
             }
             Some(other) => {
                 self.error(
-                    other.span(),
+                    &start_of(other),
                     format!("expected a list for \"monitors\", found {}", kind_of(other)),
                 );
                 None
@@ -469,7 +481,7 @@ impl Walker<'_> {
     fn version(&mut self, top: &MarkedMappingNode) {
         match top.get_node("version") {
             None => self.error(
-                top.span(),
+                &start_of_mapping(top),
                 "missing required key \"version\" (this format is version 1)",
             ),
             Some(Node::Scalar(s)) if s.as_str() == "1" => {}
@@ -478,7 +490,7 @@ impl Walker<'_> {
                 format!("unsupported version \"{}\" (expected 1)", s.as_str()),
             ),
             Some(other) => self.error(
-                other.span(),
+                &start_of(other),
                 format!("expected version 1, found {}", kind_of(other)),
             ),
         }
@@ -644,12 +656,7 @@ impl Walker<'_> {
         normalized.map(SecretString::from)
     }
 
-    /// One monitor; also returns its name node for duplicate detection.
-    fn monitor<'n>(
-        &mut self,
-        node: &'n Node,
-        source_names: &[String],
-    ) -> Option<(Monitor, &'n MarkedScalarNode)> {
+    fn monitor(&mut self, node: &Node, source_names: &[String]) -> Option<Monitor> {
         let map = self.mapping(node, "a monitor")?;
         let name = match self.required(map, "name", "monitor") {
             Some(n) => self.string(n, "name"),
@@ -772,25 +779,21 @@ impl Walker<'_> {
             None => Some(Vec::new()),
         };
 
-        let name_node = map.get_scalar("name")?;
         let (dataset, table) = table?;
-        Some((
-            Monitor {
-                name: name?.value,
-                source: source?,
-                dataset,
-                table,
-                timestamp_column: timestamp_column?,
-                key: key?,
-                columns: columns?,
-                checks: checks?,
-                bucket: bucket?,
-                sensitivity: sensitivity?,
-                direction: direction?,
-                lookback: lookback?,
-            },
-            name_node,
-        ))
+        Some(Monitor {
+            name: name?.value,
+            source: source?,
+            dataset,
+            table,
+            timestamp_column: timestamp_column?,
+            key: key?,
+            columns: columns?,
+            checks: checks?,
+            bucket: bucket?,
+            sensitivity: sensitivity?,
+            direction: direction?,
+            lookback: lookback?,
+        })
     }
 
     /// The `checks` list. `key` is `None` when the key itself was invalid (so key checks are not judged).
@@ -803,7 +806,7 @@ impl Walker<'_> {
     ) -> Option<Vec<CheckSpec>> {
         let Node::Sequence(items) = node else {
             self.error(
-                node.span(),
+                &start_of(node),
                 format!("expected a list for \"checks\", found {}", kind_of(node)),
             );
             return None;

@@ -111,3 +111,6 @@ impl std::fmt::Display for Place {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
     }
 }
+
+#[cfg(test)]
+mod tests;
