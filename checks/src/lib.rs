@@ -12,4 +12,4 @@ pub mod verdict;
 
 pub use metric::{Metric, Observation};
 pub use schema::{Column, SchemaDiff, TypeChange};
-pub use verdict::{Expected, Status};
+pub use verdict::{Direction, Expected, Status};

@@ -66,3 +66,52 @@ impl Expected {
         self.lower.is_none_or(|l| v >= l) && self.upper.is_none_or(|u| v <= u)
     }
 }
+
+/// Which side of a learned band counts as an anomaly. The string forms are the config spelling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Too low and too high are both anomalies.
+    #[default]
+    Both,
+    /// Only a value above the band is an anomaly.
+    Up,
+    /// Only a value below the band is an anomaly.
+    Down,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 3] = [Direction::Both, Direction::Up, Direction::Down];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Both => "both",
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        Direction::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_names_round_trip() {
+        for d in Direction::ALL {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Direction::parse("sideways"), None);
+        assert_eq!(Direction::default(), Direction::Both);
+    }
+}

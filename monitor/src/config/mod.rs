@@ -4,8 +4,18 @@
 //! of every node, then decoded and validated into these types while *every* problem is collected with its
 //! place, so `tidewatch validate` reports them all at once.
 
+mod interp;
+mod load;
+
+pub use interp::{interpolate, InterpError};
+pub use load::{
+    load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_LOOKBACK, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_STORE_FILE,
+};
+
 use crate::ident::{Ident, TableRef};
 use checks::expr::Check;
+use checks::Direction;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,6 +78,14 @@ pub struct Monitor {
     /// Columns to profile; `None` means every column of the table.
     pub columns: Option<Vec<Ident>>,
     pub checks: Vec<CheckSpec>,
+    /// Width of a volume bucket (config `bucket`, default 1 hour).
+    pub bucket: Duration,
+    /// How many spreads from the baseline count as an anomaly (config `sensitivity`, > 0, default 3).
+    pub sensitivity: f64,
+    /// Which side of the learned band is an anomaly (config `direction`, default both).
+    pub direction: Direction,
+    /// How much history the baseline learns from (config `lookback`, default 28 days).
+    pub lookback: Duration,
 }
 
 /// One explicit check as written in the file.
@@ -93,3 +111,6 @@ impl std::fmt::Display for Place {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
     }
 }
+
+#[cfg(test)]
+mod tests;
