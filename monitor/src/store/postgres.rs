@@ -385,3 +385,26 @@ impl PgStore {
         self.pool.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_raw_and_decoded_password() {
+        let msg = "auth failed for s3cret%40pw aka s3cret@pw";
+        assert_eq!(
+            scrub(msg, Some("s3cret%40pw")),
+            "auth failed for *** aka ***"
+        );
+        assert_eq!(scrub(msg, None), msg);
+        assert_eq!(scrub(msg, Some("")), msg);
+    }
+
+    #[test]
+    fn percent_decode_handles_escapes_and_stray_percent() {
+        assert_eq!(percent_decode("a%40b%2Fc"), "a@b/c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}
