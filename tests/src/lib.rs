@@ -1,7 +1,9 @@
 //! Shared helpers for the workspace tests.
 
 pub mod db;
+pub mod scan_suite;
 pub mod store_conformance;
+pub mod warehouses;
 
 /// Generates one `#[tokio::test]` per case of [`store_conformance`] for a backend, each on a fresh
 /// database. The case list lives here, once, so every backend runs the same suite.
