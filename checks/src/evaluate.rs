@@ -17,17 +17,28 @@ pub fn apply_checks(value: f64, checks: &[(&Check, &str)]) -> Option<Verdict> {
     if checks.is_empty() {
         return None;
     }
-    let failed: Vec<&str> =
-        checks.iter().filter(|(c, _)| !c.holds(value)).map(|(_, text)| *text).collect();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|(c, _)| !c.holds(value))
+        .map(|(_, text)| *text)
+        .collect();
     let expected = expected_from_checks(checks.iter().map(|(c, _)| *c));
     let verdict = if failed.is_empty() {
         let texts: Vec<&str> = checks.iter().map(|(_, t)| *t).collect();
-        Verdict { status: Status::Pass, expected, message: format!("{} holds", texts.join(", ")) }
+        Verdict {
+            status: Status::Pass,
+            expected,
+            message: format!("{} holds", texts.join(", ")),
+        }
     } else {
         Verdict {
             status: Status::Fail,
             expected,
-            message: format!("{} failed (value {})", failed.join(", "), format_value(value)),
+            message: format!(
+                "{} failed (value {})",
+                failed.join(", "),
+                format_value(value)
+            ),
         }
     };
     Some(verdict)
@@ -35,7 +46,10 @@ pub fn apply_checks(value: f64, checks: &[(&Check, &str)]) -> Option<Verdict> {
 
 /// The band the checks allow, intersected; `None` when they put no bound (only `!=`).
 pub fn expected_from_checks<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Option<Expected> {
-    let mut band = Expected { lower: None, upper: None };
+    let mut band = Expected {
+        lower: None,
+        upper: None,
+    };
     for c in checks {
         let t = c.threshold;
         match c.op {
@@ -51,12 +65,13 @@ pub fn expected_from_checks<'a>(checks: impl IntoIterator<Item = &'a Check>) -> 
     (band.lower.is_some() || band.upper.is_some()).then_some(band)
 }
 
-/// Shortest faithful decimal form: integers without a fraction, others as Rust prints them.
+/// A value for messages: integers without a fraction, other values with at most four decimals.
 pub fn format_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
-        format!("{v}")
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -66,7 +81,12 @@ mod tests {
     use crate::Metric;
 
     fn check(metric: Metric, op: Op, threshold: f64) -> Check {
-        Check { metric, column: None, op, threshold }
+        Check {
+            metric,
+            column: None,
+            op,
+            threshold,
+        }
     }
 
     #[test]
@@ -75,7 +95,13 @@ mod tests {
         let lt = check(Metric::RowCount, Op::Lt, 100.0);
         let v = apply_checks(5.0, &[(&gt, "row_count > 0"), (&lt, "row_count < 100")]).unwrap();
         assert_eq!(v.status, Status::Pass);
-        assert_eq!(v.expected, Some(Expected { lower: Some(0.0), upper: Some(100.0) }));
+        assert_eq!(
+            v.expected,
+            Some(Expected {
+                lower: Some(0.0),
+                upper: Some(100.0)
+            })
+        );
         let v = apply_checks(500.0, &[(&gt, "row_count > 0"), (&lt, "row_count < 100")]).unwrap();
         assert_eq!(v.status, Status::Fail);
         assert_eq!(v.message, "row_count < 100 failed (value 500)");
@@ -87,15 +113,30 @@ mod tests {
         let eq = check(Metric::DuplicateCount, Op::Eq, 0.0);
         assert_eq!(
             expected_from_checks([&eq]),
-            Some(Expected { lower: Some(0.0), upper: Some(0.0) })
+            Some(Expected {
+                lower: Some(0.0),
+                upper: Some(0.0)
+            })
         );
         let ne = check(Metric::DuplicateCount, Op::Ne, 0.0);
         assert_eq!(expected_from_checks([&ne]), None);
     }
 
     #[test]
+    fn values_print_short() {
+        assert_eq!(format_value(12.0), "12");
+        assert_eq!(format_value(10800.928983), "10800.929");
+        assert_eq!(format_value(0.0045), "0.0045");
+    }
+
+    #[test]
     fn nan_fails() {
         let gt = check(Metric::RowCount, Op::Gt, 0.0);
-        assert_eq!(apply_checks(f64::NAN, &[(&gt, "row_count > 0")]).unwrap().status, Status::Fail);
+        assert_eq!(
+            apply_checks(f64::NAN, &[(&gt, "row_count > 0")])
+                .unwrap()
+                .status,
+            Status::Fail
+        );
     }
 }

@@ -53,7 +53,7 @@ pub async fn write_demo(dir: &Path) -> anyhow::Result<PathBuf> {
         .await
         .with_context(|| format!("creating {}", db.display()))?;
     // Orders: one every 10 minutes for 28 days, loaded up to 3 hours ago (the loader stalled since).
-    // Incident in the last six loaded hours: 40% of emails NULL and a retried batch duplicated 12 ids.
+    // Incident in the last twelve loaded hours: 80% of emails NULL and a retried batch duplicated 12 ids.
     sqlx::raw_sql(
         "CREATE TABLE orders (
             id INTEGER NOT NULL,
@@ -65,7 +65,7 @@ pub async fn write_demo(dir: &Path) -> anyhow::Result<PathBuf> {
         WITH RECURSIVE seq(n) AS (SELECT 18 UNION ALL SELECT n + 1 FROM seq WHERE n < 4032)
         INSERT INTO orders (id, email, amount, status, created_at)
         SELECT 100000 - n,
-               CASE WHEN n < 54 AND n % 5 < 2 THEN NULL ELSE 'user' || (n * 7919 % 1000) || '@example.com' END,
+               CASE WHEN n < 90 AND n % 5 < 4 THEN NULL ELSE 'user' || (n * 7919 % 1000) || '@example.com' END,
                ROUND(5 + (n * 7919 % 9500) / 100.0, 2),
                CASE n % 10 WHEN 0 THEN 'refunded' WHEN 1 THEN 'pending' ELSE 'paid' END,
                strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || (n * 10) || ' minutes')
@@ -87,6 +87,7 @@ pub async fn write_demo(dir: &Path) -> anyhow::Result<PathBuf> {
     .with_context(|| format!("filling {}", db.display()))?;
     conn.close().await.context("closing the demo warehouse")?;
     let config = dir.join("tidewatch.yaml");
-    std::fs::write(&config, DEMO_CONFIG).with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(&config, DEMO_CONFIG)
+        .with_context(|| format!("writing {}", config.display()))?;
     Ok(config)
 }

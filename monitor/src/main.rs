@@ -2,14 +2,18 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::io::IsTerminal;
 use secrecy::ExposeSecret;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tidewatch::output::{write_report, Format};
 
 #[derive(Parser)]
-#[command(name = "tidewatch", version, about = "Data observability monitor: profiles warehouse tables, checks them and learns what normal looks like")]
+#[command(
+    name = "tidewatch",
+    version,
+    about = "Data observability monitor: profiles warehouse tables, checks them and learns what normal looks like"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,11 +81,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(2)
             }
         },
-        Command::Scan { config, format, monitor } => scan(&config, format, monitor.as_deref()),
+        Command::Scan {
+            config,
+            format,
+            monitor,
+        } => scan(&config, format, monitor.as_deref()),
         Command::Demo { dir } => {
             let rt = runtime()?;
             let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
-            println!("wrote {} and {}\n", dir.join("warehouse.db").display(), config.display());
+            println!(
+                "wrote {} and {}\n",
+                dir.join("warehouse.db").display(),
+                config.display()
+            );
             scan(&config, Format::Table, None)?;
             println!(
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
@@ -121,6 +133,10 @@ fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<
     })?;
     let stdout = std::io::stdout();
     let color = stdout.is_terminal();
-    write_report(&mut stdout.lock(), &report, format, color).context("writing the report")?;
+    match write_report(&mut stdout.lock(), &report, format, color) {
+        // A reader that stops early (`| head`) is not an error of the scan.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("writing the report")?,
+    }
     Ok(report.exit_code() as u8)
 }

@@ -11,10 +11,15 @@ pub enum Format {
     Json,
 }
 
-pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format, color: bool) -> std::io::Result<()> {
+pub fn write_report(
+    out: &mut dyn Write,
+    report: &ScanReport,
+    format: Format,
+    color: bool,
+) -> std::io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut *out, &serde_json::json!({ "run_id": report.run_id, "results": report.results }))?;
+            serde_json::to_writer(&mut *out, report)?;
             writeln!(out)
         }
         Format::Table => write_table(out, &report.results, color),
@@ -51,7 +56,9 @@ fn paint(status: Status, text: &str, color: bool) -> String {
 }
 
 fn write_table(out: &mut dyn Write, rows: &[ResultRow], color: bool) -> std::io::Result<()> {
-    let header = ["STATUS", "MONITOR", "METRIC", "COLUMN", "VALUE", "EXPECTED", "MESSAGE"];
+    let header = [
+        "STATUS", "MONITOR", "METRIC", "COLUMN", "VALUE", "EXPECTED", "MESSAGE",
+    ];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -60,7 +67,9 @@ fn write_table(out: &mut dyn Write, rows: &[ResultRow], color: bool) -> std::io:
                 r.monitor.clone(),
                 r.metric.clone(),
                 r.column.clone().unwrap_or_default(),
-                r.value.map(|v| display_value(&r.metric, v)).unwrap_or_else(|| "-".into()),
+                r.value
+                    .map(|v| display_value(&r.metric, v))
+                    .unwrap_or_else(|| "-".into()),
                 expected_text(r),
                 r.message.clone(),
             ]
@@ -76,7 +85,11 @@ fn write_table(out: &mut dyn Write, rows: &[ResultRow], color: bool) -> std::io:
         let mut s = String::new();
         for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
             let last = i + 1 == cols.len();
-            let padded = if last { c.clone() } else { format!("{c:<w$}  ") };
+            let padded = if last {
+                c.clone()
+            } else {
+                format!("{c:<w$}  ")
+            };
             match (i, status) {
                 (0, Some(st)) => s.push_str(&paint(st, &padded, color)),
                 _ => s.push_str(&padded),

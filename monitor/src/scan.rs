@@ -11,8 +11,8 @@ use crate::warehouse::Warehouse;
 use checks::evaluate::{apply_checks, format_value};
 use checks::{Column, Expected, Metric, Observation, SchemaDiff, Status};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use futures::StreamExt;
+use serde::Serialize;
 
 /// Monitors measured at the same time.
 const PARALLEL_MONITORS: usize = 4;
@@ -91,8 +91,11 @@ pub async fn scan(
     only: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<ScanReport, crate::store::StoreError> {
-    let monitors: Vec<&Monitor> =
-        config.monitors.iter().filter(|m| only.is_none_or(|o| m.name == o)).collect();
+    let monitors: Vec<&Monitor> = config
+        .monitors
+        .iter()
+        .filter(|m| only.is_none_or(|o| m.name == o))
+        .collect();
     let run_id = store.begin_run(now).await?;
 
     // Measured concurrently on this task (the warehouses do the work), results kept in config order.
@@ -113,9 +116,13 @@ pub async fn scan(
         let previous = store.latest_schema(&monitor.name).await?;
         let rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
         if let Some(schema) = &m.schema {
-            let changed = previous.as_ref().is_none_or(|p| !SchemaDiff::between(&p.columns, schema).is_empty());
+            let changed = previous
+                .as_ref()
+                .is_none_or(|p| !SchemaDiff::between(&p.columns, schema).is_empty());
             if changed {
-                store.save_schema(run_id, &monitor.name, &monitor.dataset, now, schema).await?;
+                store
+                    .save_schema(run_id, &monitor.name, &monitor.dataset, now, schema)
+                    .await?;
             }
         }
         records.extend(rows.iter().map(|r| record(run_id, now, r)));
@@ -148,7 +155,12 @@ fn record(run_id: i64, now: DateTime<Utc>, r: &ResultRow) -> MeasurementRecord {
 impl Measured {
     fn whole_failure(message: String) -> Measured {
         Measured {
-            failures: vec![Failure { metric: Metric::RowCount, column: None, message, whole: true }],
+            failures: vec![Failure {
+                metric: Metric::RowCount,
+                column: None,
+                message,
+                whole: true,
+            }],
             ..Measured::default()
         }
     }
@@ -167,7 +179,9 @@ pub async fn measure(monitor: &Monitor, source: &Source) -> Measured {
 
 async fn measure_on(wh: &mut Warehouse, monitor: &Monitor, source: &Source) -> Measured {
     let table_failure = Measured::whole_failure;
-    let schema = match wh.columns(source, monitor.table.schema.as_ref(), &monitor.table.name).await
+    let schema = match wh
+        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .await
     {
         Ok(cols) if cols.is_empty() => {
             return table_failure(format!(
@@ -189,11 +203,19 @@ async fn measure_on(wh: &mut Warehouse, monitor: &Monitor, source: &Source) -> M
             whole: true,
         }),
     }
-    Measured { schema: Some(schema), observations, failures }
+    Measured {
+        schema: Some(schema),
+        observations,
+        failures,
+    }
 }
 
 fn key_label(plan: &ProfilePlan) -> String {
-    plan.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+    plan.key
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
@@ -205,7 +227,10 @@ pub fn plan_profile(
 ) -> (ProfilePlan, Vec<Failure>) {
     let find = |name: &str| schema.iter().find(|c| c.name == name);
     let missing = |what: &str, name: &str| {
-        format!("column {name} ({what}) not found in table {}", monitor.dataset)
+        format!(
+            "column {name} ({what}) not found in table {}",
+            monitor.dataset
+        )
     };
     let mut failures = Vec::new();
     let mut columns = Vec::new();
@@ -229,7 +254,10 @@ pub fn plan_profile(
         None => {
             for c in schema {
                 if let Ok(name) = crate::ident::Ident::new(&c.name) {
-                    columns.push(ColumnPlan { name, numeric: dialect.is_numeric_type(&c.data_type) });
+                    columns.push(ColumnPlan {
+                        name,
+                        numeric: dialect.is_numeric_type(&c.data_type),
+                    });
                 }
             }
         }
@@ -246,14 +274,25 @@ pub fn plan_profile(
         }
         other => other.clone(),
     };
-    let missing_keys: Vec<&str> =
-        monitor.key.iter().map(|k| k.as_str()).filter(|k| find(k).is_none()).collect();
+    let missing_keys: Vec<&str> = monitor
+        .key
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| find(k).is_none())
+        .collect();
     let key = if missing_keys.is_empty() {
         monitor.key.clone()
     } else {
         failures.push(Failure {
             metric: Metric::DuplicateCount,
-            column: Some(monitor.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")),
+            column: Some(
+                monitor
+                    .key
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             message: missing("key", &missing_keys.join(", ")),
             whole: false,
         });
@@ -271,7 +310,12 @@ pub fn plan_profile(
 
 /// Turns a profile's values into observations.
 pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<Observation> {
-    let get = |slot: Slot| values.iter().find(|(s, _)| *s == slot).and_then(|(_, v)| *v);
+    let get = |slot: Slot| {
+        values
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .and_then(|(_, v)| *v)
+    };
     let rows = get(Slot::RowCount).unwrap_or(0.0);
     let rate = |n: f64| if rows > 0.0 { n / rows } else { 0.0 };
     let mut out = vec![Observation::table(Metric::RowCount, rows)];
@@ -286,24 +330,38 @@ pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> 
         let distinct = get(Slot::KeyDistinct).unwrap_or(0.0);
         let dups = (key_rows - distinct).max(0.0);
         let label = key_label(plan);
-        out.push(Observation::column(Metric::DuplicateCount, label.clone(), dups));
-        out.push(Observation::column(Metric::DuplicateRate, label, rate(dups)));
+        out.push(Observation::column(
+            Metric::DuplicateCount,
+            label.clone(),
+            dups,
+        ));
+        out.push(Observation::column(
+            Metric::DuplicateRate,
+            label,
+            rate(dups),
+        ));
     }
     for (i, c) in plan.columns.iter().enumerate() {
         let name = c.name.to_string();
         let non_null = get(Slot::NonNull(i)).unwrap_or(0.0);
         let nulls = rows - non_null;
         out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
-        out.push(Observation::column(Metric::NullRate, name.clone(), rate(nulls)));
+        out.push(Observation::column(
+            Metric::NullRate,
+            name.clone(),
+            rate(nulls),
+        ));
         out.push(Observation::column(
             Metric::DistinctCount,
             name.clone(),
             get(Slot::Distinct(i)).unwrap_or(0.0),
         ));
         if c.numeric {
-            for (slot, metric) in
-                [(Slot::Min(i), Metric::Min), (Slot::Max(i), Metric::Max), (Slot::Mean(i), Metric::Mean)]
-            {
+            for (slot, metric) in [
+                (Slot::Min(i), Metric::Min),
+                (Slot::Max(i), Metric::Max),
+                (Slot::Mean(i), Metric::Mean),
+            ] {
                 // All-NULL columns have no min/max/mean.
                 if let Some(v) = get(slot) {
                     out.push(Observation::column(metric, name.clone(), v));
@@ -316,24 +374,34 @@ pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> 
 
 /// Turns observations and failures into result rows: explicit checks decide pass/fail, schema drift
 /// is an anomaly, failures are errors, and every check that found nothing to judge is an error too.
-pub fn judge(monitor: &Monitor, measured: &Measured, previous_schema: Option<&[Column]>) -> Vec<ResultRow> {
-    let row = |metric: Metric, column: Option<String>, value: Option<f64>, status: Status| ResultRow {
-        monitor: monitor.name.clone(),
-        source: monitor.source.clone(),
-        dataset: monitor.dataset.clone(),
-        metric: metric.as_str().to_string(),
-        column,
-        value,
-        status,
-        expected: None,
-        message: String::new(),
-        details: None,
-    };
+pub fn judge(
+    monitor: &Monitor,
+    measured: &Measured,
+    previous_schema: Option<&[Column]>,
+) -> Vec<ResultRow> {
+    let row =
+        |metric: Metric, column: Option<String>, value: Option<f64>, status: Status| ResultRow {
+            monitor: monitor.name.clone(),
+            source: monitor.source.clone(),
+            dataset: monitor.dataset.clone(),
+            metric: metric.as_str().to_string(),
+            column,
+            value,
+            status,
+            expected: None,
+            message: String::new(),
+            details: None,
+        };
     let mut rows = Vec::new();
     let mut judged_checks = vec![false; monitor.checks.len()];
 
     for obs in &measured.observations {
-        let mut r = row(obs.metric, obs.column.clone(), Some(obs.value), Status::Learning);
+        let mut r = row(
+            obs.metric,
+            obs.column.clone(),
+            Some(obs.value),
+            Status::Learning,
+        );
         let applicable: Vec<(&checks::expr::Check, &str)> = monitor
             .checks
             .iter()
@@ -421,19 +489,28 @@ fn unmeasured_reason(c: &crate::config::CheckSpec, measured: &Measured) -> Strin
             c.text, c.place
         ),
         (Metric::FreshnessSeconds, _) => {
-            format!("check {} at {}: the table has no rows, so it has no freshness", c.text, c.place)
+            format!(
+                "check {} at {}: the table has no rows, so it has no freshness",
+                c.text, c.place
+            )
         }
         _ => format!("check {} at {}: nothing measured for it", c.text, c.place),
     }
 }
 
-/// Short human form of a value for messages and tables.
+/// Short human form of a value for tables: durations also in hours or days.
 pub fn display_value(metric: &str, v: f64) -> String {
     if metric == Metric::FreshnessSeconds.as_str() {
-        return format!("{}s", format_value((v * 10.0).round() / 10.0));
-    }
-    if v.fract() != 0.0 {
-        return format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string();
+        let human = if v.abs() >= 86400.0 {
+            format!(" ({:.1}d)", v / 86400.0)
+        } else if v.abs() >= 3600.0 {
+            format!(" ({:.1}h)", v / 3600.0)
+        } else if v.abs() >= 60.0 {
+            format!(" ({:.1}m)", v / 60.0)
+        } else {
+            String::new()
+        };
+        return format!("{}s{human}", format_value(v.round()));
     }
     format_value(v)
 }

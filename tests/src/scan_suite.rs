@@ -1,6 +1,9 @@
 //! End-to-end scan suite, written once and run against PostgreSQL, MariaDB and SQLite: real tables, the
 //! real config loader, the real state store and the whole `scan` pipeline.
 
+// This module is test code compiled as a library: a panic on a missing value is the assertion.
+#![allow(clippy::unwrap_used)]
+
 use crate::warehouses::{Kind, TestWarehouse};
 use anyhow::Context;
 use checks::Status;
@@ -25,9 +28,10 @@ impl Workspace {
         std::fs::write(&path, yaml)?;
         let config = tidewatch::config::parse_str(yaml, &path, &|_| None)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let store = tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
-            .await
-            .context("store")?;
+        let store =
+            tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
+                .await
+                .context("store")?;
         let report = tidewatch::scan::scan(&config, &store, None, chrono::Utc::now()).await;
         store.close().await;
         Ok(report?)
@@ -56,7 +60,12 @@ pub fn config_head(wh: &TestWarehouse, extra_source_lines: &str) -> String {
 }
 
 /// The one row for `metric`/`column` of `monitor`; panics with the whole report when absent.
-pub fn find<'a>(report: &'a ScanReport, monitor: &str, metric: &str, column: Option<&str>) -> &'a ResultRow {
+pub fn find<'a>(
+    report: &'a ScanReport,
+    monitor: &str,
+    metric: &str,
+    column: Option<&str>,
+) -> &'a ResultRow {
     report
         .results
         .iter()
@@ -65,11 +74,16 @@ pub fn find<'a>(report: &'a ScanReport, monitor: &str, metric: &str, column: Opt
 }
 
 fn value(report: &ScanReport, monitor: &str, metric: &str, column: Option<&str>) -> f64 {
-    find(report, monitor, metric, column).value.unwrap_or(f64::NAN)
+    find(report, monitor, metric, column)
+        .value
+        .unwrap_or(f64::NAN)
 }
 
 fn assert_close(actual: f64, expected: f64, what: &str) {
-    assert!((actual - expected).abs() < 1e-9, "{what}: {actual} != {expected}");
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{what}: {actual} != {expected}"
+    );
 }
 
 /// Ten rows with known NULLs, duplicate keys and timestamps; every metric checked exactly.
@@ -90,7 +104,10 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     ]
     .iter()
     .map(|(id, email, amount, status, ago)| {
-        format!("({id}, {email}, {amount}, {status}, {})", wh.minutes_ago(*ago))
+        format!(
+            "({id}, {email}, {amount}, {status}, {})",
+            wh.minutes_ago(*ago)
+        )
     })
     .collect();
     wh.exec(&format!(
@@ -120,23 +137,73 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     let report = ws.scan(&yaml).await?;
     let m = "orders";
     assert_close(value(&report, m, "row_count", None), 10.0, "row_count");
-    assert_close(value(&report, m, "null_count", Some("email")), 3.0, "null_count(email)");
-    assert_close(value(&report, m, "null_rate", Some("email")), 0.3, "null_rate(email)");
-    assert_close(value(&report, m, "distinct_count", Some("email")), 4.0, "distinct(email)");
-    assert_close(value(&report, m, "null_count", Some("amount")), 1.0, "null_count(amount)");
-    assert_close(value(&report, m, "distinct_count", Some("amount")), 6.0, "distinct(amount)");
-    assert_close(value(&report, m, "min", Some("amount")), 10.0, "min(amount)");
-    assert_close(value(&report, m, "max", Some("amount")), 100.0, "max(amount)");
+    assert_close(
+        value(&report, m, "null_count", Some("email")),
+        3.0,
+        "null_count(email)",
+    );
+    assert_close(
+        value(&report, m, "null_rate", Some("email")),
+        0.3,
+        "null_rate(email)",
+    );
+    assert_close(
+        value(&report, m, "distinct_count", Some("email")),
+        4.0,
+        "distinct(email)",
+    );
+    assert_close(
+        value(&report, m, "null_count", Some("amount")),
+        1.0,
+        "null_count(amount)",
+    );
+    assert_close(
+        value(&report, m, "distinct_count", Some("amount")),
+        6.0,
+        "distinct(amount)",
+    );
+    assert_close(
+        value(&report, m, "min", Some("amount")),
+        10.0,
+        "min(amount)",
+    );
+    assert_close(
+        value(&report, m, "max", Some("amount")),
+        100.0,
+        "max(amount)",
+    );
     assert!((value(&report, m, "mean", Some("amount")) - 400.0 / 9.0).abs() < 1e-6);
-    assert_close(value(&report, m, "null_count", Some("status")), 3.0, "null_count(status)");
-    assert_close(value(&report, m, "distinct_count", Some("status")), 3.0, "distinct(status)");
+    assert_close(
+        value(&report, m, "null_count", Some("status")),
+        3.0,
+        "null_count(status)",
+    );
+    assert_close(
+        value(&report, m, "distinct_count", Some("status")),
+        3.0,
+        "distinct(status)",
+    );
     // Nine rows have an id, six distinct ids: three duplicates; the NULL id is not a duplicate.
-    assert_close(value(&report, m, "duplicate_count", Some("id")), 3.0, "duplicate_count(id)");
-    assert_close(value(&report, m, "duplicate_rate", Some("id")), 0.3, "duplicate_rate(id)");
+    assert_close(
+        value(&report, m, "duplicate_count", Some("id")),
+        3.0,
+        "duplicate_count(id)",
+    );
+    assert_close(
+        value(&report, m, "duplicate_rate", Some("id")),
+        0.3,
+        "duplicate_rate(id)",
+    );
     let fresh = value(&report, m, "freshness_seconds", None);
-    assert!((fresh - 3600.0).abs() < 120.0, "freshness {fresh} should be about an hour");
+    assert!(
+        (fresh - 3600.0).abs() < 120.0,
+        "freshness {fresh} should be about an hour"
+    );
     // Text columns get no min/max/mean.
-    assert!(report.results.iter().all(|r| !(r.metric == "min" && r.column.as_deref() == Some("email"))));
+    assert!(report
+        .results
+        .iter()
+        .all(|r| !(r.metric == "min" && r.column.as_deref() == Some("email"))));
     let schema = find(&report, m, "schema", None);
     assert_close(schema.value.unwrap_or(0.0), 5.0, "schema columns");
     let names: Vec<&str> = schema.details.as_ref().unwrap()["columns"]
@@ -148,11 +215,25 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(names, ["id", "email", "amount", "status", "created_at"]);
 
     assert_eq!(find(&report, m, "row_count", None).status, Status::Pass);
-    assert_eq!(find(&report, m, "null_rate", Some("email")).status, Status::Fail);
-    assert_eq!(find(&report, m, "duplicate_count", Some("id")).status, Status::Fail);
-    assert_eq!(find(&report, m, "freshness_seconds", None).status, Status::Pass);
-    assert_eq!(find(&report, m, "mean", Some("amount")).status, Status::Pass);
-    let exp = find(&report, m, "null_rate", Some("email")).expected.unwrap();
+    assert_eq!(
+        find(&report, m, "null_rate", Some("email")).status,
+        Status::Fail
+    );
+    assert_eq!(
+        find(&report, m, "duplicate_count", Some("id")).status,
+        Status::Fail
+    );
+    assert_eq!(
+        find(&report, m, "freshness_seconds", None).status,
+        Status::Pass
+    );
+    assert_eq!(
+        find(&report, m, "mean", Some("amount")).status,
+        Status::Pass
+    );
+    let exp = find(&report, m, "null_rate", Some("email"))
+        .expected
+        .unwrap();
     assert_eq!((exp.lower, exp.upper), (None, Some(0.01)));
     assert_eq!(report.exit_code(), 1);
     wh.cleanup().await
@@ -161,9 +242,15 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
 /// ADD, DROP and a type change between two scans show as one `schema` anomaly with the details.
 pub async fn schema_drift(kind: Kind) -> anyhow::Result<()> {
     let wh = TestWarehouse::create(kind).await?;
-    wh.exec("CREATE TABLE t (a INTEGER, b VARCHAR(10), c INTEGER); INSERT INTO t VALUES (1, 'x', 2)").await?;
+    wh.exec(
+        "CREATE TABLE t (a INTEGER, b VARCHAR(10), c INTEGER); INSERT INTO t VALUES (1, 'x', 2)",
+    )
+    .await?;
     let yaml = config_head(&wh, "")
-        + &format!("  - name: t\n    source: wh\n    table: {}\n", wh.dataset("t"));
+        + &format!(
+            "  - name: t\n    source: wh\n    table: {}\n",
+            wh.dataset("t")
+        );
     let ws = Workspace::new();
     let first = ws.scan(&yaml).await?;
     let s = find(&first, "t", "schema", None);
@@ -191,7 +278,10 @@ pub async fn schema_drift(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(d["removed"][0]["name"], "b");
     assert_eq!(d["changed"][0]["column"], "c");
     assert_ne!(d["changed"][0]["from"], d["changed"][0]["to"]);
-    assert!(d["changed"][0]["to"].as_str().unwrap().contains("bigint"), "{d}");
+    assert!(
+        d["changed"][0]["to"].as_str().unwrap().contains("bigint"),
+        "{d}"
+    );
     assert!(s.message.contains("added: d"), "{}", s.message);
     assert_eq!(second.exit_code(), 1);
 
@@ -250,13 +340,30 @@ pub async fn hostile_identifiers(kind: Kind) -> anyhow::Result<()> {
     let r = find(&report, "injected_table", "row_count", None);
     assert_eq!(r.status, Status::Error);
     assert!(r.message.contains("not found"), "{}", r.message);
-    let r = find(&report, "injected_column", "null_rate", Some("x) FROM victim; DROP TABLE victim; --"));
+    let r = find(
+        &report,
+        "injected_column",
+        "null_rate",
+        Some("x) FROM victim; DROP TABLE victim; --"),
+    );
     assert_eq!(r.status, Status::Error);
     assert!(r.message.contains("not found"), "{}", r.message);
     assert!(wh.table_exists("victim").await?, "victim table was dropped");
-    assert_close(value(&report, "weird", "row_count", None), 3.0, "weird row_count");
-    assert_close(value(&report, "weird", "null_count", Some(weird_col)), 1.0, "weird null_count");
-    assert_close(value(&report, "weird", "duplicate_count", Some(weird_col)), 0.0, "weird duplicates");
+    assert_close(
+        value(&report, "weird", "row_count", None),
+        3.0,
+        "weird row_count",
+    );
+    assert_close(
+        value(&report, "weird", "null_count", Some(weird_col)),
+        1.0,
+        "weird null_count",
+    );
+    assert_close(
+        value(&report, "weird", "duplicate_count", Some(weird_col)),
+        0.0,
+        "weird duplicates",
+    );
     assert_eq!(report.exit_code(), 2);
     wh.cleanup().await
 }
@@ -264,7 +371,8 @@ pub async fn hostile_identifiers(kind: Kind) -> anyhow::Result<()> {
 /// A missing table is an `error` for that monitor; the others still run and pass.
 pub async fn missing_table_does_not_stop_others(kind: Kind) -> anyhow::Result<()> {
     let wh = TestWarehouse::create(kind).await?;
-    wh.exec("CREATE TABLE present (id INTEGER); INSERT INTO present VALUES (1), (2)").await?;
+    wh.exec("CREATE TABLE present (id INTEGER); INSERT INTO present VALUES (1), (2)")
+        .await?;
     let yaml = config_head(&wh, "")
         + &format!(
             "  - name: gone
@@ -283,8 +391,15 @@ pub async fn missing_table_does_not_stop_others(kind: Kind) -> anyhow::Result<()
     let report = ws.scan(&yaml).await?;
     let gone = find(&report, "gone", "row_count", None);
     assert_eq!(gone.status, Status::Error);
-    assert!(gone.message.contains("no_such_table") && gone.message.contains("not found"), "{}", gone.message);
-    assert_eq!(find(&report, "present", "row_count", None).status, Status::Pass);
+    assert!(
+        gone.message.contains("no_such_table") && gone.message.contains("not found"),
+        "{}",
+        gone.message
+    );
+    assert_eq!(
+        find(&report, "present", "row_count", None).status,
+        Status::Pass
+    );
     assert_eq!(report.exit_code(), 2);
     wh.cleanup().await
 }
@@ -293,12 +408,18 @@ pub async fn missing_table_does_not_stop_others(kind: Kind) -> anyhow::Result<()
 pub async fn statement_timeout(kind: Kind) -> anyhow::Result<()> {
     let wh = TestWarehouse::create(kind).await?;
     match kind {
-        Kind::Postgres => wh.exec("CREATE VIEW slow AS SELECT CAST(pg_sleep(30) AS TEXT) AS x").await?,
+        Kind::Postgres => {
+            wh.exec("CREATE VIEW slow AS SELECT CAST(pg_sleep(30) AS TEXT) AS x")
+                .await?
+        }
         Kind::Mariadb => wh.exec("CREATE VIEW slow AS SELECT SLEEP(30) AS x").await?,
         Kind::Sqlite => anyhow::bail!("sqlite has no sleep to test a timeout with"),
     }
     let yaml = config_head(&wh, "    statement_timeout: 1s\n")
-        + &format!("  - name: slow\n    source: wh\n    table: {}\n", wh.dataset("slow"));
+        + &format!(
+            "  - name: slow\n    source: wh\n    table: {}\n",
+            wh.dataset("slow")
+        );
     let ws = Workspace::new();
     let started = std::time::Instant::now();
     let report = ws.scan(&yaml).await?;
@@ -306,6 +427,9 @@ pub async fn statement_timeout(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(r.status, Status::Error);
     assert!(r.message.contains("timed out"), "{}", r.message);
     // Not a speed assertion: proof the 30 s statement did not run to its end.
-    assert!(started.elapsed().as_secs() < 25, "the statement was not cancelled");
+    assert!(
+        started.elapsed().as_secs() < 25,
+        "the statement was not cancelled"
+    );
     wh.cleanup().await
 }

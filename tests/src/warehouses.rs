@@ -42,9 +42,12 @@ impl TestWarehouse {
             }
             Kind::Sqlite => {
                 let f = TempSqliteFile::new("wh");
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&f.url())?
-                    .create_if_missing(true);
-                sqlx::SqliteConnection::connect_with(&opts).await?.close().await?;
+                let opts =
+                    sqlx::sqlite::SqliteConnectOptions::from_str(&f.url())?.create_if_missing(true);
+                sqlx::SqliteConnection::connect_with(&opts)
+                    .await?
+                    .close()
+                    .await?;
                 TestWarehouse::Sqlite(f)
             }
         })
@@ -90,17 +93,26 @@ impl TestWarehouse {
         match self.kind() {
             Kind::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sql).execute(&mut c).await.with_context(|| sql.to_string())?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut c)
+                    .await
+                    .with_context(|| sql.to_string())?;
                 c.close().await?;
             }
             Kind::Mariadb => {
                 let mut c = sqlx::MySqlConnection::connect(&url).await?;
-                sqlx::raw_sql(sql).execute(&mut c).await.with_context(|| sql.to_string())?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut c)
+                    .await
+                    .with_context(|| sql.to_string())?;
                 c.close().await?;
             }
             Kind::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&url).await?;
-                sqlx::raw_sql(sql).execute(&mut c).await.with_context(|| sql.to_string())?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut c)
+                    .await
+                    .with_context(|| sql.to_string())?;
                 c.close().await?;
             }
         }
@@ -129,10 +141,12 @@ impl TestWarehouse {
             }
             Kind::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&url).await?;
-                sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
-                    .bind(table)
-                    .fetch_one(&mut c)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                )
+                .bind(table)
+                .fetch_one(&mut c)
+                .await?
             }
         };
         Ok(n > 0)

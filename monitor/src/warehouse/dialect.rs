@@ -114,7 +114,10 @@ impl Dialect {
         let all_present = all_not_null(quoted);
         match self {
             Dialect::Postgres => {
-                format!("COUNT(DISTINCT ({})) FILTER (WHERE {all_present})", quoted.join(", "))
+                format!(
+                    "COUNT(DISTINCT ({})) FILTER (WHERE {all_present})",
+                    quoted.join(", ")
+                )
             }
             // Both skip tuples with any NULL, which is exactly our rule.
             Dialect::Mysql | Dialect::Snowflake => format!("COUNT(DISTINCT {})", quoted.join(", ")),
@@ -136,9 +139,9 @@ impl Dialect {
     /// Seconds from the newest timestamp to the source's own clock.
     fn freshness(self, ts: &str) -> String {
         match self {
-            Dialect::Postgres => format!(
-                "EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX({ts}) AS TIMESTAMPTZ)))"
-            ),
+            Dialect::Postgres => {
+                format!("EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX({ts}) AS TIMESTAMPTZ)))")
+            }
             Dialect::Mysql => format!("TIMESTAMPDIFF(MICROSECOND, MAX({ts}), NOW(6)) / 1000000"),
             // Text timestamps (ISO 8601) go through julianday; integer or real ones are unix seconds.
             Dialect::Sqlite => format!(
@@ -146,9 +149,9 @@ impl Dialect {
                  THEN CAST(strftime('%s', 'now') AS REAL) - MAX({ts}) \
                  ELSE (julianday('now') - julianday(MAX({ts}))) * 86400.0 END"
             ),
-            Dialect::Snowflake => format!(
-                "DATEDIFF('millisecond', MAX({ts}), CURRENT_TIMESTAMP()) / 1000.0"
-            ),
+            Dialect::Snowflake => {
+                format!("DATEDIFF('millisecond', MAX({ts}), CURRENT_TIMESTAMP()) / 1000.0")
+            }
             Dialect::BigQuery => format!(
                 "TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), TIMESTAMP(MAX({ts})), MILLISECOND) / 1000.0"
             ),
@@ -165,7 +168,10 @@ impl Dialect {
         };
         push("COUNT(*)".into(), Slot::RowCount);
         if let Some(ts) = &plan.timestamp {
-            push(self.freshness(&self.quote_ident(ts)), Slot::FreshnessSeconds);
+            push(
+                self.freshness(&self.quote_ident(ts)),
+                Slot::FreshnessSeconds,
+            );
         }
         if !plan.key.is_empty() {
             let quoted: Vec<String> = plan.key.iter().map(|k| self.quote_ident(k)).collect();
@@ -201,13 +207,32 @@ impl Dialect {
         match self {
             Dialect::Postgres => matches!(
                 base,
-                "smallint" | "integer" | "bigint" | "numeric" | "decimal" | "real" | "double"
-                    | "int2" | "int4" | "int8" | "float4" | "float8"
+                "smallint"
+                    | "integer"
+                    | "bigint"
+                    | "numeric"
+                    | "decimal"
+                    | "real"
+                    | "double"
+                    | "int2"
+                    | "int4"
+                    | "int8"
+                    | "float4"
+                    | "float8"
             ),
             Dialect::Mysql => matches!(
                 base,
-                "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
-                    | "numeric" | "float" | "double" | "real"
+                "tinyint"
+                    | "smallint"
+                    | "mediumint"
+                    | "int"
+                    | "integer"
+                    | "bigint"
+                    | "decimal"
+                    | "numeric"
+                    | "float"
+                    | "double"
+                    | "real"
             ),
             // SQLite type affinity rules (https://sqlite.org/datatype3.html, section 3.1).
             Dialect::Sqlite => {
@@ -220,18 +245,37 @@ impl Dialect {
             }
             Dialect::Snowflake => matches!(
                 base,
-                "number" | "decimal" | "numeric" | "int" | "integer" | "bigint" | "smallint"
-                    | "tinyint" | "byteint" | "float" | "float4" | "float8" | "double" | "real"
+                "number"
+                    | "decimal"
+                    | "numeric"
+                    | "int"
+                    | "integer"
+                    | "bigint"
+                    | "smallint"
+                    | "tinyint"
+                    | "byteint"
+                    | "float"
+                    | "float4"
+                    | "float8"
+                    | "double"
+                    | "real"
             ),
             Dialect::BigQuery => {
-                matches!(base, "int64" | "numeric" | "bignumeric" | "float64" | "integer" | "float")
+                matches!(
+                    base,
+                    "int64" | "numeric" | "bignumeric" | "float64" | "integer" | "float"
+                )
             }
         }
     }
 }
 
 fn all_not_null(quoted: &[String]) -> String {
-    quoted.iter().map(|q| format!("{q} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+    quoted
+        .iter()
+        .map(|q| format!("{q} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 #[cfg(test)]
@@ -248,8 +292,14 @@ mod tests {
             schema: Some(id("shop")),
             table: id("orders"),
             columns: vec![
-                ColumnPlan { name: id("email"), numeric: false },
-                ColumnPlan { name: id("amount"), numeric: true },
+                ColumnPlan {
+                    name: id("email"),
+                    numeric: false,
+                },
+                ColumnPlan {
+                    name: id("amount"),
+                    numeric: true,
+                },
             ],
             key: key.iter().map(|k| id(k)).collect(),
             timestamp: Some(id("created_at")),
@@ -259,9 +309,18 @@ mod tests {
     #[test]
     fn quoting_doubles_or_escapes_the_quote_character() {
         let evil = id("x\"; DROP TABLE t; --`");
-        assert_eq!(Dialect::Postgres.quote_ident(&evil), "\"x\"\"; DROP TABLE t; --`\"");
-        assert_eq!(Dialect::Sqlite.quote_ident(&evil), "\"x\"\"; DROP TABLE t; --`\"");
-        assert_eq!(Dialect::Mysql.quote_ident(&evil), "`x\"; DROP TABLE t; --```");
+        assert_eq!(
+            Dialect::Postgres.quote_ident(&evil),
+            "\"x\"\"; DROP TABLE t; --`\""
+        );
+        assert_eq!(
+            Dialect::Sqlite.quote_ident(&evil),
+            "\"x\"\"; DROP TABLE t; --`\""
+        );
+        assert_eq!(
+            Dialect::Mysql.quote_ident(&evil),
+            "`x\"; DROP TABLE t; --```"
+        );
         assert_eq!(Dialect::BigQuery.quote_ident(&id("a`b\\c")), "`a\\`b\\\\c`");
     }
 
@@ -304,9 +363,8 @@ mod tests {
     #[test]
     fn composite_keys_per_dialect() {
         let sql = |d: Dialect| d.profile_sql(&plan(&["a", "b"])).sql;
-        assert!(sql(Dialect::Postgres).contains(
-            "COUNT(*) FILTER (WHERE \"a\" IS NOT NULL AND \"b\" IS NOT NULL)"
-        ));
+        assert!(sql(Dialect::Postgres)
+            .contains("COUNT(*) FILTER (WHERE \"a\" IS NOT NULL AND \"b\" IS NOT NULL)"));
         assert!(sql(Dialect::Postgres).contains(
             "COUNT(DISTINCT (\"a\", \"b\")) FILTER (WHERE \"a\" IS NOT NULL AND \"b\" IS NOT NULL)"
         ));

@@ -19,11 +19,17 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     #[error("cannot connect to source {source_name}: {message}")]
-    Connect { source_name: String, message: String },
+    Connect {
+        source_name: String,
+        message: String,
+    },
     #[error("connecting to source {source_name} timed out after {seconds}s")]
     ConnectTimeout { source_name: String, seconds: u64 },
     #[error("query on source {source_name} failed: {message}")]
-    Query { source_name: String, message: String },
+    Query {
+        source_name: String,
+        message: String,
+    },
     #[error("query on source {source_name} timed out after {seconds}s")]
     QueryTimeout { source_name: String, seconds: u64 },
 }
@@ -31,7 +37,10 @@ pub enum WarehouseError {
 /// One open connection to a source.
 pub enum Warehouse {
     Postgres(sqlx::PgConnection),
-    Mysql { conn: sqlx::MySqlConnection, mariadb: bool },
+    Mysql {
+        conn: sqlx::MySqlConnection,
+        mariadb: bool,
+    },
     Sqlite(sqlx::SqliteConnection),
 }
 
@@ -62,13 +71,19 @@ impl Warehouse {
                 let opts = sqlx::postgres::PgConnectOptions::from_str(url)
                     .map_err(err)?
                     .application_name("tidewatch");
-                Ok(Warehouse::Postgres(sqlx::PgConnection::connect_with(&opts).await.map_err(err)?))
+                Ok(Warehouse::Postgres(
+                    sqlx::PgConnection::connect_with(&opts).await.map_err(err)?,
+                ))
             }
             SourceKind::Mysql => {
                 let opts = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(err)?;
-                let mut conn = sqlx::MySqlConnection::connect_with(&opts).await.map_err(err)?;
-                let version: String =
-                    sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await.map_err(err)?;
+                let mut conn = sqlx::MySqlConnection::connect_with(&opts)
+                    .await
+                    .map_err(err)?;
+                let version: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(err)?;
                 let mariadb = version.to_ascii_lowercase().contains("mariadb");
                 Ok(Warehouse::Mysql { conn, mariadb })
             }
@@ -77,7 +92,11 @@ impl Warehouse {
                     .map_err(err)?
                     .read_only(true)
                     .create_if_missing(false);
-                Ok(Warehouse::Sqlite(sqlx::SqliteConnection::connect_with(&opts).await.map_err(err)?))
+                Ok(Warehouse::Sqlite(
+                    sqlx::SqliteConnection::connect_with(&opts)
+                        .await
+                        .map_err(err)?,
+                ))
             }
         }
     }
@@ -102,7 +121,10 @@ impl Warehouse {
         let rows = with_timeout(source, fut).await?;
         Ok(rows
             .into_iter()
-            .map(|(name, data_type)| Column { name, data_type: data_type.to_ascii_lowercase() })
+            .map(|(name, data_type)| Column {
+                name,
+                data_type: data_type.to_ascii_lowercase(),
+            })
             .collect())
     }
 
@@ -179,7 +201,9 @@ impl Warehouse {
         match self {
             Warehouse::Postgres(conn) => {
                 let mut tx = conn.begin().await?;
-                sqlx::raw_sql("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+                sqlx::raw_sql("SET TRANSACTION READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
                 // An integer we formatted ourselves: nothing from config reaches this statement.
                 sqlx::raw_sql(&format!("SET LOCAL statement_timeout = {ms}"))
                     .execute(&mut *tx)
@@ -195,7 +219,9 @@ impl Warehouse {
                     format!("SET SESSION max_execution_time = {ms}")
                 };
                 sqlx::raw_sql(&set).execute(&mut *conn).await?;
-                sqlx::raw_sql("START TRANSACTION READ ONLY").execute(&mut *conn).await?;
+                sqlx::raw_sql("START TRANSACTION READ ONLY")
+                    .execute(&mut *conn)
+                    .await?;
                 let row = sqlx::query(sql).fetch_one(&mut *conn).await;
                 sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
                 let row = row?;
@@ -253,7 +279,10 @@ fn classify_query_error(source: &Source, e: &sqlx::Error, url: &str) -> Warehous
             seconds: source.statement_timeout.as_secs().max(1),
         };
     }
-    WarehouseError::Query { source_name: source.name.clone(), message: redact(&message, url) }
+    WarehouseError::Query {
+        source_name: source.name.clone(),
+        message: redact(&message, url),
+    }
 }
 
 /// Removes the URL and its password from a message, in case a driver echoes either.
@@ -280,7 +309,10 @@ mod tests {
     #[test]
     fn redact_removes_url_and_password() {
         let url = "postgres://u:p%40ss@h/db";
-        let m = redact("failed for postgres://u:p%40ss@h/db with p@ss and p%40ss", url);
+        let m = redact(
+            "failed for postgres://u:p%40ss@h/db with p@ss and p%40ss",
+            url,
+        );
         assert_eq!(m, "failed for <url> with *** and ***");
     }
 }
