@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tidewatch::output::{write_report, Format};
@@ -89,13 +89,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo { dir } => {
             let rt = runtime()?;
             let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
-            println!(
+            let mut out = std::io::stdout();
+            // A closed stdout (`| head`) must not turn the demo into a panic.
+            let _ = writeln!(
+                out,
                 "wrote {} and {}\n",
                 dir.join("warehouse.db").display(),
                 config.display()
             );
             scan(&config, Format::Table, None)?;
-            println!(
+            let _ = writeln!(
+                out,
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
                 config.display()
             );

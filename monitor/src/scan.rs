@@ -5,7 +5,7 @@
 //! store → output. A monitor that fails yields `error` rows; it never stops the others.
 
 use crate::config::{Config, Monitor, Source};
-use crate::store::{MeasurementRecord, Store};
+use crate::store::{BucketRecord, MeasurementRecord, Store};
 use crate::warehouse::dialect::{ColumnPlan, ProfilePlan, Slot};
 use crate::warehouse::Warehouse;
 use checks::evaluate::{apply_checks, format_value};
@@ -82,6 +82,71 @@ pub struct Measured {
     pub schema: Option<Vec<Column>>,
     pub observations: Vec<Observation>,
     pub failures: Vec<Failure>,
+    /// Rows per bucket returned by the volume statement (buckets without rows absent).
+    pub volume: Option<Vec<(i64, f64)>>,
+}
+
+/// The buckets a scan counts rows in: `[start, end)` in unix seconds, `bucket` seconds wide. `end` is
+/// the start of the current (incomplete) bucket, so the last counted bucket is the last complete one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeWindow {
+    pub bucket: i64,
+    pub start: i64,
+    pub end: i64,
+    /// The store already had buckets for this monitor (then `start` is its newest, counted again so
+    /// late rows are caught).
+    pub continues: bool,
+}
+
+impl VolumeWindow {
+    /// The window for a monitor given the store's newest bucket: the lookback on the first scan (the
+    /// warm start), afterwards only the buckets since the newest stored one.
+    pub fn new(now: i64, bucket: i64, lookback: i64, newest_stored: Option<i64>) -> VolumeWindow {
+        let bucket = bucket.max(1);
+        let end = now.div_euclid(bucket) * bucket;
+        let earliest = end - lookback.max(bucket).div_euclid(bucket) * bucket;
+        match newest_stored {
+            Some(newest) if newest >= earliest => VolumeWindow {
+                bucket,
+                start: newest.min(end - bucket),
+                end,
+                continues: true,
+            },
+            _ => VolumeWindow {
+                bucket,
+                start: earliest,
+                end,
+                continues: false,
+            },
+        }
+    }
+
+    /// Every bucket from the first one with data (or the window's start when continuing) to the last
+    /// complete one, empty buckets as zero.
+    pub fn fill(&self, counted: &[(i64, f64)]) -> Vec<(i64, f64)> {
+        let last = self.end - self.bucket;
+        let first = if self.continues {
+            self.start
+        } else {
+            counted
+                .iter()
+                .map(|(b, _)| *b)
+                .min()
+                .unwrap_or(last)
+                .min(last)
+        };
+        let mut out = Vec::new();
+        let mut b = first;
+        while b <= last {
+            let n = counted
+                .iter()
+                .find(|(cb, _)| *cb == b)
+                .map_or(0.0, |(_, n)| *n);
+            out.push((b, n));
+            b += self.bucket;
+        }
+        out
+    }
 }
 
 /// Runs every monitor (or only `only`) once and stores the results.
@@ -97,22 +162,62 @@ pub async fn scan(
         .filter(|m| only.is_none_or(|o| m.name == o))
         .collect();
     let run_id = store.begin_run(now).await?;
+    let mut windows = Vec::with_capacity(monitors.len());
+    for m in &monitors {
+        windows.push(match &m.timestamp_column {
+            Some(_) => {
+                let newest = store
+                    .latest_bucket(&m.name, Metric::Volume.as_str(), None)
+                    .await?
+                    .map(|t| t.timestamp());
+                Some(VolumeWindow::new(
+                    now.timestamp(),
+                    m.bucket.as_secs() as i64,
+                    m.lookback.as_secs() as i64,
+                    newest,
+                ))
+            }
+            None => None,
+        });
+    }
 
     // Measured concurrently on this task (the warehouses do the work), results kept in config order.
-    let measured: Vec<Measured> = futures::stream::iter(monitors.iter().map(|m| async move {
-        match config.sources.get(&m.source) {
-            Some(source) => measure(m, source).await,
-            // validate() guarantees every monitor's source exists.
-            None => Measured::whole_failure(format!("source {} is not defined", m.source)),
-        }
-    }))
-    .buffered(PARALLEL_MONITORS)
-    .collect()
-    .await;
+    let measured: Vec<Measured> =
+        futures::stream::iter(monitors.iter().zip(&windows).map(|(m, w)| async move {
+            match config.sources.get(&m.source) {
+                Some(source) => measure(m, source, *w).await,
+                // validate() guarantees every monitor's source exists.
+                None => Measured::whole_failure(format!("source {} is not defined", m.source)),
+            }
+        }))
+        .buffered(PARALLEL_MONITORS)
+        .collect()
+        .await;
 
     let mut results = Vec::new();
     let mut records = Vec::new();
-    for (monitor, m) in monitors.iter().zip(measured) {
+    for ((monitor, mut m), window) in monitors.iter().zip(measured).zip(&windows) {
+        if let (Some(w), Some(counted)) = (window, m.volume.take()) {
+            let filled = w.fill(&counted);
+            let buckets: Vec<BucketRecord> = filled
+                .iter()
+                .filter_map(|(b, n)| {
+                    Some(BucketRecord {
+                        monitor: monitor.name.clone(),
+                        metric: Metric::Volume.as_str().to_string(),
+                        column: None,
+                        bucket_start: DateTime::from_timestamp(*b, 0)?,
+                        bucket_seconds: w.bucket,
+                        value: *n,
+                        observed_at: now,
+                    })
+                })
+                .collect();
+            store.upsert_buckets(&buckets).await?;
+            if let Some((_, n)) = filled.last() {
+                m.observations.push(Observation::table(Metric::Volume, *n));
+            }
+        }
         let previous = store.latest_schema(&monitor.name).await?;
         let rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
         if let Some(schema) = &m.schema {
@@ -167,17 +272,22 @@ impl Measured {
 }
 
 /// Connects, reads the catalog and runs the one profile statement for a monitor.
-pub async fn measure(monitor: &Monitor, source: &Source) -> Measured {
+pub async fn measure(monitor: &Monitor, source: &Source, volume: Option<VolumeWindow>) -> Measured {
     let mut wh = match Warehouse::connect(source).await {
         Ok(wh) => wh,
         Err(e) => return Measured::whole_failure(e.to_string()),
     };
-    let measured = measure_on(&mut wh, monitor, source).await;
+    let measured = measure_on(&mut wh, monitor, source, volume).await;
     wh.close().await;
     measured
 }
 
-async fn measure_on(wh: &mut Warehouse, monitor: &Monitor, source: &Source) -> Measured {
+async fn measure_on(
+    wh: &mut Warehouse,
+    monitor: &Monitor,
+    source: &Source,
+    volume: Option<VolumeWindow>,
+) -> Measured {
     let table_failure = Measured::whole_failure;
     let schema = match wh
         .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
@@ -203,10 +313,23 @@ async fn measure_on(wh: &mut Warehouse, monitor: &Monitor, source: &Source) -> M
             whole: true,
         }),
     }
+    let mut counted = None;
+    if let (Some(ts), Some(w)) = (&plan.timestamp, volume) {
+        match wh.volume(source, &plan, ts, w.bucket, w.start, w.end).await {
+            Ok(rows) => counted = Some(rows),
+            Err(e) => failures.push(Failure {
+                metric: Metric::Volume,
+                column: None,
+                message: e.to_string(),
+                whole: false,
+            }),
+        }
+    }
     Measured {
         schema: Some(schema),
         observations,
         failures,
+        volume: counted,
     }
 }
 
@@ -513,4 +636,52 @@ pub fn display_value(metric: &str, v: f64) -> String {
         return format!("{}s{human}", format_value(v.round()));
     }
     format_value(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_window_is_the_lookback_up_to_the_current_bucket() {
+        let w = VolumeWindow::new(10 * 3600 + 120, 3600, 4 * 3600, None);
+        assert_eq!(
+            w,
+            VolumeWindow {
+                bucket: 3600,
+                start: 6 * 3600,
+                end: 10 * 3600,
+                continues: false
+            }
+        );
+        // Zeros fill from the first bucket with rows to the last complete one.
+        assert_eq!(
+            w.fill(&[(7 * 3600, 5.0), (9 * 3600, 2.0)]),
+            vec![(7 * 3600, 5.0), (8 * 3600, 0.0), (9 * 3600, 2.0)]
+        );
+        // No rows at all: only the last complete bucket, as zero.
+        assert_eq!(w.fill(&[]), vec![(9 * 3600, 0.0)]);
+    }
+
+    #[test]
+    fn later_windows_recount_only_from_the_newest_stored_bucket() {
+        let w = VolumeWindow::new(12 * 3600 + 5, 3600, 28 * 86400, Some(10 * 3600));
+        assert_eq!(
+            w,
+            VolumeWindow {
+                bucket: 3600,
+                start: 10 * 3600,
+                end: 12 * 3600,
+                continues: true
+            }
+        );
+        assert_eq!(
+            w.fill(&[(11 * 3600, 4.0)]),
+            vec![(10 * 3600, 0.0), (11 * 3600, 4.0)]
+        );
+        // A stored bucket older than the lookback starts over.
+        let w = VolumeWindow::new(100 * 86400, 86400, 7 * 86400, Some(3 * 86400));
+        assert!(!w.continues);
+        assert_eq!(w.start, 93 * 86400);
+    }
 }

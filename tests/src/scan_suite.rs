@@ -199,6 +199,10 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
         (fresh - 3600.0).abs() < 120.0,
         "freshness {fresh} should be about an hour"
     );
+    // Rows per hour, last complete hour: only the row inserted 60 minutes ago falls in it.
+    let vol = find(&report, m, "volume", None);
+    assert_eq!(vol.status, Status::Learning, "{vol:?}");
+    assert_close(vol.value.unwrap_or(f64::NAN), 1.0, "volume of the last complete hour");
     // Text columns get no min/max/mean.
     assert!(report
         .results

@@ -200,6 +200,67 @@ impl Dialect {
         ProfileSql { sql, slots }
     }
 
+    /// Seconds since the unix epoch of a timestamp column's value, as an integer-valued expression.
+    fn epoch_seconds(self, ts: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("EXTRACT(EPOCH FROM {ts})"),
+            Dialect::Mysql => format!("UNIX_TIMESTAMP({ts})"),
+            Dialect::Sqlite => format!(
+                "CAST(CASE WHEN typeof({ts}) IN ('integer', 'real') THEN {ts} ELSE strftime('%s', {ts}) END AS INTEGER)"
+            ),
+            Dialect::Snowflake => format!("DATE_PART(EPOCH_SECOND, {ts})"),
+            Dialect::BigQuery => format!("UNIX_SECONDS(TIMESTAMP({ts}))"),
+        }
+    }
+
+    /// `ts >= <epoch seconds>` in a form the server can answer from an index where it has one.
+    fn ts_at_least(self, ts: &str, epoch: i64) -> String {
+        match self {
+            Dialect::Postgres => format!("{ts} >= to_timestamp({epoch})"),
+            Dialect::Mysql => format!("{ts} >= FROM_UNIXTIME({epoch})"),
+            Dialect::Sqlite => format!("{} >= {epoch}", self.epoch_seconds(ts)),
+            Dialect::Snowflake => format!("{ts} >= TO_TIMESTAMP({epoch})"),
+            Dialect::BigQuery => format!("TIMESTAMP({ts}) >= TIMESTAMP_SECONDS({epoch})"),
+        }
+    }
+
+    fn ts_before(self, ts: &str, epoch: i64) -> String {
+        match self {
+            Dialect::Postgres => format!("{ts} < to_timestamp({epoch})"),
+            Dialect::Mysql => format!("{ts} < FROM_UNIXTIME({epoch})"),
+            Dialect::Sqlite => format!("{} < {epoch}", self.epoch_seconds(ts)),
+            Dialect::Snowflake => format!("{ts} < TO_TIMESTAMP({epoch})"),
+            Dialect::BigQuery => format!("TIMESTAMP({ts}) < TIMESTAMP_SECONDS({epoch})"),
+        }
+    }
+
+    /// ONE grouped statement counting rows per time bucket of `ts` in `[start, end)` (unix seconds,
+    /// `bucket` seconds wide, aligned to the epoch). Output: bucket start and count, both doubles.
+    /// Buckets without rows are absent; the caller fills them with zeros.
+    pub fn volume_sql(
+        self,
+        plan: &ProfilePlan,
+        ts: &Ident,
+        bucket: i64,
+        start: i64,
+        end: i64,
+    ) -> String {
+        let q = self.quote_ident(ts);
+        let bucket_expr = match self {
+            // Integer division; SQLite builds without math functions have no FLOOR.
+            Dialect::Sqlite => format!("({} / {bucket}) * {bucket}", self.epoch_seconds(&q)),
+            _ => format!("FLOOR({} / {bucket}) * {bucket}", self.epoch_seconds(&q)),
+        };
+        format!(
+            "SELECT {} AS b, {} AS n FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
+            self.to_double(&bucket_expr),
+            self.to_double("COUNT(*)"),
+            self.qualified(plan.schema.as_ref(), &plan.table),
+            self.ts_at_least(&q, start),
+            self.ts_before(&q, end),
+        )
+    }
+
     /// Whether a catalog type name (as the catalog spells it, any case) is numeric in this dialect.
     pub fn is_numeric_type(self, data_type: &str) -> bool {
         let t = data_type.to_ascii_lowercase();
@@ -414,6 +475,28 @@ mod tests {
              CAST(AVG(`amount`) AS FLOAT64) AS c10 \
              FROM `shop`.`orders`"
         );
+    }
+
+    #[test]
+    fn volume_statement_per_dialect() {
+        let p = plan(&[]);
+        let ts = id("created_at");
+        assert_eq!(
+            Dialect::Postgres.volume_sql(&p, &ts, 3600, 1000 * 3600, 1010 * 3600),
+            "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM \"created_at\") / 3600) * 3600 AS DOUBLE PRECISION) AS b, \
+             CAST(COUNT(*) AS DOUBLE PRECISION) AS n FROM \"shop\".\"orders\" \
+             WHERE \"created_at\" >= to_timestamp(3600000) AND \"created_at\" < to_timestamp(3636000) \
+             GROUP BY 1 ORDER BY 1"
+        );
+        assert!(Dialect::Mysql
+            .volume_sql(&p, &ts, 86400, 0, 86400)
+            .contains("FLOOR(UNIX_TIMESTAMP(`created_at`) / 86400) * 86400"));
+        assert!(Dialect::BigQuery
+            .volume_sql(&p, &ts, 3600, 0, 3600)
+            .contains("TIMESTAMP(`created_at`) < TIMESTAMP_SECONDS(3600)"));
+        assert!(Dialect::Snowflake
+            .volume_sql(&p, &ts, 3600, 0, 3600)
+            .contains("FLOOR(DATE_PART(EPOCH_SECOND, \"created_at\") / 3600) * 3600"));
     }
 
     #[test]

@@ -185,53 +185,80 @@ impl Warehouse {
         plan: &ProfilePlan,
     ) -> Result<ProfileValues, WarehouseError> {
         let sql = self.dialect().profile_sql(plan);
-        let timeout = source.statement_timeout;
-        let fut = self.profile_inner(&sql.sql, sql.slots.len(), timeout);
-        let values = with_timeout(source, fut).await?;
+        let fut = self.select(&sql.sql, sql.slots.len(), source.statement_timeout);
+        let mut rows = with_timeout(source, fut).await?;
+        let values = rows.pop().unwrap_or_default();
         Ok(sql.slots.into_iter().zip(values).collect())
     }
 
-    async fn profile_inner(
+    /// Rows per bucket of `ts` in `[start, end)` with ONE grouped statement: `(bucket_start, rows)`,
+    /// oldest first, buckets without rows absent.
+    pub async fn volume(
+        &mut self,
+        source: &Source,
+        plan: &ProfilePlan,
+        ts: &Ident,
+        bucket: i64,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, f64)>, WarehouseError> {
+        let sql = self.dialect().volume_sql(plan, ts, bucket, start, end);
+        let fut = self.select(&sql, 2, source.statement_timeout);
+        let rows = with_timeout(source, fut).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(
+                |r| match (r.first().copied().flatten(), r.get(1).copied().flatten()) {
+                    (Some(b), Some(n)) => Some((b as i64, n)),
+                    _ => None,
+                },
+            )
+            .collect())
+    }
+
+    /// Runs one SELECT whose `n` output columns are all doubles, in a read-only transaction with a
+    /// statement timeout, in UTC (so naive timestamps read as UTC on every server).
+    async fn select(
         &mut self,
         sql: &str,
         n: usize,
         timeout: Duration,
-    ) -> Result<Vec<Option<f64>>, sqlx::Error> {
+    ) -> Result<Vec<Vec<Option<f64>>>, sqlx::Error> {
         let ms = timeout.as_millis().max(1);
         match self {
             Warehouse::Postgres(conn) => {
                 let mut tx = conn.begin().await?;
-                sqlx::raw_sql("SET TRANSACTION READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                // An integer we formatted ourselves: nothing from config reaches this statement.
-                sqlx::raw_sql(&format!("SET LOCAL statement_timeout = {ms}"))
-                    .execute(&mut *tx)
-                    .await?;
-                let row = sqlx::query(sql).fetch_one(&mut *tx).await?;
+                // Integers we formatted ourselves: nothing from config reaches these statements.
+                sqlx::raw_sql(&format!(
+                    "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}; SET LOCAL TIME ZONE 'UTC'"
+                ))
+                .execute(&mut *tx)
+                .await?;
+                let rows = sqlx::query(sql).fetch_all(&mut *tx).await?;
                 tx.rollback().await?;
-                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+                rows.iter().map(|row| doubles(row, n)).collect()
             }
             Warehouse::Mysql { conn, mariadb } => {
-                let set = if *mariadb {
+                let limit = if *mariadb {
                     format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
                 } else {
                     format!("SET SESSION max_execution_time = {ms}")
                 };
-                sqlx::raw_sql(&set).execute(&mut *conn).await?;
+                sqlx::raw_sql(&format!("{limit}; SET SESSION time_zone = '+00:00'"))
+                    .execute(&mut *conn)
+                    .await?;
                 sqlx::raw_sql("START TRANSACTION READ ONLY")
                     .execute(&mut *conn)
                     .await?;
-                let row = sqlx::query(sql).fetch_one(&mut *conn).await;
+                let rows = sqlx::query(sql).fetch_all(&mut *conn).await;
                 sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
-                let row = row?;
-                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+                rows?.iter().map(|row| doubles(row, n)).collect()
             }
             Warehouse::Sqlite(conn) => {
                 // Opened read-only; SQLite has no server-side statement timeout, so the client-side
                 // timeout in `with_timeout` is the bound.
-                let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
-                (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
+                let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
+                rows.iter().map(|row| doubles(row, n)).collect()
             }
         }
     }
@@ -243,6 +270,14 @@ impl Warehouse {
             Warehouse::Sqlite(c) => c.close().await,
         };
     }
+}
+
+fn doubles<R: Row>(row: &R, n: usize) -> Result<Vec<Option<f64>>, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    (0..n).map(|i| row.try_get::<Option<f64>, _>(i)).collect()
 }
 
 /// Runs a warehouse call under the source's statement timeout plus a little slack, so a server that
