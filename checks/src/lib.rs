@@ -6,6 +6,7 @@
 
 pub mod expr;
 pub mod metric;
+pub mod nab;
 pub mod schema;
 pub mod verdict;
 
