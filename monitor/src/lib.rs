@@ -2,4 +2,5 @@
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
 pub mod config;
+pub mod detect;
 pub mod ident;
