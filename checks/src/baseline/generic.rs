@@ -10,32 +10,27 @@
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
 //!   `sigma = 1.2533 * mad`.
-//! - Point evidence: `p = exp(-sqrt(2) z)` for `z = |residual| / sigma` in the monitored direction (a
-//!   Laplace tail, conservative for heavy-tailed series).
-//! - Sustained evidence: each residual maps to a raw surprise in `[0, 1)`; the mean of the last `SHORT`
-//!   raw surprises is compared to the mean and deviation of that average over the last `LONG` points and
-//!   its normal tail probability is the evidence (Numenta's anomaly likelihood, on our residuals).
-//! - The reported `p` is the smaller of the two; a deviation under the monitor's minimum change has
-//!   `p = 1`.
+//! - Evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is read
+//!   from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
+//!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
+//!   thus calibrate themselves; quiet series fall back on the Laplace tail. A deviation under the
+//!   monitor's minimum change has `p = 1`.
+//! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak decaying by `PEAK_DECAY` per
+//!   point; a point only scores when its surprise beats that peak, so an incident alerts at its onset
+//!   and again only if it gets worse, not on every point until the model has adapted.
 
-use super::stats::{normal_tail, normal_tail_inverse};
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
 
 const BUF_CAP: usize = 8192;
-const SHORT: usize = 10;
-const LONG: usize = 2000;
-const LIK_MIN: usize = 200;
-const ALPHA_LEVEL: f64 = 0.1;
+const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
 const RUN: i32 = 3;
 const ACF_ON: f64 = 0.4;
-const LIK_MEAN_FLOOR: f64 = 0.03;
-const LIK_SD_FLOOR: f64 = 0.0173;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
-const PEAK_DECAY: f64 = 0.99;
+const PEAK_DECAY: f64 = 0.995;
 const TAIL_BINS: usize = 96;
 const TAIL_MEMORY: f64 = 5000.0;
 const TAIL_PRIOR: f64 = 20.0;
@@ -54,11 +49,20 @@ fn tail_bin(z: f64) -> usize {
 struct TailHistogram {
     counts: [f64; TAIL_BINS],
     total: f64,
+    /// Lower edge of each bin and the prior's tail there.
+    edges: [f64; TAIL_BINS],
+    prior: [f64; TAIL_BINS],
 }
 
 impl TailHistogram {
     fn new() -> TailHistogram {
-        TailHistogram { counts: [0.0; TAIL_BINS], total: 0.0 }
+        let mut edges = [0.0; TAIL_BINS];
+        let mut prior = [0.0; TAIL_BINS];
+        for b in 0..TAIL_BINS {
+            edges[b] = 0.05 * 2f64.powf(b as f64 / 4.0);
+            prior[b] = TAIL_PRIOR * (-SQRT2 * edges[b]).exp().min(1.0);
+        }
+        TailHistogram { counts: [0.0; TAIL_BINS], total: 0.0, edges, prior }
     }
 
     fn add(&mut self, z: f64) {
@@ -82,21 +86,19 @@ impl TailHistogram {
         ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
     }
 
-    /// Smallest z whose tail is at most `p` (the band edge).
+    /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
     fn z_for(&self, p: f64) -> f64 {
-        // Scan bins from the top; the tail is monotone in z.
-        let mut z = 0.05 * 2f64.powf(TAIL_BINS as f64 / 4.0);
-        if self.tail(z) > p {
-            return f64::INFINITY;
-        }
+        let denom = self.total + TAIL_PRIOR;
+        let mut above = 0.0;
+        let mut best = f64::INFINITY;
         for b in (0..TAIL_BINS).rev() {
-            let lo = 0.05 * 2f64.powf(b as f64 / 4.0);
-            if self.tail(lo) > p {
+            above += self.counts[b];
+            if (above + self.prior[b]) / denom > p {
                 break;
             }
-            z = lo;
+            best = self.edges[b];
         }
-        z
+        best
     }
 }
 
@@ -128,12 +130,6 @@ pub struct GenericModel {
     season: Option<Season>,
     next_season_check: usize,
     run: i32,
-    raws: VecDeque<f64>,
-    raw_sum: f64,
-    means: VecDeque<f64>,
-    mean_sum: f64,
-    mean_sq: f64,
-    since_resum: usize,
     tail: TailHistogram,
     peak: f64,
 }
@@ -160,12 +156,6 @@ impl GenericModel {
             season: None,
             next_season_check: 0,
             run: 0,
-            raws: VecDeque::with_capacity(SHORT + 1),
-            raw_sum: 0.0,
-            means: VecDeque::new(),
-            mean_sum: 0.0,
-            mean_sq: 0.0,
-            since_resum: 0,
             tail: TailHistogram::new(),
             peak: 0.0,
         }
@@ -185,26 +175,6 @@ impl GenericModel {
         let pred = self.level + off;
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast { pred, sigma: (1.2533 * self.mad).max(tiny) }
-    }
-
-    /// Mean and deviation of the short-window average of raw surprises, when enough is known.
-    fn likelihood_params(&self) -> Option<(f64, f64)> {
-        if self.means.len() < LIK_MIN {
-            return None;
-        }
-        let k = self.means.len() as f64;
-        let mean = self.mean_sum / k;
-        let var = (self.mean_sq / k - mean * mean).max(0.0);
-        Some((mean.max(LIK_MEAN_FLOOR), var.sqrt().max(LIK_SD_FLOOR)))
-    }
-
-    /// Sum of the raw surprises that stay in the short window when one more arrives.
-    fn short_prefix(&self) -> (f64, usize) {
-        if self.raws.len() == SHORT {
-            (self.raw_sum - self.raws.front().copied().unwrap_or(0.0), SHORT - 1)
-        } else {
-            (self.raw_sum, self.raws.len())
-        }
     }
 
     pub fn assess(&self, ts: i64, x: f64) -> Assessment {
@@ -234,14 +204,8 @@ impl GenericModel {
         let dev = dir.signed(residual);
         let z = dev / f.sigma;
         let min_change = self.params.min_change(f.pred);
-        let lik = self.likelihood_params();
-        let (prefix, _) = self.short_prefix();
 
         let mut p = self.tail.tail(z);
-        if let Some((mu, sd)) = lik {
-            let m = (prefix + 1.0 - p) / SHORT as f64;
-            p = p.min(normal_tail((m - mu) / sd));
-        }
         if dev < min_change || dev == 0.0 {
             p = 1.0;
         }
@@ -253,18 +217,7 @@ impl GenericModel {
 
         // Band: the deviation at which the score reaches the threshold (or passes the peak).
         let p_thr = p_of_score(threshold).min(10f64.powf(-peak));
-        let mut z_crit = self.tail.z_for(p_thr);
-        if let Some((mu, sd)) = lik {
-            let raw_crit = SHORT as f64 * (mu + sd * normal_tail_inverse(p_thr)) - prefix;
-            let z_lik = if raw_crit <= 0.0 {
-                0.0
-            } else if raw_crit >= 1.0 {
-                f64::INFINITY
-            } else {
-                self.tail.z_for(1.0 - raw_crit)
-            };
-            z_crit = z_crit.min(z_lik);
-        }
+        let z_crit = self.tail.z_for(p_thr);
         let half = (z_crit * f.sigma).max(min_change);
         let (lower, upper) = match dir {
             super::Direction::Both => (Some(f.pred - half), Some(f.pred + half)),
@@ -296,10 +249,6 @@ impl GenericModel {
             let r = x - f.pred;
             let z = r / f.sigma;
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
-            if self.n >= self.params.min_history.max(2) {
-                let zd = self.params.direction.signed(r) / f.sigma;
-                self.push_raw(1.0 - self.tail.tail(zd));
-            }
             self.tail.add(r.abs() / f.sigma);
             if z.abs() > 2.0 && self.mad > 0.0 {
                 let side = if z > 0.0 { 1 } else { -1 };
@@ -333,33 +282,6 @@ impl GenericModel {
         }
         if self.n >= self.next_season_check && self.first_steps.len() >= 8 {
             self.check_season();
-        }
-    }
-
-    fn push_raw(&mut self, raw: f64) {
-        self.raws.push_back(raw);
-        self.raw_sum += raw;
-        if self.raws.len() > SHORT {
-            self.raw_sum -= self.raws.pop_front().unwrap_or(0.0);
-        }
-        if self.raws.len() < SHORT {
-            return;
-        }
-        let m = self.raw_sum / SHORT as f64;
-        self.means.push_back(m);
-        self.mean_sum += m;
-        self.mean_sq += m * m;
-        if self.means.len() > LONG {
-            let old = self.means.pop_front().unwrap_or(0.0);
-            self.mean_sum -= old;
-            self.mean_sq -= old * old;
-        }
-        self.since_resum += 1;
-        if self.since_resum >= LONG {
-            self.since_resum = 0;
-            self.mean_sum = self.means.iter().sum();
-            self.mean_sq = self.means.iter().map(|m| m * m).sum();
-            self.raw_sum = self.raws.iter().sum();
         }
     }
 

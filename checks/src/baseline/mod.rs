@@ -5,9 +5,9 @@
 //! strictly online and `tidewatch detect` runs exactly the model a monitor uses.
 //!
 //! Scores: every model turns its evidence into a tail probability `p` (how unlikely a value at least
-//! this far from the prediction is under the learned model), reported as `score = s / (s + 5)` with
-//! `s = -log10(p)` decades of surprise. So a score of 0.5 means `p = 1e-5`, 0.75 means `p = 1e-15`; the
-//! score never saturates below `p = 1e-300`, so thresholds stay distinct at the top. A point is an anomaly when
+//! this far from the prediction is under the learned model), reported as `score = s / (s + 2.5)` with
+//! `s = -log10(p)` decades of surprise. So a score of 0.5 means `p = 10^-2.5`, 0.75 means `p = 10^-7.5`;
+//! the score never saturates below `p = 1e-300`, so thresholds stay distinct at the top. A point is an anomaly when
 //! `score >= threshold(sensitivity) = 1 - sensitivity` (sensitivity in `[0, 1]`, default
 //! [`DEFAULT_SENSITIVITY`]); the band `lower..=upper` is the range of values that would score below that
 //! threshold at that timestamp.
@@ -178,7 +178,7 @@ impl Params {
 /// The verdict on one point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assessment {
-    /// In `[0, 1]`, `s / (s + 5)` for `s = -log10(p)` and the model's tail probability `p`.
+    /// In `[0, 1]`, `s / (s + 2.5)` for `s = -log10(p)` and the model's tail probability `p`.
     pub score: f64,
     /// `score >= threshold`, never while learning.
     pub anomaly: bool,
@@ -201,7 +201,7 @@ impl Assessment {
 }
 
 /// Decades of surprise (`-log10 p`) that score one half.
-pub const HALF_SCORE_DECADES: f64 = 5.0;
+pub const HALF_SCORE_DECADES: f64 = 2.5;
 
 /// Score of a tail probability (see the module docs).
 pub fn score_of_p(p: f64) -> f64 {
