@@ -4,10 +4,13 @@
 //! Architecture Invariant: this crate does no IO. No tokio, no sqlx, no files, no clock: time comes in as
 //! arguments, so every function here is deterministic and testable on plain values.
 
+pub mod baseline;
 pub mod evaluate;
 pub mod expr;
 pub mod metric;
+pub mod nab;
 pub mod schema;
+pub mod synthetic;
 pub mod verdict;
 
 pub use metric::{Metric, Observation};

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod detect;
 pub mod ident;
 pub mod output;
 pub mod scan;

@@ -37,6 +37,12 @@ enum Command {
         #[arg(long)]
         monitor: Option<String>,
     },
+    /// Run the learned-baseline model over a `timestamp,value` CSV, strictly online.
+    Detect(tidewatch::detect::DetectArgs),
+    /// Score the anomaly model on the NAB corpus (../shared/nab) and print throughput.
+    Nab(tidewatch::detect::NabArgs),
+    /// Run the synthetic data-observability suite against two simple baselines.
+    BenchDetectors(tidewatch::detect::BenchArgs),
     /// Write an example SQLite warehouse (four weeks of orders with an incident) and a config beside
     /// it, then scan it. Exits 0 when the demo ran, whatever it found.
     Demo {
@@ -86,6 +92,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             monitor,
         } => scan(&config, format, monitor.as_deref()),
+        Command::Detect(a) => tidewatch::detect::run_detect(&a).map(|()| 0),
+        Command::Nab(a) => tidewatch::detect::run_nab(&a).map(|()| 0),
+        Command::BenchDetectors(a) => tidewatch::detect::run_bench(&a).map(|()| 0),
         Command::Demo { dir } => {
             let rt = runtime()?;
             let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;

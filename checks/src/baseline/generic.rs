@@ -1,0 +1,410 @@
+//! The model for every series except freshness: a robust seasonal level predictor, a point tail
+//! probability of the residual, and an anomaly likelihood of the recent residuals.
+//!
+//! - Prediction: `level + season[bin(ts)]`. The level is an exponentially weighted mean of the
+//!   deseasonalised values whose updates are clipped at `CLIP` robust sigmas, so one spike barely moves
+//!   it, while a run of `RUN` same-side outliers lifts the clip so a lasting level shift is followed.
+//! - Seasonality: periods of one day and one week are candidates when the sampling step allows at least
+//!   four points per period; a candidate is switched on when the autocorrelation at its lag of the series
+//!   minus its centred moving average exceeds `ACF_ON` over at least three periods of history. Offsets per
+//!   time bin are then updated like Holt-Winters.
+//! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
+//!   `sigma = 1.2533 * mad`.
+//! - Evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is read
+//!   from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
+//!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
+//!   thus calibrate themselves; quiet series fall back on the Laplace tail. A deviation under the
+//!   monitor's minimum change has `p = 1`.
+//! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak decaying by `PEAK_DECAY` per
+//!   point; a point only scores when its surprise beats that peak, so an incident alerts at its onset
+//!   and again only if it gets worse, not on every point until the model has adapted.
+
+use super::{p_of_score, score_of_p, Assessment, Params};
+use std::collections::VecDeque;
+
+const BUF_CAP: usize = 8192;
+const ALPHA_LEVEL: f64 = 0.03;
+const ALPHA_SCALE: f64 = 0.02;
+const GAMMA_SEASON: f64 = 0.2;
+const CLIP: f64 = 4.0;
+const RUN: i32 = 3;
+const ACF_ON: f64 = 0.4;
+const SQRT2: f64 = std::f64::consts::SQRT_2;
+const PEAK_DECAY: f64 = 0.995;
+const TAIL_BINS: usize = 96;
+const TAIL_MEMORY: f64 = 5000.0;
+const TAIL_PRIOR: f64 = 20.0;
+
+/// Bin of a standardised deviation in the tail histogram (quarter octaves from 0.05).
+fn tail_bin(z: f64) -> usize {
+    if z <= 0.05 {
+        return 0;
+    }
+    ((4.0 * (z / 0.05).log2()) as usize).min(TAIL_BINS - 1)
+}
+
+/// Empirical distribution of past standardised deviations, forgetting slowly (counts halve once their
+/// total passes `TAIL_MEMORY`), shrunk towards a Laplace tail with the weight of `TAIL_PRIOR` points.
+#[derive(Debug, Clone)]
+struct TailHistogram {
+    counts: [f64; TAIL_BINS],
+    total: f64,
+    /// Lower edge of each bin and the prior's tail there.
+    edges: [f64; TAIL_BINS],
+    prior: [f64; TAIL_BINS],
+}
+
+impl TailHistogram {
+    fn new() -> TailHistogram {
+        let mut edges = [0.0; TAIL_BINS];
+        let mut prior = [0.0; TAIL_BINS];
+        for b in 0..TAIL_BINS {
+            edges[b] = 0.05 * 2f64.powf(b as f64 / 4.0);
+            prior[b] = TAIL_PRIOR * (-SQRT2 * edges[b]).exp().min(1.0);
+        }
+        TailHistogram { counts: [0.0; TAIL_BINS], total: 0.0, edges, prior }
+    }
+
+    fn add(&mut self, z: f64) {
+        self.counts[tail_bin(z)] += 1.0;
+        self.total += 1.0;
+        if self.total > TAIL_MEMORY {
+            for c in self.counts.iter_mut() {
+                *c *= 0.5;
+            }
+            self.total *= 0.5;
+        }
+    }
+
+    /// `P(Z >= z)`: the share of past deviations in z's bin or above, with the Laplace prior.
+    fn tail(&self, z: f64) -> f64 {
+        let laplace = (-SQRT2 * z).exp().min(1.0);
+        if z <= 0.0 {
+            return 1.0;
+        }
+        let above: f64 = self.counts[tail_bin(z)..].iter().sum();
+        ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
+    }
+
+    /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
+    fn z_for(&self, p: f64) -> f64 {
+        let denom = self.total + TAIL_PRIOR;
+        let mut above = 0.0;
+        let mut best = f64::INFINITY;
+        for b in (0..TAIL_BINS).rev() {
+            above += self.counts[b];
+            if (above + self.prior[b]) / denom > p {
+                break;
+            }
+            best = self.edges[b];
+        }
+        best
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Season {
+    period: i64,
+    bin: i64,
+    offsets: Vec<f64>,
+}
+
+impl Season {
+    fn index(&self, ts: i64) -> usize {
+        ((ts.rem_euclid(self.period) / self.bin) as usize).min(self.offsets.len() - 1)
+    }
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct GenericModel {
+    params: Params,
+    n: usize,
+    last_ts: Option<i64>,
+    step: f64,
+    first_steps: Vec<f64>,
+    buf_ts: VecDeque<i64>,
+    buf_v: VecDeque<f64>,
+    level: f64,
+    mad: f64,
+    season: Option<Season>,
+    next_season_check: usize,
+    run: i32,
+    tail: TailHistogram,
+    peak: f64,
+}
+
+/// The prediction for one timestamp.
+struct Forecast {
+    pred: f64,
+    sigma: f64,
+}
+
+
+impl GenericModel {
+    pub fn new(params: Params) -> GenericModel {
+        GenericModel {
+            params,
+            n: 0,
+            last_ts: None,
+            step: 0.0,
+            first_steps: Vec::new(),
+            buf_ts: VecDeque::new(),
+            buf_v: VecDeque::new(),
+            level: 0.0,
+            mad: 0.0,
+            season: None,
+            next_season_check: 0,
+            run: 0,
+            tail: TailHistogram::new(),
+            peak: 0.0,
+        }
+    }
+
+    pub fn is_learning(&self) -> bool {
+        self.n < self.params.min_history.max(2)
+    }
+
+    /// The detected seasonal period in seconds, if any.
+    pub fn period(&self) -> Option<i64> {
+        self.season.as_ref().map(|s| s.period)
+    }
+
+    fn forecast(&self, ts: i64) -> Forecast {
+        let off = self.season.as_ref().map_or(0.0, |s| s.offsets[s.index(ts)]);
+        let pred = self.level + off;
+        let tiny = 1e-12 * (1.0 + pred.abs());
+        Forecast { pred, sigma: (1.2533 * self.mad).max(tiny) }
+    }
+
+    pub fn assess(&self, ts: i64, x: f64) -> Assessment {
+        self.evaluate(ts, x).0
+    }
+
+    /// Scores a point, then learns from it.
+    pub fn step(&mut self, ts: i64, x: f64) -> Assessment {
+        let (a, decades) = self.evaluate(ts, x);
+        self.learn_with(ts, x, decades);
+        a
+    }
+
+    pub fn learn(&mut self, ts: i64, x: f64) {
+        let decades = self.evaluate(ts, x).1;
+        self.learn_with(ts, x, decades);
+    }
+
+    /// The assessment and the raw surprise in decades (before episode suppression).
+    fn evaluate(&self, ts: i64, x: f64) -> (Assessment, f64) {
+        if self.is_learning() {
+            return (Assessment::learning(), 0.0);
+        }
+        let f = self.forecast(ts);
+        let residual = x - f.pred;
+        let dir = self.params.direction;
+        let dev = dir.signed(residual);
+        let z = dev / f.sigma;
+        let min_change = self.params.min_change(f.pred);
+
+        let mut p = self.tail.tail(z);
+        if dev < min_change || dev == 0.0 {
+            p = 1.0;
+        }
+        let decades = -p.max(1e-300).log10();
+        // Within an episode only evidence stronger than its (decaying) peak is news.
+        let peak = self.peak * PEAK_DECAY;
+        let score = if decades > peak { score_of_p(p) } else { 0.0 };
+        let threshold = self.params.threshold();
+
+        // Band: the deviation at which the score reaches the threshold (or passes the peak).
+        let p_thr = p_of_score(threshold).min(10f64.powf(-peak));
+        let z_crit = self.tail.z_for(p_thr);
+        let half = (z_crit * f.sigma).max(min_change);
+        let (lower, upper) = match dir {
+            super::Direction::Both => (Some(f.pred - half), Some(f.pred + half)),
+            super::Direction::Up => (None, Some(f.pred + half)),
+            super::Direction::Down => (Some(f.pred - half), None),
+        };
+        (Assessment { score, anomaly: score >= threshold, lower, upper, learning: false }, decades)
+    }
+
+    fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
+        self.peak = (self.peak * PEAK_DECAY).max(decades);
+        if let Some(last) = self.last_ts {
+            let d = (ts - last) as f64;
+            if d > 0.0 {
+                if self.first_steps.len() < 32 {
+                    self.first_steps.push(d);
+                    self.step = super::stats::median(&self.first_steps).unwrap_or(d);
+                } else {
+                    self.step += 0.01 * (d.min(4.0 * self.step) - self.step);
+                }
+            }
+        }
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+
+        if self.n == 0 {
+            self.level = x;
+        } else {
+            let f = self.forecast(ts);
+            let r = x - f.pred;
+            let z = r / f.sigma;
+            // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
+            self.tail.add(r.abs() / f.sigma);
+            if z.abs() > 2.0 && self.mad > 0.0 {
+                let side = if z > 0.0 { 1 } else { -1 };
+                self.run = if self.run.signum() == side { self.run + side } else { side };
+            } else {
+                self.run = 0;
+            }
+            let warm = self.n < 10;
+            let clip = if warm || self.run.abs() >= RUN || self.mad == 0.0 {
+                f64::INFINITY
+            } else {
+                CLIP * f.sigma
+            };
+            let rc = r.clamp(-clip, clip);
+            let a_level = if warm { 1.0 / (self.n as f64 + 1.0) } else { ALPHA_LEVEL };
+            self.level += a_level * rc;
+            if let Some(s) = self.season.as_mut() {
+                let i = s.index(ts);
+                s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+            }
+            let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
+            let abs_r = if self.mad > 0.0 { r.abs().min(6.0 * self.mad) } else { r.abs() };
+            self.mad += a_scale * (abs_r - self.mad);
+        }
+        self.n += 1;
+        self.buf_ts.push_back(ts);
+        self.buf_v.push_back(x);
+        if self.buf_v.len() > BUF_CAP {
+            self.buf_ts.pop_front();
+            self.buf_v.pop_front();
+        }
+        if self.n >= self.next_season_check && self.first_steps.len() >= 8 {
+            self.check_season();
+        }
+    }
+
+    /// Looks for daily or weekly seasonality in the buffered history (see the module docs).
+    fn check_season(&mut self) {
+        let step = self.step.max(1.0);
+        let len = self.buf_v.len();
+        let mut best: Option<(i64, usize, f64)> = None;
+        let mut min_lag = usize::MAX;
+        for period in [86_400i64, 604_800] {
+            let lag = (period as f64 / step).round() as usize;
+            if lag < 4 {
+                continue;
+            }
+            min_lag = min_lag.min(lag);
+            if 2 * len < 5 * lag {
+                continue;
+            }
+            let acf = self.seasonal_acf(lag);
+            // A weekly pattern also repeats daily; prefer the week only when clearly better.
+            let better = match best {
+                None => true,
+                Some((_, _, a)) => acf > a + 0.1,
+            };
+            if acf > ACF_ON && better {
+                best = Some((period, lag, acf));
+            }
+        }
+        self.next_season_check = self.n + min_lag.clamp(50, 4096);
+        match best {
+            Some((period, lag, _)) if self.season.as_ref().map(|s| s.period) != Some(period) => {
+                self.start_season(period, lag);
+            }
+            Some(_) => {}
+            None => {
+                if min_lag != usize::MAX && self.season.is_some() {
+                    let lag = (self.season.as_ref().map_or(0, |s| s.period) as f64 / step).round();
+                    if len >= 3 * lag as usize && self.seasonal_acf(lag as usize) < 0.1 {
+                        self.season = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Values minus their centred moving average over `lag` points (the first and last half lags are
+    /// dropped), with their timestamps.
+    fn detrended(&self, lag: usize) -> Vec<(i64, f64)> {
+        let v: Vec<f64> = self.buf_v.iter().copied().collect();
+        let mut prefix = Vec::with_capacity(v.len() + 1);
+        prefix.push(0.0);
+        for x in &v {
+            prefix.push(prefix[prefix.len() - 1] + x);
+        }
+        let half = lag / 2;
+        let mut out = Vec::with_capacity(v.len());
+        for i in half..v.len().saturating_sub(half) {
+            let (a, b) = (i - half, (i + half + 1).min(v.len()));
+            let cma = (prefix[b] - prefix[a]) / (b - a) as f64;
+            out.push((self.buf_ts[i], v[i] - cma));
+        }
+        out
+    }
+
+    fn seasonal_acf(&self, lag: usize) -> f64 {
+        let d = self.detrended(lag);
+        if d.len() <= lag + 2 {
+            return 0.0;
+        }
+        let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+        for i in lag..d.len() {
+            let (a, b) = (d[i].1, d[i - lag].1);
+            xy += a * b;
+            xx += a * a;
+            yy += b * b;
+        }
+        if xx <= 0.0 || yy <= 0.0 {
+            return 0.0;
+        }
+        xy / (xx * yy).sqrt()
+    }
+
+    fn start_season(&mut self, period: i64, lag: usize) {
+        let min_bin = if period > 86_400 { 3_600 } else { 300 };
+        let bin = (self.step.round() as i64).max(min_bin).min(period);
+        let bins = ((period + bin - 1) / bin) as usize;
+        let mut season = Season { period, bin, offsets: vec![0.0; bins] };
+        let mut sums = vec![0.0; bins];
+        let mut counts = vec![0usize; bins];
+        for (ts, d) in self.detrended(lag) {
+            let i = season.index(ts);
+            sums[i] += d;
+            counts[i] += 1;
+        }
+        for i in 0..bins {
+            if counts[i] > 0 {
+                season.offsets[i] = sums[i] / counts[i] as f64;
+            }
+        }
+        let filled: Vec<f64> =
+            (0..bins).filter(|&i| counts[i] > 0).map(|i| season.offsets[i]).collect();
+        let mean = filled.iter().sum::<f64>() / filled.len().max(1) as f64;
+        for o in season.offsets.iter_mut() {
+            *o -= mean;
+        }
+        // Re-anchor the level on the deseasonalised recent values.
+        let recent = self.buf_v.len().min(lag);
+        let start = self.buf_v.len() - recent;
+        let mut acc = 0.0;
+        for i in start..self.buf_v.len() {
+            acc += self.buf_v[i] - season.offsets[season.index(self.buf_ts[i])];
+        }
+        if recent > 0 {
+            self.level = acc / recent as f64;
+        }
+        // Residual scale is re-learned quickly against the new predictor.
+        let mut abs_sum = 0.0;
+        for i in start..self.buf_v.len() {
+            abs_sum += (self.buf_v[i] - self.level - season.offsets[season.index(self.buf_ts[i])]).abs();
+        }
+        if recent > 0 {
+            self.mad = abs_sum / recent as f64;
+        }
+        self.season = Some(season);
+    }
+}

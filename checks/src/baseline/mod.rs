@@ -1,0 +1,323 @@
+//! Learned baselines: a streaming, online anomaly detector per measured series.
+//!
+//! One [`Detector`] follows one series (volume, null rate, freshness, ...). Each point is first scored
+//! against what was learned from the points before it, then learned from, so a replay of history is
+//! strictly online and `tidewatch detect` runs exactly the model a monitor uses.
+//!
+//! Scores: every model turns its evidence into a tail probability `p` (how unlikely a value at least
+//! this far from the prediction is under the learned model), reported as `score = s / (s + 2.5)` with
+//! `s = -log10(p)` decades of surprise. So a score of 0.5 means `p = 10^-2.5`, 0.75 means `p = 10^-7.5`;
+//! the score never saturates below `p = 1e-300`, so thresholds stay distinct at the top. A point is an anomaly when
+//! `score >= threshold(sensitivity) = 1 - sensitivity` (sensitivity in `[0, 1]`, default
+//! [`DEFAULT_SENSITIVITY`]); the band `lower..=upper` is the range of values that would score below that
+//! threshold at that timestamp.
+//!
+//! Architecture Invariant: pure and deterministic. No clock, no IO; time is the `ts` argument.
+
+mod freshness;
+mod generic;
+pub mod stats;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use freshness::FreshnessModel;
+pub use generic::GenericModel;
+
+/// Default sensitivity: the anomaly threshold is `1 - sensitivity`.
+pub const DEFAULT_SENSITIVITY: f64 = 0.5;
+
+/// What kind of series a detector follows; it picks the model and the default minimum changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeriesKind {
+    /// Counts per period (rows per hour, row count): seasonal, growing, never negative.
+    Volume,
+    /// Age of the newest row in seconds: a saw-tooth reset by each load.
+    Freshness,
+    /// A fraction in `[0, 1]` (null rate, duplicate rate).
+    Rate,
+    /// A ratio or other scale-free positive quantity.
+    Ratio,
+    /// Anything else (min, max, mean, distinct count, NAB series).
+    Generic,
+}
+
+impl SeriesKind {
+    pub const ALL: [SeriesKind; 5] = [
+        SeriesKind::Volume,
+        SeriesKind::Freshness,
+        SeriesKind::Rate,
+        SeriesKind::Ratio,
+        SeriesKind::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesKind::Volume => "volume",
+            SeriesKind::Freshness => "freshness",
+            SeriesKind::Rate => "rate",
+            SeriesKind::Ratio => "ratio",
+            SeriesKind::Generic => "generic",
+        }
+    }
+}
+
+impl fmt::Display for SeriesKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a series kind or a direction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unknown series kind `{0}` (expected volume, freshness, rate, ratio or generic)")]
+    Kind(String),
+    #[error("unknown direction `{0}` (expected both, up or down)")]
+    Direction(String),
+}
+
+impl FromStr for SeriesKind {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SeriesKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| ParseError::Kind(s.to_string()))
+    }
+}
+
+/// Which deviations count as anomalies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    #[default]
+    Both,
+    /// Only values above the band.
+    Up,
+    /// Only values below the band.
+    Down,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Both => "both",
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    /// The part of a signed deviation that counts in this direction.
+    pub(crate) fn signed(self, deviation: f64) -> f64 {
+        match self {
+            Direction::Both => deviation.abs(),
+            Direction::Up => deviation.max(0.0),
+            Direction::Down => (-deviation).max(0.0),
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Direction::Both, Direction::Up, Direction::Down]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| ParseError::Direction(s.to_string()))
+    }
+}
+
+/// Per-monitor settings of a detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// In `[0, 1]`; higher flags more. The anomaly threshold on the score is `1 - sensitivity`.
+    pub sensitivity: f64,
+    pub direction: Direction,
+    /// A deviation from the prediction smaller than this is never an anomaly (same unit as the series).
+    pub min_abs_change: f64,
+    /// A deviation smaller than this fraction of the prediction's magnitude is never an anomaly.
+    pub min_rel_change: f64,
+    /// Points needed before the detector leaves `learning`.
+    pub min_history: usize,
+    /// In [`assess_series`], a run of at least this many consecutive anomalies on the same side is taken
+    /// as a lasting change and trained on, so the band follows a real level shift.
+    pub adapt_after: usize,
+}
+
+impl Params {
+    /// The defaults for a kind of series.
+    pub fn default_for(kind: SeriesKind) -> Params {
+        let base = Params {
+            sensitivity: DEFAULT_SENSITIVITY,
+            direction: Direction::Both,
+            min_abs_change: 0.0,
+            min_rel_change: 0.0,
+            min_history: 20,
+            adapt_after: 12,
+        };
+        match kind {
+            SeriesKind::Volume => Params { min_abs_change: 3.0, min_rel_change: 0.05, ..base },
+            SeriesKind::Freshness => Params { direction: Direction::Up, min_history: 6, ..base },
+            SeriesKind::Rate => Params { min_abs_change: 0.005, min_rel_change: 0.05, ..base },
+            SeriesKind::Ratio => Params { min_abs_change: 1e-9, min_rel_change: 0.02, ..base },
+            SeriesKind::Generic => Params { min_abs_change: 1e-9, min_rel_change: 1e-3, ..base },
+        }
+    }
+
+    /// The score at and above which a point is an anomaly.
+    pub fn threshold(&self) -> f64 {
+        1.0 - self.sensitivity.clamp(0.0, 1.0)
+    }
+
+    /// Smallest deviation that may count as an anomaly around a prediction of `reference`.
+    pub(crate) fn min_change(&self, reference: f64) -> f64 {
+        self.min_abs_change.max(self.min_rel_change * reference.abs())
+    }
+}
+
+/// The verdict on one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    /// In `[0, 1]`, `s / (s + 2.5)` for `s = -log10(p)` and the model's tail probability `p`.
+    pub score: f64,
+    /// `score >= threshold`, never while learning.
+    pub anomaly: bool,
+    /// Values at this timestamp in `lower..=upper` would not be anomalies; an open side is `None`.
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// Not enough history yet: no band and never an anomaly.
+    pub learning: bool,
+}
+
+impl Assessment {
+    pub(crate) fn learning() -> Assessment {
+        Assessment { score: 0.0, anomaly: false, lower: None, upper: None, learning: true }
+    }
+
+    /// The band as a verdict's `Expected`.
+    pub fn expected(&self) -> crate::Expected {
+        crate::Expected { lower: self.lower, upper: self.upper }
+    }
+}
+
+/// Decades of surprise (`-log10 p`) that score one half.
+pub const HALF_SCORE_DECADES: f64 = 2.5;
+
+/// Score of a tail probability (see the module docs).
+pub fn score_of_p(p: f64) -> f64 {
+    if p.is_nan() || p >= 1.0 {
+        return 0.0;
+    }
+    let s = -p.max(1e-300).log10();
+    s / (s + HALF_SCORE_DECADES)
+}
+
+/// Tail probability at which a score reaches `threshold`.
+pub fn p_of_score(threshold: f64) -> f64 {
+    let t = threshold.clamp(0.0, 0.999_999);
+    10f64.powf(-HALF_SCORE_DECADES * t / (1.0 - t))
+}
+
+/// A streaming detector for one series.
+#[derive(Debug, Clone)]
+pub enum Detector {
+    Generic(GenericModel),
+    Freshness(FreshnessModel),
+}
+
+impl Detector {
+    pub fn new(kind: SeriesKind, params: Params) -> Detector {
+        match kind {
+            SeriesKind::Freshness => Detector::Freshness(FreshnessModel::new(params)),
+            _ => Detector::Generic(GenericModel::new(params)),
+        }
+    }
+
+    /// Scores the point using only what came before it, then learns from it. NaN and infinite values
+    /// are skipped (a learning-free, non-anomalous assessment).
+    pub fn step(&mut self, ts: i64, value: f64) -> Assessment {
+        if !value.is_finite() {
+            return self.assess(ts, value);
+        }
+        match self {
+            Detector::Generic(m) => m.step(ts, value),
+            Detector::Freshness(m) => {
+                let a = m.assess(ts, value);
+                m.learn(ts, value);
+                a
+            }
+        }
+    }
+
+    /// Scores the point without learning from it.
+    pub fn assess(&self, ts: i64, value: f64) -> Assessment {
+        if !value.is_finite() {
+            return Assessment { learning: self.is_learning(), ..Assessment::learning() };
+        }
+        match self {
+            Detector::Generic(m) => m.assess(ts, value),
+            Detector::Freshness(m) => m.assess(ts, value),
+        }
+    }
+
+    /// Learns from the point without scoring it (history replay, warm start).
+    pub fn learn(&mut self, ts: i64, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        match self {
+            Detector::Generic(m) => m.learn(ts, value),
+            Detector::Freshness(m) => m.learn(ts, value),
+        }
+    }
+
+    /// Whether the detector is still in its learning period.
+    pub fn is_learning(&self) -> bool {
+        match self {
+            Detector::Generic(m) => m.is_learning(),
+            Detector::Freshness(m) => m.is_learning(),
+        }
+    }
+}
+
+/// One stored point of a series' history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryPoint {
+    pub ts: i64,
+    pub value: f64,
+    /// The point was an anomaly when it was measured.
+    pub was_anomaly: bool,
+    /// A user marked the anomaly as expected: it is trained on like a normal point.
+    pub expected: bool,
+}
+
+/// The call a scan makes: replays `history` (oldest first) and assesses `current`.
+///
+/// Points that were anomalies are not trained on, unless marked expected, or unless they belong to a
+/// run of at least `params.adapt_after` consecutive anomalies (a lasting change the band must follow).
+pub fn assess_series(
+    kind: SeriesKind,
+    params: &Params,
+    history: &[HistoryPoint],
+    current: (i64, f64),
+) -> Assessment {
+    let mut detector = Detector::new(kind, *params);
+    let mut run_start = 0usize;
+    for (i, p) in history.iter().enumerate() {
+        let excluded = p.was_anomaly && !p.expected;
+        if !excluded {
+            run_start = i + 1;
+            detector.learn(p.ts, p.value);
+            continue;
+        }
+        // Length of the run of excluded points containing i.
+        let run_end = history[i..].iter().take_while(|q| q.was_anomaly && !q.expected).count() + i;
+        if run_end - run_start >= params.adapt_after.max(1) {
+            detector.learn(p.ts, p.value);
+        }
+    }
+    detector.assess(current.0, current.1)
+}
+
+#[cfg(test)]
+mod tests;
