@@ -50,6 +50,31 @@ enum Command {
         #[arg(long, default_value = "tidewatch-demo")]
         dir: PathBuf,
     },
+    /// Benchmarks: figures printed for a person to read, never pass/fail.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
+    /// computing the same metrics, and print the ratio of the medians per table size.
+    Profile {
+        /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        url: String,
+        /// Table sizes in rows, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+        rows: Vec<u64>,
+        /// Timed runs of each side (after one untimed warm-up of each).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Keep the bench database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +137,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
                 config.display()
             );
+            Ok(0)
+        }
+        Command::Bench {
+            bench: BenchCommand::Profile { url, rows, repeat, keep },
+        } => {
+            let opts = tidewatch::bench::ProfileOptions { url, rows, repeat, keep };
+            runtime()?.block_on(tidewatch::bench::profile(&opts))?;
             Ok(0)
         }
     }
