@@ -1,6 +1,7 @@
 //! Tidewatch monitor: config, state store, warehouse connectors and the `scan` pipeline.
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
+pub mod baseline;
 pub mod bench;
 pub mod config;
 pub mod demo;

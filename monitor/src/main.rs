@@ -140,9 +140,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Bench {
-            bench: BenchCommand::Profile { url, rows, repeat, keep },
+            bench:
+                BenchCommand::Profile {
+                    url,
+                    rows,
+                    repeat,
+                    keep,
+                },
         } => {
-            let opts = tidewatch::bench::ProfileOptions { url, rows, repeat, keep };
+            let opts = tidewatch::bench::ProfileOptions {
+                url,
+                rows,
+                repeat,
+                keep,
+            };
             runtime()?.block_on(tidewatch::bench::profile(&opts))?;
             Ok(0)
         }

@@ -197,6 +197,7 @@ pub async fn scan(
     let mut results = Vec::new();
     let mut records = Vec::new();
     for ((monitor, mut m), window) in monitors.iter().zip(measured).zip(&windows) {
+        let mut volume_bucket = None;
         if let (Some(w), Some(counted)) = (window, m.volume.take()) {
             let filled = w.fill(&counted);
             let buckets: Vec<BucketRecord> = filled
@@ -214,12 +215,24 @@ pub async fn scan(
                 })
                 .collect();
             store.upsert_buckets(&buckets).await?;
-            if let Some((_, n)) = filled.last() {
+            if let Some((b, n)) = filled.last() {
                 m.observations.push(Observation::table(Metric::Volume, *n));
+                volume_bucket = Some(*b);
             }
         }
         let previous = store.latest_schema(&monitor.name).await?;
-        let rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
+        let mut rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
+        crate::baseline::apply(store, monitor, &mut rows, now, volume_bucket).await?;
+        if let (Some(b), Some(w)) = (volume_bucket, window) {
+            if let Some(r) = rows
+                .iter_mut()
+                .find(|r| r.metric == Metric::Volume.as_str())
+            {
+                let start = DateTime::from_timestamp(b, 0).map(|t| t.to_rfc3339());
+                r.details =
+                    Some(serde_json::json!({ "bucket_start": start, "bucket_seconds": w.bucket }));
+            }
+        }
         if let Some(schema) = &m.schema {
             let changed = previous
                 .as_ref()

@@ -24,6 +24,15 @@ impl Workspace {
 
     /// Loads `yaml` as `tidewatch.yaml` in this directory (state store `state.db` beside it) and scans.
     pub async fn scan(&self, yaml: &str) -> anyhow::Result<ScanReport> {
+        self.scan_at(yaml, chrono::Utc::now()).await
+    }
+
+    /// [`Workspace::scan`] with the monitor's clock set to `now` (bucket boundaries, stored times).
+    pub async fn scan_at(
+        &self,
+        yaml: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<ScanReport> {
         let path = self.dir.join("tidewatch.yaml");
         std::fs::write(&path, yaml)?;
         let config = tidewatch::config::parse_str(yaml, &path, &|_| None)
@@ -32,7 +41,7 @@ impl Workspace {
             tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
                 .await
                 .context("store")?;
-        let report = tidewatch::scan::scan(&config, &store, None, chrono::Utc::now()).await;
+        let report = tidewatch::scan::scan(&config, &store, None, now).await;
         store.close().await;
         Ok(report?)
     }
@@ -202,7 +211,11 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     // Rows per hour, last complete hour: only the row inserted 60 minutes ago falls in it.
     let vol = find(&report, m, "volume", None);
     assert_eq!(vol.status, Status::Learning, "{vol:?}");
-    assert_close(vol.value.unwrap_or(f64::NAN), 1.0, "volume of the last complete hour");
+    assert_close(
+        vol.value.unwrap_or(f64::NAN),
+        1.0,
+        "volume of the last complete hour",
+    );
     // Text columns get no min/max/mean.
     assert!(report
         .results
@@ -435,5 +448,56 @@ pub async fn statement_timeout(kind: Kind) -> anyhow::Result<()> {
         started.elapsed().as_secs() < 25,
         "the statement was not cancelled"
     );
+    wh.cleanup().await
+}
+
+/// 28 days of hourly rows with a daily cycle. `drop` puts a sharp drop into the last complete hour.
+/// The first scan (warm start from the table's own history) must flag the drop with a band, and pass
+/// the same table without it.
+pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    anyhow::ensure!(kind == Kind::Postgres, "the fixture uses generate_series");
+    let hour = 3600;
+    let now = chrono::Utc::now().timestamp();
+    let current = now - now.rem_euclid(hour);
+    for (table, last_hour_rows) in [("events_drop", "5"), ("events_normal", "NULL")] {
+        // Rows per hour: 60 + 30*sin(hour of day) + a small deterministic wobble.
+        wh.exec(&format!(
+            "CREATE TABLE {table} (id BIGSERIAL, created_at TIMESTAMPTZ NOT NULL);
+             INSERT INTO {table} (created_at)
+             SELECT to_timestamp(h) + make_interval(secs => i * 3599.0 / n)
+             FROM generate_series(CAST({start} AS BIGINT), {last}, {hour}) AS h
+             CROSS JOIN LATERAL (SELECT CASE WHEN h = {last} AND {last_hour_rows} IS NOT NULL THEN {last_hour_rows}
+                 ELSE (60 + 30 * sin(2 * pi() * ((h / {hour}) % 24) / 24) + ((h / {hour}) * 7919 % 9) - 4)::int END AS n) AS c
+             CROSS JOIN LATERAL generate_series(0, c.n - 1) AS i",
+            start = current - 28 * 24 * hour,
+            last = current - hour,
+        ))
+        .await?;
+    }
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: drop\n    source: wh\n    table: {}\n    timestamp_column: created_at\n  - name: normal\n    source: wh\n    table: {}\n    timestamp_column: created_at\n",
+            wh.dataset("events_drop"),
+            wh.dataset("events_normal")
+        );
+    let ws = Workspace::new();
+    let at = chrono::DateTime::from_timestamp(current + 600, 0).unwrap();
+    let report = ws.scan_at(&yaml, at).await?;
+    let drop = find(&report, "drop", "volume", None);
+    assert_eq!(drop.value, Some(5.0));
+    assert_eq!(drop.status, Status::Anomaly, "{drop:?}");
+    let band = drop.expected.unwrap();
+    assert!(band.lower.unwrap() > 5.0, "{band:?}");
+    let normal = find(&report, "normal", "volume", None);
+    assert_eq!(normal.status, Status::Pass, "{normal:?}");
+    let band = normal.expected.unwrap();
+    let v = normal.value.unwrap();
+    assert!(
+        band.lower.unwrap() <= v && v <= band.upper.unwrap(),
+        "{band:?} {v}"
+    );
+    let details = normal.details.as_ref().unwrap();
+    assert_eq!(details["bucket_seconds"], 3600);
     wh.cleanup().await
 }

@@ -22,3 +22,7 @@ async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
 async fn statement_timeout() -> anyhow::Result<()> {
     suite::statement_timeout(Postgres).await
 }
+#[tokio::test]
+async fn volume_warm_start() -> anyhow::Result<()> {
+    suite::volume_warm_start(Postgres).await
+}

@@ -62,7 +62,12 @@ impl TailHistogram {
             edges[b] = 0.05 * 2f64.powf(b as f64 / 4.0);
             prior[b] = TAIL_PRIOR * (-SQRT2 * edges[b]).exp().min(1.0);
         }
-        TailHistogram { counts: [0.0; TAIL_BINS], total: 0.0, edges, prior }
+        TailHistogram {
+            counts: [0.0; TAIL_BINS],
+            total: 0.0,
+            edges,
+            prior,
+        }
     }
 
     fn add(&mut self, z: f64) {
@@ -140,7 +145,6 @@ struct Forecast {
     sigma: f64,
 }
 
-
 impl GenericModel {
     pub fn new(params: Params) -> GenericModel {
         GenericModel {
@@ -174,7 +178,10 @@ impl GenericModel {
         let off = self.season.as_ref().map_or(0.0, |s| s.offsets[s.index(ts)]);
         let pred = self.level + off;
         let tiny = 1e-12 * (1.0 + pred.abs());
-        Forecast { pred, sigma: (1.2533 * self.mad).max(tiny) }
+        Forecast {
+            pred,
+            sigma: (1.2533 * self.mad).max(tiny),
+        }
     }
 
     pub fn assess(&self, ts: i64, x: f64) -> Assessment {
@@ -224,7 +231,16 @@ impl GenericModel {
             super::Direction::Up => (None, Some(f.pred + half)),
             super::Direction::Down => (Some(f.pred - half), None),
         };
-        (Assessment { score, anomaly: score >= threshold, lower, upper, learning: false }, decades)
+        (
+            Assessment {
+                score,
+                anomaly: score >= threshold,
+                lower,
+                upper,
+                learning: false,
+            },
+            decades,
+        )
     }
 
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
@@ -252,7 +268,11 @@ impl GenericModel {
             self.tail.add(r.abs() / f.sigma);
             if z.abs() > 2.0 && self.mad > 0.0 {
                 let side = if z > 0.0 { 1 } else { -1 };
-                self.run = if self.run.signum() == side { self.run + side } else { side };
+                self.run = if self.run.signum() == side {
+                    self.run + side
+                } else {
+                    side
+                };
             } else {
                 self.run = 0;
             }
@@ -263,14 +283,22 @@ impl GenericModel {
                 CLIP * f.sigma
             };
             let rc = r.clamp(-clip, clip);
-            let a_level = if warm { 1.0 / (self.n as f64 + 1.0) } else { ALPHA_LEVEL };
+            let a_level = if warm {
+                1.0 / (self.n as f64 + 1.0)
+            } else {
+                ALPHA_LEVEL
+            };
             self.level += a_level * rc;
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(ts);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
-            let abs_r = if self.mad > 0.0 { r.abs().min(6.0 * self.mad) } else { r.abs() };
+            let abs_r = if self.mad > 0.0 {
+                r.abs().min(6.0 * self.mad)
+            } else {
+                r.abs()
+            };
             self.mad += a_scale * (abs_r - self.mad);
         }
         self.n += 1;
@@ -368,7 +396,11 @@ impl GenericModel {
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
-        let mut season = Season { period, bin, offsets: vec![0.0; bins] };
+        let mut season = Season {
+            period,
+            bin,
+            offsets: vec![0.0; bins],
+        };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
         for (ts, d) in self.detrended(lag) {
@@ -381,8 +413,10 @@ impl GenericModel {
                 season.offsets[i] = sums[i] / counts[i] as f64;
             }
         }
-        let filled: Vec<f64> =
-            (0..bins).filter(|&i| counts[i] > 0).map(|i| season.offsets[i]).collect();
+        let filled: Vec<f64> = (0..bins)
+            .filter(|&i| counts[i] > 0)
+            .map(|i| season.offsets[i])
+            .collect();
         let mean = filled.iter().sum::<f64>() / filled.len().max(1) as f64;
         for o in season.offsets.iter_mut() {
             *o -= mean;
@@ -400,7 +434,8 @@ impl GenericModel {
         // Residual scale is re-learned quickly against the new predictor.
         let mut abs_sum = 0.0;
         for i in start..self.buf_v.len() {
-            abs_sum += (self.buf_v[i] - self.level - season.offsets[season.index(self.buf_ts[i])]).abs();
+            abs_sum +=
+                (self.buf_v[i] - self.level - season.offsets[season.index(self.buf_ts[i])]).abs();
         }
         if recent > 0 {
             self.mad = abs_sum / recent as f64;

@@ -57,7 +57,8 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BUCKET: Duration = Duration::from_secs(60 * 60);
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
-pub const DEFAULT_SENSITIVITY: f64 = 3.0;
+/// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
+pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
 const TOP_KEYS: &[&str] = &["version", "store", "sources", "monitors"];
 const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
@@ -737,12 +738,12 @@ impl Walker<'_> {
             Some(n) => {
                 self.string(n, "sensitivity")
                     .and_then(|s| match s.value.trim().parse::<f64>() {
-                        Ok(v) if v.is_finite() && v > 0.0 => Some(v),
+                        Ok(v) if v.is_finite() && v > 0.0 && v < 1.0 => Some(v),
                         _ => {
                             self.error(
                                 s.node.span(),
                                 format!(
-                                    "\"sensitivity\" must be a number greater than 0, found \"{}\"",
+                                    "\"sensitivity\" must be a number between 0 and 1 (exclusive), found \"{}\"",
                                     s.value
                                 ),
                             );

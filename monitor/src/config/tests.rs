@@ -83,7 +83,7 @@ fn loads_the_documented_example() {
     assert_eq!(cols, ["email", "amount", "status"]);
     assert_eq!(m.bucket, DEFAULT_BUCKET);
     assert_eq!(m.lookback, Duration::from_secs(28 * 86_400));
-    assert_eq!(m.sensitivity, 3.0);
+    assert_eq!(m.sensitivity, checks::baseline::DEFAULT_SENSITIVITY);
     assert_eq!(m.direction, Direction::Both);
 
     let checks: Vec<(Metric, Option<&str>, Op, f64)> = m
@@ -134,7 +134,7 @@ monitors:
     columns: payload
     bucket: 15m
     lookback: 1w
-    sensitivity: 4.5
+    sensitivity: 0.7
     direction: up
 "#;
     let c = parse(text).unwrap();
@@ -162,7 +162,7 @@ monitors:
     assert!(m.checks.is_empty());
     assert_eq!(m.bucket, Duration::from_secs(900));
     assert_eq!(m.lookback, Duration::from_secs(7 * 86_400));
-    assert_eq!(m.sensitivity, 4.5);
+    assert_eq!(m.sensitivity, 0.7);
     assert_eq!(m.direction, Direction::Up);
 }
 
@@ -338,7 +338,7 @@ monitors:
             "/etc/tidewatch/tidewatch.yaml:10:13: \"bucket\" must be longer than zero",
             "/etc/tidewatch/tidewatch.yaml:11:16: invalid \"lookback\": unknown duration unit \"x\" in \"5x\" \
              (expected s, m, h, d or w)",
-            "/etc/tidewatch/tidewatch.yaml:12:18: \"sensitivity\" must be a number greater than 0, found \"-1\"",
+            "/etc/tidewatch/tidewatch.yaml:12:18: \"sensitivity\" must be a number between 0 and 1 (exclusive), found \"-1\"",
             "/etc/tidewatch/tidewatch.yaml:13:16: unknown direction \"sideways\" (expected both, up or down)",
             "/etc/tidewatch/tidewatch.yaml:14:23: invalid \"timestamp_column\": identifier is empty",
             "/etc/tidewatch/tidewatch.yaml:15:10: \"key\" needs at least one column",

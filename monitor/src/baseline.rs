@@ -1,0 +1,166 @@
+//! Learned baselines in a scan: for every measurement without an explicit check, fetch its history from
+//! the state store and let the series' detector (`checks::baseline`) say whether it is normal.
+
+use crate::config::Monitor;
+use crate::scan::{display_value, ResultRow};
+use crate::store::{Store, StoreError};
+use checks::baseline::{assess_series, Assessment, Detector, HistoryPoint, Params, SeriesKind};
+use checks::{Expected, Metric, Status};
+use chrono::{DateTime, Utc};
+
+/// Most points of per-scan history a detector replays.
+const MAX_HISTORY: i64 = 5000;
+
+/// The model a metric's series follows; `None` for metrics without a learned baseline.
+pub fn kind_for(metric: Metric) -> Option<SeriesKind> {
+    Some(match metric {
+        Metric::Volume => SeriesKind::Volume,
+        Metric::FreshnessSeconds => SeriesKind::Freshness,
+        Metric::NullRate | Metric::DuplicateRate => SeriesKind::Ratio,
+        Metric::RowCount
+        | Metric::NullCount
+        | Metric::DuplicateCount
+        | Metric::DistinctCount
+        | Metric::Min
+        | Metric::Max
+        | Metric::Mean => SeriesKind::Generic,
+        Metric::Schema => return None,
+    })
+}
+
+/// The detector settings of a monitor for a kind of series.
+pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
+    let mut p = Params::default_for(kind);
+    p.sensitivity = monitor.sensitivity;
+    // Freshness only ever alerts on data that is too old, whatever the monitor's direction.
+    if kind != SeriesKind::Freshness {
+        p.direction = match monitor.direction {
+            checks::Direction::Both => checks::baseline::Direction::Both,
+            checks::Direction::Up => checks::baseline::Direction::Up,
+            checks::Direction::Down => checks::baseline::Direction::Down,
+        };
+    }
+    p
+}
+
+/// Replays a bucketed series (no stored verdicts) strictly online: a point the detector flags is not
+/// trained on unless it starts a lasting change (`adapt_after` flagged points in a row), then assesses
+/// `current`.
+pub fn assess_buckets(
+    kind: SeriesKind,
+    params: &Params,
+    history: &[(i64, f64)],
+    current: (i64, f64),
+) -> Assessment {
+    let mut detector = Detector::new(kind, *params);
+    let mut pending: Vec<(i64, f64)> = Vec::new();
+    for &(ts, v) in history {
+        let a = detector.assess(ts, v);
+        if a.anomaly {
+            pending.push((ts, v));
+            if pending.len() >= params.adapt_after.max(1) {
+                for (pts, pv) in pending.drain(..) {
+                    detector.learn(pts, pv);
+                }
+            }
+        } else {
+            pending.clear();
+            detector.learn(ts, v);
+        }
+    }
+    detector.assess(current.0, current.1)
+}
+
+/// Gives every `learning` row of a monitor its learned verdict. `volume_bucket` is the start of the
+/// bucket the `volume` row counts.
+pub async fn apply(
+    store: &Store,
+    monitor: &Monitor,
+    rows: &mut [ResultRow],
+    now: DateTime<Utc>,
+    volume_bucket: Option<i64>,
+) -> Result<(), StoreError> {
+    let since = now - chrono::Duration::seconds(monitor.lookback.as_secs() as i64);
+    for row in rows.iter_mut() {
+        let (Status::Learning, Some(value)) = (row.status, row.value) else {
+            continue;
+        };
+        let Some(metric) = Metric::parse(&row.metric) else {
+            continue;
+        };
+        let Some(kind) = kind_for(metric) else {
+            continue;
+        };
+        let params = params_for(monitor, kind);
+        let (assessment, points) = if metric == Metric::Volume {
+            let Some(current_ts) = volume_bucket else {
+                continue;
+            };
+            let history: Vec<(i64, f64)> = store
+                .buckets(&monitor.name, metric.as_str(), None, Some(since))
+                .await?
+                .into_iter()
+                .map(|b| (b.bucket_start.timestamp(), b.value))
+                .filter(|(ts, _)| *ts < current_ts)
+                .collect();
+            (
+                assess_buckets(kind, &params, &history, (current_ts, value)),
+                history.len(),
+            )
+        } else {
+            let history: Vec<HistoryPoint> = store
+                .series(
+                    &monitor.name,
+                    metric.as_str(),
+                    row.column.as_deref(),
+                    Some(since),
+                    Some(MAX_HISTORY),
+                )
+                .await?
+                .into_iter()
+                .filter_map(|p| {
+                    Some(HistoryPoint {
+                        ts: p.observed_at.timestamp(),
+                        value: p.value?,
+                        was_anomaly: p.status == Status::Anomaly,
+                        expected: p.expected_anomaly,
+                    })
+                })
+                .collect();
+            (
+                assess_series(kind, &params, &history, (now.timestamp(), value)),
+                history.len(),
+            )
+        };
+        apply_assessment(row, &assessment, points, &params);
+    }
+    Ok(())
+}
+
+fn apply_assessment(row: &mut ResultRow, a: &Assessment, points: usize, params: &Params) {
+    if a.learning {
+        row.status = Status::Learning;
+        row.message = format!(
+            "learning the baseline: {points} points of history, {} needed",
+            params.min_history
+        );
+        return;
+    }
+    let band = Expected {
+        lower: a.lower,
+        upper: a.upper,
+    };
+    row.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
+    let shown = |v: Option<f64>| v.map_or("…".to_string(), |v| display_value(&row.metric, v));
+    let band_text = format!("{} .. {}", shown(a.lower), shown(a.upper));
+    if a.anomaly {
+        row.status = Status::Anomaly;
+        row.message = format!(
+            "outside the learned band {band_text} (score {:.2})",
+            a.score
+        );
+    } else {
+        row.status = Status::Pass;
+        row.message = format!("within the learned band {band_text}");
+    }
+}
