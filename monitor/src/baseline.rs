@@ -43,32 +43,52 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     p
 }
 
-/// Replays a bucketed series (no stored verdicts) strictly online: a point the detector flags is not
-/// trained on unless it starts a lasting change (`adapt_after` flagged points in a row), then assesses
-/// `current`.
+/// A bucket of a bucketed series and, when a scan judged it, that verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketPoint {
+    pub ts: i64,
+    pub value: f64,
+    /// `Some((was_anomaly, marked_expected))` when a scan reported this bucket; backfilled buckets
+    /// have no verdict.
+    pub verdict: Option<(bool, bool)>,
+}
+
+/// Replays a bucketed series strictly online and assesses `current`. A bucket is not trained on when it
+/// was an anomaly (its stored verdict, or for backfilled buckets the detector's own online verdict),
+/// unless a user marked it expected or it belongs to a lasting change (`adapt_after` excluded buckets
+/// in a row, after which the band follows the new level).
 pub fn assess_buckets(
     kind: SeriesKind,
     params: &Params,
-    history: &[(i64, f64)],
+    history: &[BucketPoint],
     current: (i64, f64),
 ) -> Assessment {
     let mut detector = Detector::new(kind, *params);
     let mut pending: Vec<(i64, f64)> = Vec::new();
-    for &(ts, v) in history {
-        let a = detector.assess(ts, v);
-        if a.anomaly {
-            pending.push((ts, v));
+    for p in history {
+        let excluded = match p.verdict {
+            Some((was_anomaly, expected)) => was_anomaly && !expected,
+            None => detector.assess(p.ts, p.value).anomaly,
+        };
+        if excluded {
+            pending.push((p.ts, p.value));
             if pending.len() >= params.adapt_after.max(1) {
-                for (pts, pv) in pending.drain(..) {
-                    detector.learn(pts, pv);
+                for (ts, v) in pending.drain(..) {
+                    detector.learn(ts, v);
                 }
             }
         } else {
             pending.clear();
-            detector.learn(ts, v);
+            detector.learn(p.ts, p.value);
         }
     }
     detector.assess(current.0, current.1)
+}
+
+/// The bucket a scan at `observed` reported: the last complete one.
+pub fn reported_bucket(observed: i64, bucket: i64) -> i64 {
+    let bucket = bucket.max(1);
+    observed.div_euclid(bucket) * bucket - bucket
 }
 
 /// Gives every `learning` row of a monitor its learned verdict. `volume_bucket` is the start of the
@@ -80,7 +100,10 @@ pub async fn apply(
     now: DateTime<Utc>,
     volume_bucket: Option<i64>,
 ) -> Result<(), StoreError> {
-    let since = now - chrono::Duration::seconds(monitor.lookback.as_secs() as i64);
+    let mut since = now - chrono::Duration::seconds(monitor.lookback.as_secs() as i64);
+    if let Some(reset) = monitor.baseline_since {
+        since = since.max(reset);
+    }
     for row in rows.iter_mut() {
         let (Status::Learning, Some(value)) = (row.status, row.value) else {
             continue;
@@ -96,12 +119,33 @@ pub async fn apply(
             let Some(current_ts) = volume_bucket else {
                 continue;
             };
-            let history: Vec<(i64, f64)> = store
+            let bucket = monitor.bucket.as_secs() as i64;
+            let verdicts: std::collections::HashMap<i64, (bool, bool)> = store
+                .series(
+                    &monitor.name,
+                    metric.as_str(),
+                    None,
+                    Some(since),
+                    Some(MAX_HISTORY),
+                )
+                .await?
+                .into_iter()
+                .map(|p| {
+                    let b = reported_bucket(p.observed_at.timestamp(), bucket);
+                    (b, (p.status == Status::Anomaly, p.expected_anomaly))
+                })
+                .collect();
+            let history: Vec<BucketPoint> = store
                 .buckets(&monitor.name, metric.as_str(), None, Some(since))
                 .await?
                 .into_iter()
                 .map(|b| (b.bucket_start.timestamp(), b.value))
                 .filter(|(ts, _)| *ts < current_ts)
+                .map(|(ts, value)| BucketPoint {
+                    ts,
+                    value,
+                    verdict: verdicts.get(&ts).copied(),
+                })
                 .collect();
             (
                 assess_buckets(kind, &params, &history, (current_ts, value)),

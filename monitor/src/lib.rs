@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod feedback;
 pub mod ident;
 pub mod output;
 pub mod scan;

@@ -37,6 +37,21 @@ enum Command {
         #[arg(long)]
         monitor: Option<String>,
     },
+    /// Mark an anomaly as expected (not an incident): it stays in the history and the baseline learns
+    /// from it. Without --at, the newest measurement of the series is marked.
+    Feedback {
+        #[arg(short, long, default_value = "tidewatch.yaml")]
+        config: PathBuf,
+        #[arg(long)]
+        monitor: String,
+        #[arg(long)]
+        metric: String,
+        #[arg(long)]
+        column: Option<String>,
+        /// The measurement's time as the state store has it (RFC 3339, e.g. from `scan --format json`).
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Run the learned-baseline model over a `timestamp,value` CSV, strictly online.
     Detect(tidewatch::detect::DetectArgs),
     /// Score the anomaly model on the NAB corpus (../shared/nab) and print throughput.
@@ -117,6 +132,38 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             monitor,
         } => scan(&config, format, monitor.as_deref()),
+        Command::Feedback {
+            config,
+            monitor,
+            metric,
+            column,
+            at,
+        } => {
+            let cfg = match tidewatch::config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(2);
+                }
+            };
+            let said = runtime()?.block_on(async {
+                let store = tidewatch::store::Store::connect(cfg.store.expose_secret())
+                    .await
+                    .context("opening the state store")?;
+                let said = tidewatch::feedback::mark_expected(
+                    &store,
+                    &monitor,
+                    &metric,
+                    column.as_deref(),
+                    at,
+                )
+                .await;
+                store.close().await;
+                said
+            })?;
+            println!("{said}");
+            Ok(0)
+        }
         Command::Detect(a) => tidewatch::detect::run_detect(&a).map(|()| 0),
         Command::Nab(a) => tidewatch::detect::run_nab(&a).map(|()| 0),
         Command::BenchDetectors(a) => tidewatch::detect::run_bench(&a).map(|()| 0),

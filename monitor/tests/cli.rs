@@ -145,6 +145,42 @@ fn demo_then_scan_json_and_table() {
     assert!(table.lines().next().unwrap_or("").starts_with("STATUS"));
     assert!(!table.contains("orders"));
 
+    // The stalled loader leaves the last complete hour empty: a volume anomaly against four weeks
+    // of warm-started history. Marking it expected works once.
+    assert_eq!(find("volume", None)["status"], "anomaly");
+    let feedback = [
+        "feedback",
+        "-c",
+        &cfg,
+        "--monitor",
+        "orders",
+        "--metric",
+        "volume",
+    ];
+    let out = tidewatch(&feedback);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("marked volume of orders at "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&tidewatch(&feedback).stdout).contains("already marked expected"));
+    let out = tidewatch(&[
+        "feedback",
+        "-c",
+        &cfg,
+        "--monitor",
+        "orders",
+        "--metric",
+        "row_count",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is pass, not an anomaly"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = tidewatch(&["scan", "-c", &cfg, "--monitor", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no monitor named nope"));

@@ -74,6 +74,7 @@ const MONITOR_KEYS: &[&str] = &[
     "sensitivity",
     "direction",
     "lookback",
+    "baseline_since",
 ];
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
@@ -770,6 +771,25 @@ impl Walker<'_> {
             None => Some(Direction::Both),
         };
 
+        let baseline_since = match self.optional(map, "baseline_since") {
+            Some(n) => self.string(n, "baseline_since").and_then(|s| {
+                match chrono::DateTime::parse_from_rfc3339(s.value.trim()) {
+                    Ok(t) => Some(Some(t.with_timezone(&chrono::Utc))),
+                    Err(_) => {
+                        self.error(
+                            s.node.span(),
+                            format!(
+                                "\"baseline_since\" must be an RFC 3339 time such as 2026-11-20T00:00:00Z, found \"{}\"",
+                                s.value
+                            ),
+                        );
+                        None
+                    }
+                }
+            }),
+            None => Some(None),
+        };
+
         let checks = match self.optional(map, "checks") {
             Some(n) => self.checks(
                 n,
@@ -794,6 +814,7 @@ impl Walker<'_> {
             sensitivity: sensitivity?,
             direction: direction?,
             lookback: lookback?,
+            baseline_since: baseline_since?,
         })
     }
 

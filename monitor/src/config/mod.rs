@@ -86,6 +86,9 @@ pub struct Monitor {
     pub direction: Direction,
     /// How much history the baseline learns from (config `lookback`, default 28 days).
     pub lookback: Duration,
+    /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
+    /// an intended change so the baseline starts over.
+    pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One explicit check as written in the file.

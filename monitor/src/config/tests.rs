@@ -451,3 +451,30 @@ fn display_is_one_error_per_line() {
          /etc/tidewatch/tidewatch.yaml:3:1: unknown key \"extra\" in the config (expected one of version, store, sources, monitors)"
     );
 }
+
+#[test]
+fn baseline_since_resets_the_learning_window() {
+    let base = "version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: m
+    source: s
+    table: t
+";
+    let cfg = parse(&format!(
+        "{base}    baseline_since: 2026-11-20T06:00:00+01:00\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.monitors[0].baseline_since.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T05:00:00+00:00".to_string())
+    );
+    assert!(parse(base).unwrap().monitors[0].baseline_since.is_none());
+    assert_eq!(
+        errors(&format!("{base}    baseline_since: yesterday\n")),
+        ["/etc/tidewatch/tidewatch.yaml:10:21: \"baseline_since\" must be an RFC 3339 time such as 2026-11-20T00:00:00Z, found \"yesterday\""]
+    );
+}
