@@ -64,7 +64,14 @@ impl Check {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.column {
-            Some(c) => write!(f, "{}({}) {} {}", self.metric, c, self.op.as_str(), self.threshold),
+            Some(c) => write!(
+                f,
+                "{}({}) {} {}",
+                self.metric,
+                c,
+                self.op.as_str(),
+                self.threshold
+            ),
             None => write!(f, "{} {} {}", self.metric, self.op.as_str(), self.threshold),
         }
     }

@@ -120,11 +120,19 @@ pub struct Observation {
 
 impl Observation {
     pub fn table(metric: Metric, value: f64) -> Self {
-        Observation { metric, column: None, value }
+        Observation {
+            metric,
+            column: None,
+            value,
+        }
     }
 
     pub fn column(metric: Metric, column: impl Into<String>, value: f64) -> Self {
-        Observation { metric, column: Some(column.into()), value }
+        Observation {
+            metric,
+            column: Some(column.into()),
+            value,
+        }
     }
 }
 

@@ -20,9 +20,24 @@ pub struct Profile {
 
 /// The three published profiles.
 pub const PROFILES: [Profile; 3] = [
-    Profile { name: "standard", tp_weight: 1.0, fn_weight: 1.0, fp_weight: 0.11 },
-    Profile { name: "reward_low_FP_rate", tp_weight: 1.0, fn_weight: 1.0, fp_weight: 0.22 },
-    Profile { name: "reward_low_FN_rate", tp_weight: 1.0, fn_weight: 2.0, fp_weight: 0.11 },
+    Profile {
+        name: "standard",
+        tp_weight: 1.0,
+        fn_weight: 1.0,
+        fp_weight: 0.11,
+    },
+    Profile {
+        name: "reward_low_FP_rate",
+        tp_weight: 1.0,
+        fn_weight: 1.0,
+        fp_weight: 0.22,
+    },
+    Profile {
+        name: "reward_low_FN_rate",
+        tp_weight: 1.0,
+        fn_weight: 2.0,
+        fp_weight: 0.11,
+    },
 ];
 
 /// An anomaly window: first and last row index, inclusive.
@@ -81,7 +96,10 @@ pub fn row_values(rows: usize, windows: &[Window], profile: &Profile) -> Vec<Row
             Some((k, w)) => {
                 let width = (w.end - w.start + 1) as f64;
                 let position = -((w.end as f64) - (i as f64) + 1.0) / width;
-                (scaled_sigmoid(position) * profile.tp_weight / max_tp, Some(k))
+                (
+                    scaled_sigmoid(position) * profile.tp_weight / max_tp,
+                    Some(k),
+                )
             }
             None => {
                 let position = match previous {
@@ -94,7 +112,11 @@ pub fn row_values(rows: usize, windows: &[Window], profile: &Profile) -> Vec<Row
                 (scaled_sigmoid(position) * profile.fp_weight, None)
             }
         };
-        out.push(RowValue { value, window, probationary: i < probation });
+        out.push(RowValue {
+            value,
+            window,
+            probationary: i < probation,
+        });
         if let Some((_, w)) = current {
             if i == w.end {
                 previous = Some(w);
@@ -107,8 +129,11 @@ pub fn row_values(rows: usize, windows: &[Window], profile: &Profile) -> Vec<Row
 
 /// Windows that contain at least one scored row (the others are ignored by NAB).
 fn scored_windows(values: &[RowValue]) -> Vec<usize> {
-    let mut ws: Vec<usize> =
-        values.iter().filter(|v| !v.probationary).filter_map(|v| v.window).collect();
+    let mut ws: Vec<usize> = values
+        .iter()
+        .filter(|v| !v.probationary)
+        .filter_map(|v| v.window)
+        .collect();
     ws.dedup();
     ws
 }
@@ -136,7 +161,10 @@ pub fn score_series(series: &ScoredSeries, profile: &Profile, threshold: f64) ->
 
 /// Raw corpus score at one threshold.
 pub fn score_corpus(corpus: &[ScoredSeries], profile: &Profile, threshold: f64) -> f64 {
-    corpus.iter().map(|s| score_series(s, profile, threshold)).sum()
+    corpus
+        .iter()
+        .map(|s| score_series(s, profile, threshold))
+        .sum()
 }
 
 /// Raw scores of the null detector (flags nothing) and the perfect detector (flags each window's rows,
@@ -152,7 +180,10 @@ pub fn null_and_perfect(corpus: &[ScoredSeries], profile: &Profile) -> (f64, f64
                 *v = 1.0;
             }
         }
-        let labelled = ScoredSeries { scores: ideal, windows: s.windows.clone() };
+        let labelled = ScoredSeries {
+            scores: ideal,
+            windows: s.windows.clone(),
+        };
         null += score_series(&labelled, profile, f64::INFINITY);
         perfect += score_series(&labelled, profile, 1.0);
     }
@@ -200,7 +231,11 @@ pub fn best_threshold(corpus: &[ScoredSeries], profile: &Profile) -> (f64, f64) 
                 Some(_) => continue,
                 None => None,
             };
-            rows.push(Row { score, value: v.value, window });
+            rows.push(Row {
+                score,
+                value: v.value,
+                window,
+            });
         }
     }
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -242,7 +277,10 @@ mod tests {
         }
         ScoredSeries {
             scores,
-            windows: windows.iter().map(|&(start, end)| Window { start, end }).collect(),
+            windows: windows
+                .iter()
+                .map(|&(start, end)| Window { start, end })
+                .collect(),
         }
     }
 
@@ -309,7 +347,13 @@ mod tests {
         scores[300] = 0.9; // fp
         scores[420] = 0.6; // tp
         scores[700] = 0.3; // fp
-        let corpus = vec![ScoredSeries { scores, windows: vec![Window { start: 400, end: 499 }] }];
+        let corpus = vec![ScoredSeries {
+            scores,
+            windows: vec![Window {
+                start: 400,
+                end: 499,
+            }],
+        }];
         let (t, raw) = best_threshold(&corpus, &STD);
         assert_eq!(t, 0.6);
         assert!((raw - score_corpus(&corpus, &STD, 0.6)).abs() < 1e-12);

@@ -54,7 +54,11 @@ impl SchemaDiff {
                 })
             })
             .collect();
-        SchemaDiff { added, removed, changed }
+        SchemaDiff {
+            added,
+            removed,
+            changed,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -65,8 +69,11 @@ impl SchemaDiff {
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.added.is_empty() {
-            let cols: Vec<String> =
-                self.added.iter().map(|c| format!("{} ({})", c.name, c.data_type)).collect();
+            let cols: Vec<String> = self
+                .added
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.data_type))
+                .collect();
             parts.push(format!("added: {}", cols.join(", ")));
         }
         if !self.removed.is_empty() {
@@ -90,19 +97,34 @@ mod tests {
     use super::*;
 
     fn col(n: &str, t: &str) -> Column {
-        Column { name: n.into(), data_type: t.into() }
+        Column {
+            name: n.into(),
+            data_type: t.into(),
+        }
     }
 
     #[test]
     fn detects_added_removed_and_changed() {
-        let before = vec![col("id", "integer"), col("amount", "integer"), col("legacy", "text")];
-        let after = vec![col("id", "integer"), col("amount", "numeric"), col("note", "text")];
+        let before = vec![
+            col("id", "integer"),
+            col("amount", "integer"),
+            col("legacy", "text"),
+        ];
+        let after = vec![
+            col("id", "integer"),
+            col("amount", "numeric"),
+            col("note", "text"),
+        ];
         let d = SchemaDiff::between(&before, &after);
         assert_eq!(d.added, vec![col("note", "text")]);
         assert_eq!(d.removed, vec![col("legacy", "text")]);
         assert_eq!(
             d.changed,
-            vec![TypeChange { column: "amount".into(), from: "integer".into(), to: "numeric".into() }]
+            vec![TypeChange {
+                column: "amount".into(),
+                from: "integer".into(),
+                to: "numeric".into()
+            }]
         );
         assert_eq!(
             d.summary(),

@@ -31,9 +31,15 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::Pass, Status::Fail, Status::Anomaly, Status::Learning, Status::Error]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Status::Pass,
+            Status::Fail,
+            Status::Anomaly,
+            Status::Learning,
+            Status::Error,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 
     /// Whether this status makes `scan` exit non-zero.

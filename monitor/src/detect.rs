@@ -80,7 +80,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp());
         }
@@ -103,18 +107,27 @@ pub fn read_series(reader: impl Read) -> Result<Vec<Row>> {
         }
         let mut parts = text.split(',');
         let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CsvError::Shape { line: line_no, text: text.to_string() }.into());
+            return Err(CsvError::Shape {
+                line: line_no,
+                text: text.to_string(),
+            }
+            .into());
         };
         let (t, v) = (t.trim().trim_matches('"'), v.trim().trim_matches('"'));
         if rows.is_empty() && t.eq_ignore_ascii_case("timestamp") {
             continue;
         }
-        let ts = parse_timestamp(t)
-            .ok_or_else(|| CsvError::Timestamp { line: line_no, text: t.to_string() })?;
+        let ts = parse_timestamp(t).ok_or_else(|| CsvError::Timestamp {
+            line: line_no,
+            text: t.to_string(),
+        })?;
         let value = if v.is_empty() || v.eq_ignore_ascii_case("nan") {
             f64::NAN
         } else {
-            v.parse::<f64>().map_err(|_| CsvError::Value { line: line_no, text: v.to_string() })?
+            v.parse::<f64>().map_err(|_| CsvError::Value {
+                line: line_no,
+                text: v.to_string(),
+            })?
         };
         rows.push((ts, value, v.to_string()));
     }
@@ -176,7 +189,8 @@ struct NabRun {
 fn nab_files(data: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let root = data.join("data");
-    let cats = std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))?;
+    let cats =
+        std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))?;
     for cat in cats {
         let cat = cat?;
         if !cat.file_type()?.is_dir() {
@@ -208,7 +222,8 @@ fn run_nab_detector(data: &Path) -> Result<NabRun> {
     for name in &names {
         let path = data.join("data").join(name);
         let rows = read_series(
-            std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?,
+            std::fs::File::open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?,
         )
         .with_context(|| format!("in {}", path.display()))?;
         let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
@@ -220,29 +235,44 @@ fn run_nab_detector(data: &Path) -> Result<NabRun> {
             let start = ts.partition_point(|&t| t < a);
             let end = ts.partition_point(|&t| t <= b);
             if end > start {
-                windows.push(Window { start, end: end - 1 });
+                windows.push(Window {
+                    start,
+                    end: end - 1,
+                });
             }
         }
         let started = Instant::now();
-        let mut detector = Detector::new(SeriesKind::Generic, Params::default_for(SeriesKind::Generic));
+        let mut detector = Detector::new(
+            SeriesKind::Generic,
+            Params::default_for(SeriesKind::Generic),
+        );
         let scores: Vec<f64> = rows.iter().map(|r| detector.step(r.0, r.1).score).collect();
         seconds += started.elapsed().as_secs_f64();
         points += rows.len();
         corpus.push(ScoredSeries { scores, windows });
     }
-    Ok(NabRun { names, corpus, points, seconds })
+    Ok(NabRun {
+        names,
+        corpus,
+        points,
+        seconds,
+    })
 }
 
 fn read_profiles(data: &Path) -> Result<Vec<nab::Profile>> {
     let path = data.join("profiles.json");
     let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
     )
     .with_context(|| format!("cannot parse {}", path.display()))?;
     let mut out = Vec::new();
     for p in nab::PROFILES {
         let m = &v[p.name]["CostMatrix"];
-        let w = |k: &str| m[k].as_f64().with_context(|| format!("{}: missing {k}", p.name));
+        let w = |k: &str| {
+            m[k].as_f64()
+                .with_context(|| format!("{}: missing {k}", p.name))
+        };
         out.push(nab::Profile {
             tp_weight: w("tpWeight")?,
             fn_weight: w("fnWeight")?,

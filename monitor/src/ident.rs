@@ -58,8 +58,14 @@ impl TableRef {
     /// Splits `schema.table` at the first dot. A table name with a dot in it cannot be written this way.
     pub fn parse(s: &str) -> Result<TableRef, IdentError> {
         match s.split_once('.') {
-            Some((schema, name)) => Ok(TableRef { schema: Some(Ident::new(schema)?), name: Ident::new(name)? }),
-            None => Ok(TableRef { schema: None, name: Ident::new(s)? }),
+            Some((schema, name)) => Ok(TableRef {
+                schema: Some(Ident::new(schema)?),
+                name: Ident::new(name)?,
+            }),
+            None => Ok(TableRef {
+                schema: None,
+                name: Ident::new(s)?,
+            }),
         }
     }
 }

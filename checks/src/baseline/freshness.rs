@@ -93,11 +93,18 @@ impl FreshnessModel {
         let v: Vec<f64> = self.intervals.iter().copied().collect();
         let median = quantile(&v, 0.5)?;
         let typical = quantile(&v, 0.75)?.max(median);
-        let regular: Vec<f64> =
-            v.iter().filter(|&&i| i <= 2.0 * median).map(|i| (i - median).abs()).collect();
+        let regular: Vec<f64> = v
+            .iter()
+            .filter(|&&i| i <= 2.0 * median)
+            .map(|i| (i - median).abs())
+            .collect();
         let jitter = quantile(&regular, 0.9).unwrap_or(0.0);
         let tol = (0.15 * median).max(2.0 * jitter).max(60.0);
-        Some(Cadence { median, typical, tol })
+        Some(Cadence {
+            median,
+            typical,
+            tol,
+        })
     }
 
     /// When the next load is due after a load at `last`, given the calendar seen up to `now`.
@@ -149,13 +156,19 @@ impl FreshnessModel {
         let threshold = self.params.threshold();
         let mut score = score_of_p(p);
         let min_change = self.params.min_change(c.median);
-        let allowed_age = (expected - base) as f64
-            + c.tol * (-p_of_score(threshold).log10() / DECADES_PER_TOL);
+        let allowed_age =
+            (expected - base) as f64 + c.tol * (-p_of_score(threshold).log10() / DECADES_PER_TOL);
         let upper = allowed_age.max((expected - base) as f64 + min_change);
         if age <= (expected - base) as f64 + min_change {
             score = 0.0;
         }
         let anomaly = score >= threshold && age > upper - 1e-9;
-        Assessment { score, anomaly, lower: Some(0.0), upper: Some(upper), learning: false }
+        Assessment {
+            score,
+            anomaly,
+            lower: Some(0.0),
+            upper: Some(upper),
+            learning: false,
+        }
     }
 }

@@ -156,11 +156,31 @@ impl Params {
             adapt_after: 12,
         };
         match kind {
-            SeriesKind::Volume => Params { min_abs_change: 3.0, min_rel_change: 0.05, ..base },
-            SeriesKind::Freshness => Params { direction: Direction::Up, min_history: 6, ..base },
-            SeriesKind::Rate => Params { min_abs_change: 0.005, min_rel_change: 0.05, ..base },
-            SeriesKind::Ratio => Params { min_abs_change: 1e-9, min_rel_change: 0.02, ..base },
-            SeriesKind::Generic => Params { min_abs_change: 1e-9, min_rel_change: 1e-3, ..base },
+            SeriesKind::Volume => Params {
+                min_abs_change: 3.0,
+                min_rel_change: 0.05,
+                ..base
+            },
+            SeriesKind::Freshness => Params {
+                direction: Direction::Up,
+                min_history: 6,
+                ..base
+            },
+            SeriesKind::Rate => Params {
+                min_abs_change: 0.005,
+                min_rel_change: 0.05,
+                ..base
+            },
+            SeriesKind::Ratio => Params {
+                min_abs_change: 1e-9,
+                min_rel_change: 0.02,
+                ..base
+            },
+            SeriesKind::Generic => Params {
+                min_abs_change: 1e-9,
+                min_rel_change: 1e-3,
+                ..base
+            },
         }
     }
 
@@ -171,7 +191,8 @@ impl Params {
 
     /// Smallest deviation that may count as an anomaly around a prediction of `reference`.
     pub(crate) fn min_change(&self, reference: f64) -> f64 {
-        self.min_abs_change.max(self.min_rel_change * reference.abs())
+        self.min_abs_change
+            .max(self.min_rel_change * reference.abs())
     }
 }
 
@@ -191,12 +212,21 @@ pub struct Assessment {
 
 impl Assessment {
     pub(crate) fn learning() -> Assessment {
-        Assessment { score: 0.0, anomaly: false, lower: None, upper: None, learning: true }
+        Assessment {
+            score: 0.0,
+            anomaly: false,
+            lower: None,
+            upper: None,
+            learning: true,
+        }
     }
 
     /// The band as a verdict's `Expected`.
     pub fn expected(&self) -> crate::Expected {
-        crate::Expected { lower: self.lower, upper: self.upper }
+        crate::Expected {
+            lower: self.lower,
+            upper: self.upper,
+        }
     }
 }
 
@@ -221,7 +251,7 @@ pub fn p_of_score(threshold: f64) -> f64 {
 /// A streaming detector for one series.
 #[derive(Debug, Clone)]
 pub enum Detector {
-    Generic(GenericModel),
+    Generic(Box<GenericModel>),
     Freshness(FreshnessModel),
 }
 
@@ -229,7 +259,7 @@ impl Detector {
     pub fn new(kind: SeriesKind, params: Params) -> Detector {
         match kind {
             SeriesKind::Freshness => Detector::Freshness(FreshnessModel::new(params)),
-            _ => Detector::Generic(GenericModel::new(params)),
+            _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }
 
@@ -252,7 +282,10 @@ impl Detector {
     /// Scores the point without learning from it.
     pub fn assess(&self, ts: i64, value: f64) -> Assessment {
         if !value.is_finite() {
-            return Assessment { learning: self.is_learning(), ..Assessment::learning() };
+            return Assessment {
+                learning: self.is_learning(),
+                ..Assessment::learning()
+            };
         }
         match self {
             Detector::Generic(m) => m.assess(ts, value),
@@ -311,7 +344,11 @@ pub fn assess_series(
             continue;
         }
         // Length of the run of excluded points containing i.
-        let run_end = history[i..].iter().take_while(|q| q.was_anomaly && !q.expected).count() + i;
+        let run_end = history[i..]
+            .iter()
+            .take_while(|q| q.was_anomaly && !q.expected)
+            .count()
+            + i;
         if run_end - run_start >= params.adapt_after.max(1) {
             detector.learn(p.ts, p.value);
         }
