@@ -251,7 +251,7 @@ pub fn p_of_score(threshold: f64) -> f64 {
 /// A streaming detector for one series.
 #[derive(Debug, Clone)]
 pub enum Detector {
-    Generic(GenericModel),
+    Generic(Box<GenericModel>),
     Freshness(FreshnessModel),
 }
 
@@ -259,7 +259,7 @@ impl Detector {
     pub fn new(kind: SeriesKind, params: Params) -> Detector {
         match kind {
             SeriesKind::Freshness => Detector::Freshness(FreshnessModel::new(params)),
-            _ => Detector::Generic(GenericModel::new(params)),
+            _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }
 

@@ -16,3 +16,186 @@ fn constant_series_never_alerts() {
         assert!(out[0].learning && !out[499].learning);
     }
 }
+
+/// Hourly series with a daily pattern peaking at 14:00 and mild deterministic noise.
+fn daily(days: i64) -> Vec<(i64, f64)> {
+    (0..days * 24)
+        .map(|i| {
+            let h = (i % 24) as f64;
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            let v = 1000.0 + 600.0 * ((h - 8.0) / 24.0 * std::f64::consts::TAU).sin() + noise * 5.0;
+            (1_704_067_200 + i * HOUR, v)
+        })
+        .collect()
+}
+
+#[test]
+fn spike_of_ten_times_is_an_anomaly() {
+    let mut pts: Vec<(i64, f64)> = (0..300)
+        .map(|i| (i * HOUR, 100.0 + ((i * 37) % 11) as f64))
+        .collect();
+    pts.push((300 * HOUR, 1050.0));
+    let out = run(
+        SeriesKind::Volume,
+        Params::default_for(SeriesKind::Volume),
+        &pts,
+    );
+    let last = out[300];
+    assert!(last.anomaly && last.score > 0.5, "{last:?}");
+    assert!(last.upper.is_some_and(|u| u < 1050.0));
+    assert!(out[100..300].iter().filter(|a| a.anomaly).count() <= 2);
+}
+
+#[test]
+fn seasonal_peak_is_not_an_anomaly_but_a_flat_peak_hour_is() {
+    let pts = daily(21);
+    let params = Params::default_for(SeriesKind::Volume);
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    // The next day's 14:00 peak.
+    let peak_ts = pts[pts.len() - 1].0 + 15 * HOUR;
+    let peak = d.assess(peak_ts, 1600.0);
+    assert!(!peak.anomaly, "{peak:?}");
+    // The night level at the peak hour is a drop.
+    let drop = d.assess(peak_ts, 420.0);
+    assert!(drop.anomaly, "{drop:?}");
+}
+
+#[test]
+fn level_shift_is_flagged_then_adapted() {
+    let mut pts: Vec<(i64, f64)> = (0..400)
+        .map(|i| (i * HOUR, 50.0 + ((i * 31) % 7) as f64))
+        .collect();
+    pts.extend((400..800).map(|i| (i * HOUR, 150.0 + ((i * 31) % 7) as f64)));
+    let out = run(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+        &pts,
+    );
+    assert!(out[400..410].iter().any(|a| a.anomaly));
+    assert!(out[600..800].iter().all(|a| !a.anomaly));
+}
+
+#[test]
+fn learning_period_never_flags() {
+    let params = Params {
+        min_history: 50,
+        ..Params::default_for(SeriesKind::Generic)
+    };
+    let pts: Vec<(i64, f64)> = (0..49)
+        .map(|i| (i * HOUR, if i == 30 { 1e6 } else { 1.0 }))
+        .collect();
+    let out = run(SeriesKind::Generic, params, &pts);
+    assert!(out
+        .iter()
+        .all(|a| a.learning && !a.anomaly && a.lower.is_none()));
+}
+
+#[test]
+fn direction_up_ignores_drops() {
+    let base: Vec<(i64, f64)> = (0..300)
+        .map(|i| (i * HOUR, 100.0 + ((i * 37) % 11) as f64))
+        .collect();
+    let params = Params {
+        direction: Direction::Up,
+        ..Params::default_for(SeriesKind::Volume)
+    };
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &base {
+        d.learn(t, v);
+    }
+    let drop = d.assess(300 * HOUR, 1.0);
+    assert!(!drop.anomaly && drop.lower.is_none(), "{drop:?}");
+    assert!(d.assess(300 * HOUR, 1000.0).anomaly);
+}
+
+#[test]
+fn nan_is_skipped() {
+    let mut d = Detector::new(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+    );
+    for i in 0..100 {
+        let a = d.step(i * HOUR, if i % 10 == 0 { f64::NAN } else { 5.0 });
+        assert!(!a.anomaly);
+    }
+}
+
+#[test]
+fn excluded_anomalies_do_not_pull_the_band_but_expected_ones_do() {
+    let mut history: Vec<HistoryPoint> = (0..200)
+        .map(|i| HistoryPoint {
+            ts: i * HOUR,
+            value: 100.0 + ((i * 37) % 11) as f64,
+            was_anomaly: false,
+            expected: false,
+        })
+        .collect();
+    // Five past outliers at 400, not marked expected.
+    for p in history.iter_mut().skip(190) {
+        p.value = 400.0;
+        p.was_anomaly = true;
+    }
+    let params = Params::default_for(SeriesKind::Volume);
+    let now = (200 * HOUR, 400.0);
+    let excluded = assess_series(SeriesKind::Volume, &params, &history, now);
+    assert!(excluded.anomaly, "{excluded:?}");
+    assert!(excluded.upper.is_some_and(|u| u < 200.0));
+    // The same points marked expected are trained on: 400 is no longer an anomaly.
+    for p in history.iter_mut().skip(190) {
+        p.expected = true;
+    }
+    let trained = assess_series(SeriesKind::Volume, &params, &history, now);
+    assert!(!trained.anomaly, "{trained:?}");
+}
+
+fn freshness_points(loads: &[i64], every: i64, until: i64) -> Vec<(i64, f64)> {
+    let mut out = Vec::new();
+    let mut t = loads[0];
+    while t <= until {
+        let last = loads
+            .iter()
+            .copied()
+            .filter(|&l| l <= t)
+            .max()
+            .unwrap_or(loads[0]);
+        out.push((t, (t - last) as f64));
+        t += every;
+    }
+    out
+}
+
+#[test]
+fn freshness_hourly_loads_then_a_five_hour_stall() {
+    let start = 1_704_067_200;
+    let loads: Vec<i64> = (0..72)
+        .map(|h| start + h * HOUR + (h * 37 % 5) * 60)
+        .collect();
+    let until = start + 77 * HOUR;
+    let out = run(
+        SeriesKind::Freshness,
+        Params::default_for(SeriesKind::Freshness),
+        &freshness_points(&loads, 900, until),
+    );
+    let n = out.len();
+    // No alert while loads are regular, an alert during the stall.
+    assert!(out[..n - 20].iter().all(|a| !a.anomaly));
+    assert!(out[n - 1].anomaly, "{:?}", out[n - 1]);
+}
+
+#[test]
+fn freshness_daily_load_is_fine_at_twenty_hours() {
+    let start = 1_704_067_200 + 2 * HOUR;
+    let loads: Vec<i64> = (0..15).map(|d| start + d * 86_400).collect();
+    let until = loads[14] + 20 * HOUR;
+    let out = run(
+        SeriesKind::Freshness,
+        Params::default_for(SeriesKind::Freshness),
+        &freshness_points(&loads, HOUR, until),
+    );
+    assert!(out.iter().all(|a| !a.anomaly));
+    let last = out[out.len() - 1];
+    assert!(!last.learning && last.upper.is_some_and(|u| u > 20.0 * HOUR as f64));
+}
