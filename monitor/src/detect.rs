@@ -101,37 +101,48 @@ pub fn read_series(reader: impl Read) -> Result<Vec<Row>> {
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = i + 1;
         let line = line.with_context(|| format!("cannot read line {line_no}"))?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
+        if let Some((ts, value, text)) = parse_row(line_no, &line, rows.is_empty())? {
+            rows.push((ts, value, text.to_string()));
         }
-        let mut parts = text.split(',');
-        let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CsvError::Shape {
-                line: line_no,
-                text: text.to_string(),
-            }
-            .into());
-        };
-        let (t, v) = (t.trim().trim_matches('"'), v.trim().trim_matches('"'));
-        if rows.is_empty() && t.eq_ignore_ascii_case("timestamp") {
-            continue;
-        }
-        let ts = parse_timestamp(t).ok_or_else(|| CsvError::Timestamp {
-            line: line_no,
-            text: t.to_string(),
-        })?;
-        let value = if v.is_empty() || v.eq_ignore_ascii_case("nan") {
-            f64::NAN
-        } else {
-            v.parse::<f64>().map_err(|_| CsvError::Value {
-                line: line_no,
-                text: v.to_string(),
-            })?
-        };
-        rows.push((ts, value, v.to_string()));
     }
     Ok(rows)
+}
+
+/// Parses one CSV line: `None` for a blank line or (when `first`) the header; otherwise the timestamp,
+/// the value (NaN when empty or `nan`) and the value's text as written.
+pub fn parse_row(
+    line_no: usize,
+    line: &str,
+    first: bool,
+) -> Result<Option<(i64, f64, &str)>, CsvError> {
+    let text = line.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = text.split(',');
+    let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(CsvError::Shape {
+            line: line_no,
+            text: text.to_string(),
+        });
+    };
+    let (t, v) = (t.trim().trim_matches('"'), v.trim().trim_matches('"'));
+    if first && t.eq_ignore_ascii_case("timestamp") {
+        return Ok(None);
+    }
+    let ts = parse_timestamp(t).ok_or_else(|| CsvError::Timestamp {
+        line: line_no,
+        text: t.to_string(),
+    })?;
+    let value = if v.is_empty() || v.eq_ignore_ascii_case("nan") {
+        f64::NAN
+    } else {
+        v.parse::<f64>().map_err(|_| CsvError::Value {
+            line: line_no,
+            text: v.to_string(),
+        })?
+    };
+    Ok(Some((ts, value, v)))
 }
 
 /// `tidewatch detect`.
@@ -146,33 +157,80 @@ pub fn run_detect(args: &DetectArgs) -> Result<()> {
     if let Some(d) = args.direction {
         params.direction = d;
     }
-    let rows = match &args.input {
-        Some(p) => read_series(
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(p) => Box::new(BufReader::new(
             std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        )
-        .with_context(|| format!("in {}", p.display()))?,
-        None => read_series(std::io::stdin().lock()).context("in stdin")?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
     };
+    let source = args
+        .input
+        .as_ref()
+        .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut out = BufWriter::new(out);
+    match stream_detect(
+        input,
+        BufWriter::with_capacity(1 << 16, out),
+        args.kind,
+        params,
+    ) {
+        Ok(()) => Ok(()),
+        // A reader that stops early (`| head`) is not an error of the detector.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        Err(e) => Err(e.context(format!("in {source}"))),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Streams rows through one detector: each output row uses only the rows up to it (strictly online),
+/// and memory stays constant whatever the input's length.
+fn stream_detect(
+    mut input: impl BufRead,
+    mut out: impl Write,
+    kind: SeriesKind,
+    params: Params,
+) -> Result<()> {
     writeln!(out, "timestamp,value,anomaly_score,anomaly,lower,upper")?;
-    let mut detector = Detector::new(args.kind, params);
-    let fmt_opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
-    for (ts, value, text) in &rows {
-        let a = detector.step(*ts, *value);
-        writeln!(
-            out,
-            "{ts},{text},{:.6},{},{},{}",
-            a.score,
-            u8::from(a.anomaly),
-            fmt_opt(a.lower),
-            fmt_opt(a.upper)
-        )?;
+    let mut detector = Detector::new(kind, params);
+    let mut line = String::new();
+    let mut line_no = 0;
+    let mut first = true;
+    loop {
+        line.clear();
+        line_no += 1;
+        if input
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read line {line_no}"))?
+            == 0
+        {
+            break;
+        }
+        let Some((ts, value, text)) = parse_row(line_no, &line, first)? else {
+            first = false;
+            continue;
+        };
+        first = false;
+        let a = detector.step(ts, value);
+        write!(out, "{ts},{text},{:.6},{},", a.score, u8::from(a.anomaly))?;
+        if let Some(l) = a.lower {
+            write!(out, "{l}")?;
+        }
+        out.write_all(b",")?;
+        if let Some(u) = a.upper {
+            write!(out, "{u}")?;
+        }
+        out.write_all(b"\n")?;
     }
     out.flush().context("cannot write output")?;
     Ok(())
