@@ -26,3 +26,44 @@ async fn statement_timeout() -> anyhow::Result<()> {
 async fn volume_warm_start() -> anyhow::Result<()> {
     suite::volume_warm_start(Postgres).await
 }
+
+/// The state store on PostgreSQL instead of the default SQLite file: the second scan compares with
+/// the schema snapshot and learns from the history the first one stored there.
+#[tokio::test]
+async fn postgres_state_store() -> anyhow::Result<()> {
+    use tidewatch_tests::warehouses::{Kind, TestWarehouse};
+    let wh = TestWarehouse::create(Kind::Sqlite).await?;
+    wh.exec("CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL)")
+        .await?;
+    let store_db = tidewatch_tests::db::fresh_pg_database().await?;
+    let yaml = format!(
+        "version: 1\nstore: '{}'\nsources:\n  wh:\n    kind: sqlite\n    url: '{}'\nmonitors:\n  - name: t\n    source: wh\n    table: t\n    checks: [row_count = 2]\n",
+        store_db.url(),
+        wh.url()
+    );
+    let ws = suite::Workspace::new();
+    let first = ws.scan(&yaml).await?;
+    assert_eq!(
+        suite::find(&first, "t", "schema", None).message,
+        "first schema snapshot"
+    );
+    let second = ws.scan(&yaml).await?;
+    assert_eq!(
+        suite::find(&second, "t", "schema", None).message,
+        "schema unchanged"
+    );
+    assert_eq!(second.exit_code(), 0);
+    assert!(
+        !ws.dir.join("state.db").exists(),
+        "no SQLite store beside the config"
+    );
+    let store = tidewatch::store::Store::connect(store_db.url()).await?;
+    let history = store
+        .series("t", "null_rate", Some("v"), None, None)
+        .await?;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].value, Some(0.5));
+    store.close().await;
+    store_db.drop_db().await?;
+    wh.cleanup().await
+}
