@@ -97,6 +97,9 @@ fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
             "peak_half_life" => c.peak_half_life = num(v)?,
             "prior_weight" => c.prior_weight = num(v)?,
             "tail_after" => c.tail_after = num(v)? as usize,
+            "short" => c.short = num(v)? as usize,
+            "range_follow" => c.range_follow = num(v)?,
+            "residual" => c.residual = num(v)? != 0.0,
             _ => bail!("novelty config: unknown key `{k}`"),
         }
     }

@@ -22,7 +22,7 @@
 //!
 //! Pure, deterministic, std only; each point is scored from the past, then learned.
 
-use super::{score_of_p, Assessment, Params};
+use super::{score_of_p, Assessment, GenericModel, Params};
 
 /// Longest window a scale can use.
 pub const MAX_WINDOW: usize = 16;
@@ -50,19 +50,28 @@ pub struct NoveltyConfig {
     pub prior_weight: f64,
     /// Distances are added to the tail histogram only after this many points.
     pub tail_after: usize,
+    /// Points in the short-term mean of distances (anomaly likelihood); 0 switches it off.
+    pub short: usize,
+    /// Share of an excursion beyond the learned range that the range follows at once (1 = min/max).
+    pub range_follow: f64,
+    /// Also weigh the point evidence of the seasonal residual model ([`GenericModel`]).
+    pub residual: bool,
 }
 
 impl Default for NoveltyConfig {
     fn default() -> Self {
         NoveltyConfig {
             scales: [1, 4, 16],
-            window: 8,
+            window: 4,
             vigilance: 0.1,
             max_boxes: 64,
-            warmup: 150,
+            warmup: 300,
             peak_half_life: 100.0,
             prior_weight: 5.0,
-            tail_after: 75,
+            tail_after: 300,
+            short: 0,
+            range_follow: 1.0,
+            residual: false,
         }
     }
 }
@@ -140,6 +149,11 @@ struct Scale {
     hi: Vec<f64>,
     used: Vec<u64>,
     tail: Tail,
+    /// Last distances (ring) and their sum, and the distribution of their mean.
+    ring: Vec<f64>,
+    ring_at: usize,
+    ring_sum: f64,
+    tail_mean: Tail,
 }
 
 impl Scale {
@@ -158,6 +172,10 @@ impl Scale {
             hi: Vec::new(),
             used: Vec::new(),
             tail: Tail::new(),
+            ring: Vec::new(),
+            ring_at: 0,
+            ring_sum: 0.0,
+            tail_mean: Tail::new(),
         }
     }
 
@@ -314,6 +332,7 @@ pub struct NoveltyModel {
     hi: f64,
     scales: Vec<Scale>,
     peak: f64,
+    residual: Option<Box<GenericModel>>,
 }
 
 impl NoveltyModel {
@@ -338,6 +357,7 @@ impl NoveltyModel {
             hi: f64::NEG_INFINITY,
             scales,
             peak: 0.0,
+            residual: cfg.residual.then(|| Box::new(GenericModel::new(params))),
         }
     }
 
@@ -361,7 +381,7 @@ impl NoveltyModel {
     }
 
     /// Smallest tail probability over the scales (Bonferroni-corrected), and each scale's distance.
-    fn evidence(&self, x: f64, dists: &mut [f64; 3]) -> f64 {
+    fn evidence(&self, ts: i64, x: f64, dists: &mut [f64; 3]) -> f64 {
         let w = self.cfg.window;
         let range = self.range();
         let mut win = [0.0; MAX_WINDOW];
@@ -378,8 +398,22 @@ impl NoveltyModel {
             let d = d / (w as f64 * range);
             dists[k] = d;
             p_min = p_min.min(s.tail.p(d, self.cfg.prior_weight));
+            if self.cfg.short > 0 && s.ring.len() == self.cfg.short {
+                let oldest = s.ring[s.ring_at];
+                let m = (s.ring_sum - oldest + d) / self.cfg.short as f64;
+                p_min = p_min.min(s.tail_mean.p(m, self.cfg.prior_weight));
+            }
         }
-        (p_min * self.scales.len().max(1) as f64).min(1.0)
+        let mut tests = self.scales.len() * if self.cfg.short > 0 { 2 } else { 1 };
+        if let Some(g) = &self.residual {
+            let sc = g.assess(ts, x).score;
+            if sc > 0.0 {
+                let decades = super::HALF_SCORE_DECADES * sc / (1.0 - sc).max(1e-12);
+                p_min = p_min.min(10f64.powf(-decades));
+            }
+            tests += 1;
+        }
+        (p_min * tests.max(1) as f64).min(1.0)
     }
 
     fn verdict(&self, x: f64, p: f64) -> (Assessment, f64) {
@@ -412,7 +446,7 @@ impl NoveltyModel {
     }
 
     /// Scores the point from the past only.
-    pub fn assess(&self, _ts: i64, x: f64) -> Assessment {
+    pub fn assess(&self, ts: i64, x: f64) -> Assessment {
         if !x.is_finite() {
             return Assessment {
                 learning: self.is_learning(),
@@ -420,19 +454,19 @@ impl NoveltyModel {
             };
         }
         let mut dists = [0.0; 3];
-        let p = self.evidence(x, &mut dists);
+        let p = self.evidence(ts, x, &mut dists);
         self.verdict(x, p).0
     }
 
     /// Learns from the point.
-    pub fn learn(&mut self, _ts: i64, x: f64) {
+    pub fn learn(&mut self, ts: i64, x: f64) {
         if !x.is_finite() {
             return;
         }
         let mut dists = [0.0; 3];
-        let p = self.evidence(x, &mut dists);
+        let p = self.evidence(ts, x, &mut dists);
         let decades = -p.max(1e-300).log10();
-        self.update(x, &dists, decades);
+        self.update(ts, x, &dists, decades);
     }
 
     /// Scores the point, then learns from it (one pass).
@@ -441,27 +475,53 @@ impl NoveltyModel {
             return self.assess(ts, x);
         }
         let mut dists = [0.0; 3];
-        let p = self.evidence(x, &mut dists);
+        let p = self.evidence(ts, x, &mut dists);
         let (a, decades) = self.verdict(x, p);
-        self.update(x, &dists, decades);
+        self.update(ts, x, &dists, decades);
         a
     }
 
-    fn update(&mut self, x: f64, dists: &[f64; 3], decades: f64) {
+    fn update(&mut self, ts: i64, x: f64, dists: &[f64; 3], decades: f64) {
+        if let Some(g) = &mut self.residual {
+            g.learn(ts, x);
+        }
         if !self.is_learning() {
             self.peak = (self.peak * self.peak_decay()).max(decades);
         }
         self.n += 1;
-        self.lo = self.lo.min(x);
-        self.hi = self.hi.max(x);
+        if self.n <= 1 || self.cfg.range_follow >= 1.0 {
+            self.lo = self.lo.min(x);
+            self.hi = self.hi.max(x);
+        } else if x > self.hi {
+            self.hi += self.cfg.range_follow * (x - self.hi);
+        } else if x < self.lo {
+            self.lo -= self.cfg.range_follow * (self.lo - x);
+        }
         let range = self.range();
         let w = self.cfg.window;
         let max_width = self.cfg.vigilance * range * w as f64;
         let clock = self.n as u64;
         let track = self.n > self.cfg.tail_after;
         for (k, s) in self.scales.iter_mut().enumerate() {
-            if track && s.filled + 1 >= w && !s.lo.is_empty() {
-                s.tail.add(dists[k]);
+            if s.filled + 1 >= w && !s.lo.is_empty() {
+                let d = dists[k];
+                if track {
+                    s.tail.add(d);
+                }
+                let short = self.cfg.short;
+                if short > 0 {
+                    if s.ring.len() < short {
+                        s.ring.push(d);
+                        s.ring_sum += d;
+                    } else {
+                        s.ring_sum += d - s.ring[s.ring_at];
+                        s.ring[s.ring_at] = d;
+                        s.ring_at = (s.ring_at + 1) % short;
+                        if track {
+                            s.tail_mean.add(s.ring_sum.max(0.0) / short as f64);
+                        }
+                    }
+                }
             }
             if s.push(x) && s.filled >= w {
                 let mut win = [0.0; MAX_WINDOW];
