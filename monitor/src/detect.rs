@@ -49,6 +49,9 @@ pub struct NabArgs {
     /// max_boxes, warmup, peak_half_life, prior_weight, tail_after); for experiments.
     #[arg(long)]
     pub novelty_config: Option<String>,
+    /// Write each file's scores (one per line) under this folder, as `<model>/<category>/<file>`.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
 }
 
 /// A model `tidewatch nab` can score.
@@ -100,6 +103,8 @@ fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
             "short" => c.short = num(v)? as usize,
             "range_follow" => c.range_follow = num(v)?,
             "residual" => c.residual = num(v)? != 0.0,
+            "margin" => c.margin = num(v)?,
+            "pareto" => c.pareto = num(v)?,
             _ => bail!("novelty config: unknown key `{k}`"),
         }
     }
@@ -392,6 +397,18 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
                 nab::normalise(at_default, null, perfect),
                 default_threshold
             );
+        }
+        if let Some(dir) = &args.dump {
+            for (name, s) in run.names.iter().zip(&run.corpus) {
+                let path = dir.join(model.to_string()).join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let text: String = s.scores.iter().map(|v| format!("{v}\n")).collect();
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
         }
         if args.per_file {
             let p = &profiles[0];

@@ -56,22 +56,28 @@ pub struct NoveltyConfig {
     pub range_follow: f64,
     /// Also weigh the point evidence of the seasonal residual model ([`GenericModel`]).
     pub residual: bool,
+    /// Within an episode a point scores only if its surprise beats the decayed peak by this many decades.
+    pub margin: f64,
+    /// Power of the Pareto prior tail `(1 + d / mean)^-power`; 0 uses the exponential `exp(-d / mean)`.
+    pub pareto: f64,
 }
 
 impl Default for NoveltyConfig {
     fn default() -> Self {
         NoveltyConfig {
-            scales: [1, 4, 16],
-            window: 4,
+            scales: [1, 4, 0],
+            window: 8,
             vigilance: 0.1,
             max_boxes: 64,
             warmup: 300,
             peak_half_life: 100.0,
             prior_weight: 5.0,
             tail_after: 300,
-            short: 0,
+            short: 10,
             range_follow: 1.0,
-            residual: false,
+            residual: true,
+            margin: 0.5,
+            pareto: 0.0,
         }
     }
 }
@@ -114,7 +120,7 @@ impl Tail {
     }
 
     /// `P(D >= d)`.
-    fn p(&self, d: f64, prior_weight: f64) -> f64 {
+    fn p(&self, d: f64, prior_weight: f64, pareto: f64) -> f64 {
         if d <= TAIL_FLOOR {
             return 1.0;
         }
@@ -124,7 +130,11 @@ impl Tail {
             0.0
         };
         let scale = mean.max(TAIL_FLOOR * 10.0);
-        let prior = (-d / scale).exp();
+        let prior = if pareto > 0.0 {
+            (1.0 + d / scale).powf(-pareto)
+        } else {
+            (-d / scale).exp()
+        };
         let above: f64 = self.counts[tail_bin(d)..].iter().sum();
         ((above + prior_weight * prior) / (self.total + prior_weight)).min(1.0)
     }
@@ -397,11 +407,11 @@ impl NoveltyModel {
             }
             let d = d / (w as f64 * range);
             dists[k] = d;
-            p_min = p_min.min(s.tail.p(d, self.cfg.prior_weight));
+            p_min = p_min.min(s.tail.p(d, self.cfg.prior_weight, self.cfg.pareto));
             if self.cfg.short > 0 && s.ring.len() == self.cfg.short {
                 let oldest = s.ring[s.ring_at];
                 let m = (s.ring_sum - oldest + d) / self.cfg.short as f64;
-                p_min = p_min.min(s.tail_mean.p(m, self.cfg.prior_weight));
+                p_min = p_min.min(s.tail_mean.p(m, self.cfg.prior_weight, self.cfg.pareto));
             }
         }
         let mut tests = self.scales.len() * if self.cfg.short > 0 { 2 } else { 1 };
@@ -425,7 +435,12 @@ impl NoveltyModel {
         let min_change = self.params.min_change(0.5 * (self.lo + self.hi));
         let beyond = (x - self.hi).max(self.lo - x);
         let big_enough = min_change <= 0.0 || self.range() >= min_change || beyond >= min_change;
-        let score = if decades > peak && big_enough {
+        let beats = if peak > 0.0 {
+            decades > peak + self.cfg.margin
+        } else {
+            true
+        };
+        let score = if beats && big_enough {
             score_of_p(p)
         } else {
             0.0
