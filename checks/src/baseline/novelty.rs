@@ -1,24 +1,25 @@
 //! A novelty detector: an online adaptive-resonance (fuzzy ART, hyper-box) memory of the shapes of
-//! recent windows, at several time scales, whose evidence is how far the current window lies outside
-//! every shape seen so far.
+//! recent windows at two time scales, fused with the point evidence of the seasonal residual model.
 //!
-//! - Scales: the series is downsampled by factors (default 1, 4 and 16). A block keeps the extreme
-//!   value furthest from the running mean (so a one-point spike survives downsampling), as ARTime does.
+//! - Scales: the series is downsampled by factors (default 1 and 4). A block keeps the extreme value
+//!   furthest from the running mean (so a one-point spike survives downsampling), as ARTime does.
 //! - Window: the last `window` block values; the current, partial block counts with the point being
 //!   scored, so every point is scored at every scale at once (early detection).
-//! - Memory: a set of hyper-boxes in window space (fuzzy ART categories with complement coding). A
-//!   completed window joins the box that needs the least expansion while its mean width stays within
-//!   `vigilance` of the learned value range; otherwise it founds a new box (the least recently used one
-//!   is recycled past `max_boxes`).
-//! - Evidence: the novelty distance `d` = mean per-value expansion the nearest box would need, in units
-//!   of the learned value range (running min..max). `p = P(D >= d)` is read from the empirical
-//!   distribution of past distances at that scale (log-spaced histogram, slowly forgetting), shrunk
-//!   towards an exponential tail with the weight of `prior_weight` points, so a distance far beyond all
-//!   history is very surprising even when the history is short. The scales are combined by the smallest
-//!   `p` times the number of scales (Bonferroni).
+//! - Memory: hyper-boxes in window space (fuzzy ART categories with complement coding). A completed
+//!   window joins the box needing the least expansion whose total width stays within `vigilance` of
+//!   the learned value range (running min..max) per value; otherwise it founds a new box (the least
+//!   recently used one is recycled past `max_boxes`).
+//! - Evidence per scale: the novelty distance `d` = mean per-value expansion the nearest box would
+//!   need, in units of the value range, and its short-term mean over `short` points (an anomaly
+//!   likelihood: sustained novelty in a noisy series is rarer than one novel point). Each gets a tail
+//!   probability from the empirical distribution of its past values after the warm-up (log-spaced
+//!   histogram, slowly forgetting), shrunk towards an exponential tail with the weight of
+//!   `prior_weight` points, so a distance far beyond all history is very surprising even when the
+//!   history is short. With `residual`, the [`GenericModel`]'s score (a seasonal residual's tail) is a
+//!   further test. The tests are fused by the smallest `p` times their number (Bonferroni).
 //! - Episodes: surprise (decades, `-log10 p`) is remembered as a peak halving every `peak_half_life`
-//!   points; a point scores only when its surprise beats that peak, so a new behaviour alerts at its
-//!   onset rather than on every point until it has been learned.
+//!   points; a point scores only when its surprise beats that peak by `margin` decades, so a new
+//!   behaviour alerts at its onset rather than on every point until it has been learned.
 //!
 //! Pure, deterministic, std only; each point is scored from the past, then learned.
 
@@ -68,7 +69,7 @@ impl Default for NoveltyConfig {
             scales: [1, 4, 0],
             window: 8,
             vigilance: 0.1,
-            max_boxes: 64,
+            max_boxes: 16,
             warmup: 300,
             peak_half_life: 100.0,
             prior_weight: 5.0,
@@ -157,6 +158,8 @@ struct Scale {
     /// Box bounds, `window` values per box.
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// Total width of each box (sum of `hi - lo`).
+    width: Vec<f64>,
     used: Vec<u64>,
     tail: Tail,
     /// Last distances (ring) and their sum, and the distribution of their mean.
@@ -180,6 +183,7 @@ impl Scale {
             filled: 0,
             lo: Vec::new(),
             hi: Vec::new(),
+            width: Vec::new(),
             used: Vec::new(),
             tail: Tail::new(),
             ring: Vec::new(),
@@ -218,20 +222,26 @@ impl Scale {
         true
     }
 
-    /// Smallest total expansion any box needs to hold `win` (raw units), `INFINITY` without boxes.
-    fn nearest(&self, win: &[f64]) -> f64 {
+    /// Box needing the smallest total expansion to hold `win` (raw units): `(expansion, index)`,
+    /// `(INFINITY, usize::MAX)` without boxes.
+    fn nearest(&self, win: &[f64]) -> (f64, usize) {
         let w = win.len();
-        let mut best = f64::INFINITY;
-        for (lo, hi) in self.lo.chunks_exact(w).zip(self.hi.chunks_exact(w)) {
+        let mut best = (f64::INFINITY, usize::MAX);
+        for (k, (lo, hi)) in self
+            .lo
+            .chunks_exact(w)
+            .zip(self.hi.chunks_exact(w))
+            .enumerate()
+        {
             let mut d = 0.0;
             for i in 0..w {
                 d += (lo[i] - win[i]).max(win[i] - hi[i]).max(0.0);
-                if d >= best {
+                if d >= best.0 {
                     break;
                 }
             }
-            if d < best {
-                best = d;
+            if d < best.0 {
+                best = (d, k);
                 if d == 0.0 {
                     break;
                 }
@@ -240,38 +250,64 @@ impl Scale {
         best
     }
 
-    /// Adds a completed window to the memory.
-    fn remember(&mut self, win: &[f64], max_width: f64, max_boxes: usize, clock: u64) {
+    /// Adds a completed window to the memory; `nearest` is [`Scale::nearest`] of it, if known.
+    ///
+    /// The window joins the box needing the least expansion among those whose width after it stays
+    /// within `max_width` (expansion adds exactly its amount to a box's width); if none, it founds a box.
+    fn remember(
+        &mut self,
+        win: &[f64],
+        nearest: Option<(f64, usize)>,
+        max_width: f64,
+        max_boxes: usize,
+        clock: u64,
+    ) {
         let w = win.len();
-        let mut best: Option<(usize, f64)> = None;
-        for (k, (lo, hi)) in self.lo.chunks_exact(w).zip(self.hi.chunks_exact(w)).enumerate() {
-            let mut expand = 0.0;
-            let mut width = 0.0;
-            for i in 0..w {
-                let a = lo[i].min(win[i]);
-                let b = hi[i].max(win[i]);
-                expand += (lo[i] - win[i]).max(win[i] - hi[i]).max(0.0);
-                width += b - a;
-            }
-            if width <= max_width && best.is_none_or(|(_, e)| expand < e) {
-                best = Some((k, expand));
-                if expand == 0.0 {
-                    break;
+        let (d, k) = nearest.unwrap_or_else(|| self.nearest(win));
+        let mut fit = (k < self.used.len() && self.width[k] + d <= max_width).then_some(k);
+        if fit.is_none() {
+            let mut best = f64::INFINITY;
+            for (j, (lo, hi)) in self
+                .lo
+                .chunks_exact(w)
+                .zip(self.hi.chunks_exact(w))
+                .enumerate()
+            {
+                let room = max_width - self.width[j];
+                let bound = best.min(room);
+                if bound < 0.0 {
+                    continue;
+                }
+                let mut e = 0.0;
+                for i in 0..w {
+                    e += (lo[i] - win[i]).max(win[i] - hi[i]).max(0.0);
+                    if e > bound {
+                        break;
+                    }
+                }
+                if e <= room && e < best {
+                    best = e;
+                    fit = Some(j);
                 }
             }
         }
-        match best {
-            Some((k, _)) => {
-                for i in 0..w {
-                    let j = k * w + i;
-                    self.lo[j] = self.lo[j].min(win[i]);
-                    self.hi[j] = self.hi[j].max(win[i]);
+        match fit {
+            Some(k) => {
+                let mut width = 0.0;
+                let lo = &mut self.lo[k * w..(k + 1) * w];
+                let hi = &mut self.hi[k * w..(k + 1) * w];
+                for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(win) {
+                    *l = l.min(v);
+                    *h = h.max(v);
+                    width += *h - *l;
                 }
+                self.width[k] = width;
                 self.used[k] = clock;
             }
             None if self.used.len() < max_boxes.max(1) => {
                 self.lo.extend_from_slice(win);
                 self.hi.extend_from_slice(win);
+                self.width.push(0.0);
                 self.used.push(clock);
             }
             None => {
@@ -283,6 +319,7 @@ impl Scale {
                 }
                 self.lo[k * w..(k + 1) * w].copy_from_slice(win);
                 self.hi[k * w..(k + 1) * w].copy_from_slice(win);
+                self.width[k] = 0.0;
                 self.used[k] = clock;
             }
         }
@@ -391,22 +428,23 @@ impl NoveltyModel {
     }
 
     /// Smallest tail probability over the scales (Bonferroni-corrected), and each scale's distance.
-    fn evidence(&self, ts: i64, x: f64, dists: &mut [f64; 3]) -> f64 {
+    /// `residual_score` is the residual model's score of the point, if it is used.
+    fn evidence(&self, x: f64, residual_score: Option<f64>, near: &mut [(f64, usize); 3]) -> f64 {
         let w = self.cfg.window;
         let range = self.range();
         let mut win = [0.0; MAX_WINDOW];
         let mut p_min: f64 = 1.0;
         for (k, s) in self.scales.iter().enumerate() {
-            dists[k] = 0.0;
+            near[k] = (0.0, usize::MAX);
             if !s.window_with(x, w, &mut win) {
                 continue;
             }
-            let d = s.nearest(&win[..w]);
+            let (d, idx) = s.nearest(&win[..w]);
             if !d.is_finite() {
                 continue;
             }
+            near[k] = (d, idx);
             let d = d / (w as f64 * range);
-            dists[k] = d;
             p_min = p_min.min(s.tail.p(d, self.cfg.prior_weight, self.cfg.pareto));
             if self.cfg.short > 0 && s.ring.len() == self.cfg.short {
                 let oldest = s.ring[s.ring_at];
@@ -415,8 +453,7 @@ impl NoveltyModel {
             }
         }
         let mut tests = self.scales.len() * if self.cfg.short > 0 { 2 } else { 1 };
-        if let Some(g) = &self.residual {
-            let sc = g.assess(ts, x).score;
+        if let Some(sc) = residual_score {
             if sc > 0.0 {
                 let decades = super::HALF_SCORE_DECADES * sc / (1.0 - sc).max(1e-12);
                 p_min = p_min.min(10f64.powf(-decades));
@@ -468,8 +505,9 @@ impl NoveltyModel {
                 ..Assessment::learning()
             };
         }
-        let mut dists = [0.0; 3];
-        let p = self.evidence(ts, x, &mut dists);
+        let residual = self.residual.as_ref().map(|g| g.assess(ts, x).score);
+        let mut near = [(0.0, usize::MAX); 3];
+        let p = self.evidence(x, residual, &mut near);
         self.verdict(x, p).0
     }
 
@@ -478,28 +516,32 @@ impl NoveltyModel {
         if !x.is_finite() {
             return;
         }
-        let mut dists = [0.0; 3];
-        let p = self.evidence(ts, x, &mut dists);
+        let residual = self.residual.as_ref().map(|g| g.assess(ts, x).score);
+        if let Some(g) = &mut self.residual {
+            g.learn(ts, x);
+        }
+        let mut near = [(0.0, usize::MAX); 3];
+        let p = self.evidence(x, residual, &mut near);
         let decades = -p.max(1e-300).log10();
-        self.update(ts, x, &dists, decades);
+        self.update(x, &near, decades);
     }
 
-    /// Scores the point, then learns from it (one pass).
+    /// Scores the point, then learns from it (one pass; same result as `assess` then `learn`).
     pub fn step(&mut self, ts: i64, x: f64) -> Assessment {
         if !x.is_finite() {
             return self.assess(ts, x);
         }
-        let mut dists = [0.0; 3];
-        let p = self.evidence(ts, x, &mut dists);
+        let residual = self.residual.as_mut().map(|g| g.step(ts, x).score);
+        let mut near = [(0.0, usize::MAX); 3];
+        let p = self.evidence(x, residual, &mut near);
         let (a, decades) = self.verdict(x, p);
-        self.update(ts, x, &dists, decades);
+        self.update(x, &near, decades);
         a
     }
 
-    fn update(&mut self, ts: i64, x: f64, dists: &[f64; 3], decades: f64) {
-        if let Some(g) = &mut self.residual {
-            g.learn(ts, x);
-        }
+    /// Learns the point; `near` holds each scale's nearest box to the window the point completes.
+    fn update(&mut self, x: f64, near: &[(f64, usize); 3], decades: f64) {
+        let range_before = self.range();
         if !self.is_learning() {
             self.peak = (self.peak * self.peak_decay()).max(decades);
         }
@@ -519,7 +561,7 @@ impl NoveltyModel {
         let track = self.n > self.cfg.tail_after;
         for (k, s) in self.scales.iter_mut().enumerate() {
             if s.filled + 1 >= w && !s.lo.is_empty() {
-                let d = dists[k];
+                let d = near[k].0 / (w as f64 * range_before);
                 if track {
                     s.tail.add(d);
                 }
@@ -541,7 +583,8 @@ impl NoveltyModel {
             if s.push(x) && s.filled >= w {
                 let mut win = [0.0; MAX_WINDOW];
                 win[..w].copy_from_slice(&s.recent[MAX_WINDOW - w..]);
-                s.remember(&win[..w], max_width, self.cfg.max_boxes, clock);
+                let known = (near[k].1 != usize::MAX).then_some(near[k]);
+                s.remember(&win[..w], known, max_width, self.cfg.max_boxes, clock);
             }
         }
     }
@@ -567,7 +610,7 @@ mod tests {
         let mut m = model();
         for i in 0..3000 {
             let a = m.step(i * 60, 5.0);
-            if i > 200 {
+            if i > 400 {
                 assert!(!a.learning);
                 assert!(!a.anomaly, "point {i} score {}", a.score);
             }
