@@ -2,7 +2,7 @@
 //! over CSV files, and the figures that prove it (NAB scores, the synthetic suite, throughput).
 
 use anyhow::{bail, Context, Result};
-use checks::baseline::{Detector, Direction, Params, SeriesKind};
+use checks::baseline::{Detector, Direction, NoveltyConfig, NoveltyModel, Params, SeriesKind};
 use checks::nab::{self, ScoredSeries, Window};
 use checks::synthetic;
 use std::collections::BTreeMap;
@@ -42,6 +42,73 @@ pub struct NabArgs {
     /// Also print each file's standard-profile raw score at the best threshold.
     #[arg(long)]
     pub per_file: bool,
+    /// Model(s) to score: generic or novelty; repeat (or comma-separate) to compare them in one run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [NabModel::Generic])]
+    pub model: Vec<NabModel>,
+    /// Overrides of the novelty model's settings, `key=value,...` (scales=1:4:16, window, vigilance,
+    /// max_boxes, warmup, peak_half_life, prior_weight, tail_after); for experiments.
+    #[arg(long)]
+    pub novelty_config: Option<String>,
+    /// Write each file's scores (one per line) under this folder, as `<model>/<category>/<file>`.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+}
+
+/// A model `tidewatch nab` can score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NabModel {
+    /// The monitors' seasonal robust residual model.
+    Generic,
+    /// The multi-scale window novelty model.
+    Novelty,
+}
+
+impl std::fmt::Display for NabModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NabModel::Generic => "generic",
+            NabModel::Novelty => "novelty",
+        })
+    }
+}
+
+/// Parses `key=value,...` overrides of the novelty settings.
+fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
+    let mut c = NoveltyConfig::default();
+    let Some(spec) = spec else { return Ok(c) };
+    for kv in spec.split(',').filter(|s| !s.trim().is_empty()) {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("novelty config: expected key=value, got `{kv}`");
+        };
+        let (k, v) = (k.trim(), v.trim());
+        let num = |v: &str| -> Result<f64> {
+            v.parse::<f64>()
+                .with_context(|| format!("novelty config: bad number `{v}` for {k}"))
+        };
+        match k {
+            "scales" => {
+                let mut s = [0usize; 3];
+                for (slot, f) in s.iter_mut().zip(v.split(':')) {
+                    *slot = num(f)? as usize;
+                }
+                c.scales = s;
+            }
+            "window" => c.window = num(v)? as usize,
+            "vigilance" => c.vigilance = num(v)?,
+            "max_boxes" => c.max_boxes = num(v)? as usize,
+            "warmup" => c.warmup = num(v)? as usize,
+            "peak_half_life" => c.peak_half_life = num(v)?,
+            "prior_weight" => c.prior_weight = num(v)?,
+            "tail_after" => c.tail_after = num(v)? as usize,
+            "short" => c.short = num(v)? as usize,
+            "range_follow" => c.range_follow = num(v)?,
+            "residual" => c.residual = num(v)? != 0.0,
+            "margin" => c.margin = num(v)?,
+            "pareto" => c.pareto = num(v)?,
+            _ => bail!("novelty config: unknown key `{k}`"),
+        }
+    }
+    Ok(c)
 }
 
 /// Runs the synthetic data-observability suite: our detector against two simple baselines.
@@ -266,7 +333,7 @@ fn nab_files(data: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn run_nab_detector(data: &Path) -> Result<NabRun> {
+fn run_nab_detector(data: &Path, model: NabModel, cfg: &NoveltyConfig) -> Result<NabRun> {
     let labels_path = data.join("labels/combined_windows.json");
     let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_str(
         &std::fs::read_to_string(&labels_path)
@@ -300,11 +367,17 @@ fn run_nab_detector(data: &Path) -> Result<NabRun> {
             }
         }
         let started = Instant::now();
-        let mut detector = Detector::new(
-            SeriesKind::Generic,
-            Params::default_for(SeriesKind::Generic),
-        );
-        let scores: Vec<f64> = rows.iter().map(|r| detector.step(r.0, r.1).score).collect();
+        let params = Params::default_for(SeriesKind::Generic);
+        let scores: Vec<f64> = match model {
+            NabModel::Generic => {
+                let mut detector = Detector::new(SeriesKind::Generic, params);
+                rows.iter().map(|r| detector.step(r.0, r.1).score).collect()
+            }
+            NabModel::Novelty => {
+                let mut m = NoveltyModel::with_config(params, *cfg);
+                rows.iter().map(|r| m.step(r.0, r.1).score).collect()
+            }
+        };
         seconds += started.elapsed().as_secs_f64();
         points += rows.len();
         corpus.push(ScoredSeries { scores, windows });
@@ -344,56 +417,77 @@ fn read_profiles(data: &Path) -> Result<Vec<nab::Profile>> {
 /// `tidewatch nab`.
 pub fn run_nab(args: &NabArgs) -> Result<()> {
     let profiles = read_profiles(&args.data)?;
-    let run = run_nab_detector(&args.data)?;
+    let cfg = novelty_config(args.novelty_config.as_deref())?;
     let mut params = Params::default_for(SeriesKind::Generic);
     if let Some(s) = args.sensitivity {
         params.sensitivity = s;
     }
     let default_threshold = params.threshold();
-    let windows: usize = run.corpus.iter().map(|s| s.windows.len()).sum();
-    println!(
-        "NAB: {} files, {} rows, {} windows ({})",
-        run.corpus.len(),
-        run.points,
-        windows,
-        args.data.display()
-    );
-    println!(
-        "{:<20} {:>8} {:>10} {:>12} {:>10}",
-        "profile", "best", "threshold", "default", "threshold"
-    );
-    for p in &profiles {
-        let (null, perfect) = nab::null_and_perfect(&run.corpus, p);
-        let (t, raw) = nab::best_threshold(&run.corpus, p);
-        let at_default = nab::score_corpus(&run.corpus, p, default_threshold);
-        println!(
-            "{:<20} {:>8.1} {:>10.4} {:>12.1} {:>10.4}",
-            p.name,
-            nab::normalise(raw, null, perfect),
-            t,
-            nab::normalise(at_default, null, perfect),
-            default_threshold
-        );
-    }
-    if args.per_file {
-        let p = &profiles[0];
-        let (t, _) = nab::best_threshold(&run.corpus, p);
-        for (name, s) in run.names.iter().zip(&run.corpus) {
-            let detections = s.scores.iter().filter(|&&x| x >= t).count();
+    for (i, &model) in args.model.iter().enumerate() {
+        let run = run_nab_detector(&args.data, model, &cfg)?;
+        if i == 0 {
+            let windows: usize = run.corpus.iter().map(|s| s.windows.len()).sum();
             println!(
-                "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) detections {detections}",
-                s.windows.len(),
-                nab::score_series(s, p, t),
-                -(s.windows.len() as f64)
+                "NAB: {} files, {} rows, {} windows ({})",
+                run.corpus.len(),
+                run.points,
+                windows,
+                args.data.display()
             );
         }
+        println!(
+            "{:<20} {:>8} {:>10} {:>12} {:>10}",
+            format!("[{model}] profile"),
+            "best",
+            "threshold",
+            "default",
+            "threshold"
+        );
+        for p in &profiles {
+            let (null, perfect) = nab::null_and_perfect(&run.corpus, p);
+            let (t, raw) = nab::best_threshold(&run.corpus, p);
+            let at_default = nab::score_corpus(&run.corpus, p, default_threshold);
+            println!(
+                "{:<20} {:>8.1} {:>10.4} {:>12.1} {:>10.4}",
+                p.name,
+                nab::normalise(raw, null, perfect),
+                t,
+                nab::normalise(at_default, null, perfect),
+                default_threshold
+            );
+        }
+        if let Some(dir) = &args.dump {
+            for (name, s) in run.names.iter().zip(&run.corpus) {
+                let path = dir.join(model.to_string()).join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let text: String = s.scores.iter().map(|v| format!("{v}\n")).collect();
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        if args.per_file {
+            let p = &profiles[0];
+            let (t, _) = nab::best_threshold(&run.corpus, p);
+            for (name, s) in run.names.iter().zip(&run.corpus) {
+                let detections = s.scores.iter().filter(|&&x| x >= t).count();
+                println!(
+                    "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) detections {detections}",
+                    s.windows.len(),
+                    nab::score_series(s, p, t),
+                    -(s.windows.len() as f64)
+                );
+            }
+        }
+        println!(
+            "[{model}] throughput: {:.2} M points/s ({} points in {:.3} s, one core)",
+            run.points as f64 / run.seconds.max(1e-9) / 1e6,
+            run.points,
+            run.seconds
+        );
     }
-    println!(
-        "throughput: {:.2} M points/s ({} points in {:.3} s, one core)",
-        run.points as f64 / run.seconds.max(1e-9) / 1e6,
-        run.points,
-        run.seconds
-    );
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 
 mod freshness;
 mod generic;
+mod novelty;
 pub mod stats;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use std::str::FromStr;
 
 pub use freshness::FreshnessModel;
 pub use generic::GenericModel;
+pub use novelty::{NoveltyConfig, NoveltyModel};
 
 /// Default sensitivity: the anomaly threshold is `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = 0.5;
