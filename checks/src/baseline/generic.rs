@@ -22,6 +22,22 @@
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
 
+/// Dev-only tuning knobs read from `TW_K` (`name=value,...`).
+fn knob(name: &str, default: f64) -> f64 {
+    static K: std::sync::OnceLock<Vec<(String, f64)>> = std::sync::OnceLock::new();
+    let k = K.get_or_init(|| {
+        std::env::var("TW_K")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|kv| {
+                let (a, b) = kv.split_once('=')?;
+                Some((a.trim().to_string(), b.trim().parse().ok()?))
+            })
+            .collect()
+    });
+    k.iter().find(|(n, _)| n == name).map_or(default, |(_, v)| *v)
+}
+
 const BUF_CAP: usize = 8192;
 const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
@@ -57,6 +73,11 @@ struct TailHistogram {
     /// Lower edge of each bin and the prior's tail there.
     edges: [f64; TAIL_BINS],
     prior: [f64; TAIL_BINS],
+    /// Exponential tail fitted above the `POT_Q` quantile: threshold, exceedance mass, mean excess.
+    pot_u: f64,
+    pot_mass: f64,
+    pot_beta: f64,
+    adds: u32,
 }
 
 impl TailHistogram {
@@ -72,6 +93,10 @@ impl TailHistogram {
             total: 0.0,
             edges,
             prior,
+            pot_u: f64::INFINITY,
+            pot_mass: 0.0,
+            pot_beta: 0.0,
+            adds: 0,
         }
     }
 
@@ -84,6 +109,36 @@ impl TailHistogram {
             }
             self.total *= 0.5;
         }
+        self.adds += 1;
+        if self.adds % 16 == 0 {
+            self.fit_pot();
+        }
+    }
+
+    /// Fits the exponential tail (peaks over threshold) to the histogram's top `POT_Q` share.
+    fn fit_pot(&mut self) {
+        let q = knob("pot_q", 0.0);
+        self.pot_u = f64::INFINITY;
+        if q <= 0.0 {
+            return;
+        }
+        let mut above = 0.0;
+        let mut b = TAIL_BINS;
+        while b > 0 && above < q * self.total {
+            b -= 1;
+            above += self.counts[b];
+        }
+        if above < knob("pot_min", 5.0) || b == 0 {
+            return;
+        }
+        let u = self.edges[b];
+        let mid = 2f64.powf(0.125);
+        let excess: f64 = (b..TAIL_BINS)
+            .map(|i| self.counts[i] * (self.edges[i] * mid - u))
+            .sum();
+        self.pot_u = u;
+        self.pot_mass = above;
+        self.pot_beta = (excess / above).max(1e-9);
     }
 
     /// `P(Z >= z)`: the share of past deviations in z's bin or above, with the Laplace prior.
@@ -93,7 +148,12 @@ impl TailHistogram {
             return 1.0;
         }
         let above: f64 = self.counts[tail_bin(z)..].iter().sum();
-        ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
+        let denom = self.total + TAIL_PRIOR;
+        let mut p = (above + TAIL_PRIOR * laplace) / denom;
+        if z > self.pot_u {
+            p = p.max(self.pot_mass / denom * (-(z - self.pot_u) / self.pot_beta).exp());
+        }
+        p.min(1.0)
     }
 
     /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
@@ -109,6 +169,27 @@ impl TailHistogram {
             best = self.edges[b];
         }
         best
+    }
+}
+
+/// A sustained-deviation statistic: a short exponentially weighted mean of the deseasonalised values
+/// minus the slow reference level, scaled by its own mean absolute value, with its own tail.
+#[derive(Debug, Clone)]
+struct Shift {
+    alpha: f64,
+    mean: f64,
+    scale: f64,
+    tail: TailHistogram,
+}
+
+impl Shift {
+    fn new(alpha: f64) -> Shift {
+        Shift {
+            alpha,
+            mean: 0.0,
+            scale: 0.0,
+            tail: TailHistogram::new(),
+        }
     }
 }
 
@@ -142,6 +223,8 @@ pub struct GenericModel {
     run: i32,
     tail: TailHistogram,
     peak: f64,
+    reference: f64,
+    shifts: Vec<Shift>,
 }
 
 /// The prediction for one timestamp.
@@ -167,6 +250,12 @@ impl GenericModel {
             run: 0,
             tail: TailHistogram::new(),
             peak: 0.0,
+            reference: 0.0,
+            shifts: [knob("sa1", 0.0), knob("sa2", 0.06)]
+                .into_iter()
+                .filter(|&a| a > 0.0)
+                .map(Shift::new)
+                .collect(),
         }
     }
 
@@ -186,7 +275,7 @@ impl GenericModel {
         } else {
             PEAK_HALF_LIFE
         };
-        0.5f64.powf(1.0 / PEAK_HALF_LIFE.min(per_day).max(1.0))
+        0.5f64.powf(1.0 / knob("peak_hl", PEAK_HALF_LIFE).min(per_day).max(1.0))
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
@@ -231,10 +320,29 @@ impl GenericModel {
         if dev < min_change || dev == 0.0 {
             p = 1.0;
         }
-        let decades = -p.max(1e-300).log10();
+        let mut decades = -p.max(1e-300).log10();
+        if self.n >= knob("shift_n", 30.0) as usize {
+            let xd = x - (f.pred - self.level);
+            let mut best = decades;
+            for sh in &self.shifts {
+                let m = sh.mean + sh.alpha * (xd - sh.mean);
+                let d = dir.signed(m - self.reference);
+                if d >= min_change && d > 0.0 && sh.scale > 0.0 {
+                    let q = sh.tail.tail(d / sh.scale);
+                    best = best.max(-q.max(1e-300).log10());
+                }
+            }
+            let k = 1.0 + self.shifts.len() as f64;
+            decades = (best - knob("bonf", 1.0) * k.log10()).max(0.0);
+            p = 10f64.powf(-decades);
+        }
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
-        let score = if decades > peak { score_of_p(p) } else { 0.0 };
+        let score = if decades > knob("peak_ratio", 1.5) * peak {
+            score_of_p(p)
+        } else {
+            0.0
+        };
         let threshold = self.params.threshold();
 
         // Band: the deviation at which the score reaches the threshold (or passes the peak).
@@ -259,7 +367,7 @@ impl GenericModel {
     }
 
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
-        self.peak = (self.peak * self.peak_decay()).max(decades);
+        self.peak = (self.peak * self.peak_decay()).max(decades.min(knob("peak_cap", 1e9)));
         if let Some(last) = self.last_ts {
             let d = (ts - last) as f64;
             if d > 0.0 {
@@ -275,8 +383,35 @@ impl GenericModel {
 
         if self.n == 0 {
             self.level = x;
+            self.reference = x;
+            for sh in self.shifts.iter_mut() {
+                sh.mean = x;
+            }
         } else {
             let f = self.forecast(ts);
+            let xd = x - (f.pred - self.level);
+            let learning = self.is_learning();
+            let a_ref = (1.0 / (self.n as f64 + 1.0)).max(knob("aref", 0.01));
+            let a_sc = (1.0 / self.n as f64).max(knob("asc", 0.01));
+            let reset_decades = knob("reset", 5.0);
+            let mut reset_to = None;
+            for sh in self.shifts.iter_mut() {
+                sh.mean += sh.alpha * (xd - sh.mean);
+                let d = (sh.mean - self.reference).abs();
+                if !learning && sh.scale > 0.0 {
+                    let u = d / sh.scale;
+                    if -sh.tail.tail(u).max(1e-300).log10() > reset_decades {
+                        reset_to = Some(sh.mean);
+                    }
+                    sh.tail.add(u, 1.0);
+                }
+                let dc = if sh.scale > 0.0 { d.min(6.0 * sh.scale) } else { d };
+                sh.scale += a_sc * (dc - sh.scale);
+            }
+            self.reference += a_ref * (xd - self.reference);
+            if let Some(m) = reset_to {
+                self.reference = m;
+            }
             let r = x - f.pred;
             let z = r / f.sigma;
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
@@ -454,6 +589,10 @@ impl GenericModel {
         }
         if recent > 0 {
             self.level = acc / recent as f64;
+            self.reference = self.level;
+            for sh in self.shifts.iter_mut() {
+                sh.mean = self.level;
+            }
         }
         // Residual scale is re-learned quickly against the new predictor.
         let mut abs_sum = 0.0;
