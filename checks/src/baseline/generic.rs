@@ -44,7 +44,7 @@ const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
 const RUN: i32 = 3;
-const ACF_ON: f64 = 0.4;
+const ACF_ON: f64 = 0.5;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 /// Half-life of an episode's peak surprise, in points, capped at one day of time.
 const PEAK_HALF_LIFE: f64 = 138.0;
@@ -103,7 +103,7 @@ impl TailHistogram {
     fn add(&mut self, z: f64, weight: f64) {
         self.counts[tail_bin(z)] += weight;
         self.total += weight;
-        if self.total > TAIL_MEMORY {
+        if self.total > knob("tmem", TAIL_MEMORY) {
             for c in self.counts.iter_mut() {
                 *c *= 0.5;
             }
@@ -225,6 +225,8 @@ pub struct GenericModel {
     peak: f64,
     reference: f64,
     shifts: Vec<Shift>,
+    lo: f64,
+    hi: f64,
 }
 
 /// The prediction for one timestamp.
@@ -251,6 +253,8 @@ impl GenericModel {
             tail: TailHistogram::new(),
             peak: 0.0,
             reference: 0.0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
             shifts: [knob("sa1", 0.0), knob("sa2", 0.06)]
                 .into_iter()
                 .filter(|&a| a > 0.0)
@@ -332,8 +336,23 @@ impl GenericModel {
                     best = best.max(-q.max(1e-300).log10());
                 }
             }
+            let rw = knob("rec", 0.0);
+            if rw > 0.0 {
+                let e = dir.signed(if x > self.hi {
+                    x - self.hi
+                } else if x < self.lo {
+                    x - self.lo
+                } else {
+                    0.0
+                });
+                if e > 0.0 && dev >= min_change {
+                    let d = rw * (self.n as f64 + 1.0).log10()
+                        + std::f64::consts::LOG10_E * SQRT2 * knob("rec_e", 1.0) * e / f.sigma;
+                    best = best.max(d);
+                }
+            }
             let k = 1.0 + self.shifts.len() as f64;
-            decades = (best - knob("bonf", 1.0) * k.log10()).max(0.0);
+            decades = (best - knob("bonf", 0.0) * k.log10()).max(0.0);
             p = 10f64.powf(-decades);
         }
         // Within an episode only evidence stronger than its (decaying) peak is news.
@@ -392,7 +411,7 @@ impl GenericModel {
             let xd = x - (f.pred - self.level);
             let learning = self.is_learning();
             let a_ref = (1.0 / (self.n as f64 + 1.0)).max(knob("aref", 0.01));
-            let a_sc = (1.0 / self.n as f64).max(knob("asc", 0.01));
+            let a_sc = (1.0 / self.n as f64).max(knob("asc", 0.005));
             let reset_decades = knob("reset", 5.0);
             let mut reset_to = None;
             for sh in self.shifts.iter_mut() {
@@ -439,20 +458,20 @@ impl GenericModel {
             let clip = if warm || self.run.abs() >= RUN || self.mad == 0.0 {
                 f64::INFINITY
             } else {
-                CLIP * f.sigma
+                knob("clip", CLIP) * f.sigma
             };
             let rc = r.clamp(-clip, clip);
             let a_level = if warm {
                 1.0 / (self.n as f64 + 1.0)
             } else {
-                ALPHA_LEVEL
+                knob("alevel", ALPHA_LEVEL)
             };
             self.level += a_level * rc;
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(ts);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
             }
-            let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
+            let a_scale = (1.0 / self.n as f64).max(knob("ascale", ALPHA_SCALE));
             let abs_r = if self.mad > 0.0 {
                 r.abs().min(6.0 * self.mad)
             } else {
@@ -461,6 +480,8 @@ impl GenericModel {
             self.mad += a_scale * (abs_r - self.mad);
         }
         self.n += 1;
+        self.lo = self.lo.min(x);
+        self.hi = self.hi.max(x);
         self.buf_ts.push_back(ts);
         self.buf_v.push_back(x);
         if self.buf_v.len() > BUF_CAP {
@@ -493,7 +514,7 @@ impl GenericModel {
                 None => true,
                 Some((_, _, a)) => acf > a + 0.1,
             };
-            if acf > ACF_ON && better {
+            if acf > knob("acf_on", ACF_ON) && better {
                 best = Some((period, lag, acf));
             }
         }
@@ -538,9 +559,16 @@ impl GenericModel {
         if d.len() <= lag + 2 {
             return 0.0;
         }
+        let clip_k = knob("acf_clip", 0.0);
+        let c = if clip_k > 0.0 {
+            let abs: Vec<f64> = d.iter().map(|p| p.1.abs()).collect();
+            clip_k * super::stats::median(&abs).unwrap_or(f64::INFINITY)
+        } else {
+            f64::INFINITY
+        };
         let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
         for i in lag..d.len() {
-            let (a, b) = (d[i].1, d[i - lag].1);
+            let (a, b) = (d[i].1.clamp(-c, c), d[i - lag].1.clamp(-c, c));
             xy += a * b;
             xx += a * a;
             yy += b * b;
@@ -552,6 +580,9 @@ impl GenericModel {
     }
 
     fn start_season(&mut self, period: i64, lag: usize) {
+        if knob("debug", 0.0) > 0.0 {
+            eprintln!("season {period} at n {}", self.n);
+        }
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
