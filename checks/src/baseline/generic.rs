@@ -325,6 +325,7 @@ impl GenericModel {
             p = 1.0;
         }
         let mut decades = -p.max(1e-300).log10();
+        let point_decades = decades;
         if self.n >= knob("shift_n", 30.0) as usize {
             let xd = x - (f.pred - self.level);
             let mut best = decades;
@@ -336,7 +337,7 @@ impl GenericModel {
                     best = best.max(-q.max(1e-300).log10());
                 }
             }
-            let rw = knob("rec", 0.0);
+            let rw = knob("rec", 1.3);
             if rw > 0.0 {
                 let e = dir.signed(if x > self.hi {
                     x - self.hi
@@ -345,9 +346,10 @@ impl GenericModel {
                 } else {
                     0.0
                 });
-                if e > 0.0 && dev >= min_change {
+                if e > 0.0 && dev >= min_change && z >= knob("rec_z", 2.0) {
                     let d = rw * (self.n as f64 + 1.0).log10()
-                        + std::f64::consts::LOG10_E * SQRT2 * knob("rec_e", 1.0) * e / f.sigma;
+                        + std::f64::consts::LOG10_E * SQRT2 * knob("rec_e", 0.0) * e / f.sigma
+                        + knob("rec_p", 1.0) * point_decades;
                     best = best.max(d);
                 }
             }
