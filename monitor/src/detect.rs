@@ -365,7 +365,9 @@ fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
                 w.start,
                 w.end,
                 if probation { " (probation)" } else { "" },
-                s.scores[w.start..=w.end].iter().fold(0.0f64, |a, &b| a.max(b))
+                s.scores[w.start..=w.end]
+                    .iter()
+                    .fold(0.0f64, |a, &b| a.max(b))
             ),
         }
     }

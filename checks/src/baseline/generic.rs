@@ -22,22 +22,6 @@
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
 
-/// Dev-only tuning knobs read from `TW_K` (`name=value,...`).
-fn knob(name: &str, default: f64) -> f64 {
-    static K: std::sync::OnceLock<Vec<(String, f64)>> = std::sync::OnceLock::new();
-    let k = K.get_or_init(|| {
-        std::env::var("TW_K")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|kv| {
-                let (a, b) = kv.split_once('=')?;
-                Some((a.trim().to_string(), b.trim().parse().ok()?))
-            })
-            .collect()
-    });
-    k.iter().find(|(n, _)| n == name).map_or(default, |(_, v)| *v)
-}
-
 const BUF_CAP: usize = 8192;
 const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
@@ -48,6 +32,21 @@ const ACF_ON: f64 = 0.5;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 /// Half-life of an episode's peak surprise, in points, capped at one day of time.
 const PEAK_HALF_LIFE: f64 = 138.0;
+/// A point re-alerts within an episode only when its surprise (in decades) beats this multiple of the
+/// episode's decaying peak.
+const PEAK_RATIO: f64 = 1.6;
+/// Smoothing of the sustained-shift mean (about 16 points) and of its own scale.
+const SHIFT_ALPHA: f64 = 0.06;
+const SHIFT_ALPHA_SCALE: f64 = 0.005;
+/// Slow reference level the shift mean is compared with (about 100 points).
+const ALPHA_REFERENCE: f64 = 0.01;
+/// Shift surprise (decades) at which the reference jumps to the shifted mean.
+const SHIFT_RESET_DECADES: f64 = 5.0;
+const SHIFT_MIN_POINTS: usize = 30;
+/// A record counts as `RECORD_WEIGHT * log10(n + 1)` decades on top of the point's own surprise, when
+/// the point is at least `RECORD_MIN_Z` scales from the prediction.
+const RECORD_WEIGHT: f64 = 1.5;
+const RECORD_MIN_Z: f64 = 2.5;
 const TAIL_BINS: usize = 96;
 const TAIL_MEMORY: f64 = 5000.0;
 const TAIL_PRIOR: f64 = 20.0;
@@ -73,11 +72,6 @@ struct TailHistogram {
     /// Lower edge of each bin and the prior's tail there.
     edges: [f64; TAIL_BINS],
     prior: [f64; TAIL_BINS],
-    /// Exponential tail fitted above the `POT_Q` quantile: threshold, exceedance mass, mean excess.
-    pot_u: f64,
-    pot_mass: f64,
-    pot_beta: f64,
-    adds: u32,
 }
 
 impl TailHistogram {
@@ -93,52 +87,18 @@ impl TailHistogram {
             total: 0.0,
             edges,
             prior,
-            pot_u: f64::INFINITY,
-            pot_mass: 0.0,
-            pot_beta: 0.0,
-            adds: 0,
         }
     }
 
     fn add(&mut self, z: f64, weight: f64) {
         self.counts[tail_bin(z)] += weight;
         self.total += weight;
-        if self.total > knob("tmem", TAIL_MEMORY) {
+        if self.total > TAIL_MEMORY {
             for c in self.counts.iter_mut() {
                 *c *= 0.5;
             }
             self.total *= 0.5;
         }
-        self.adds += 1;
-        if self.adds % 16 == 0 {
-            self.fit_pot();
-        }
-    }
-
-    /// Fits the exponential tail (peaks over threshold) to the histogram's top `POT_Q` share.
-    fn fit_pot(&mut self) {
-        let q = knob("pot_q", 0.0);
-        self.pot_u = f64::INFINITY;
-        if q <= 0.0 {
-            return;
-        }
-        let mut above = 0.0;
-        let mut b = TAIL_BINS;
-        while b > 0 && above < q * self.total {
-            b -= 1;
-            above += self.counts[b];
-        }
-        if above < knob("pot_min", 5.0) || b == 0 {
-            return;
-        }
-        let u = self.edges[b];
-        let mid = 2f64.powf(0.125);
-        let excess: f64 = (b..TAIL_BINS)
-            .map(|i| self.counts[i] * (self.edges[i] * mid - u))
-            .sum();
-        self.pot_u = u;
-        self.pot_mass = above;
-        self.pot_beta = (excess / above).max(1e-9);
     }
 
     /// `P(Z >= z)`: the share of past deviations in z's bin or above, with the Laplace prior.
@@ -148,12 +108,7 @@ impl TailHistogram {
             return 1.0;
         }
         let above: f64 = self.counts[tail_bin(z)..].iter().sum();
-        let denom = self.total + TAIL_PRIOR;
-        let mut p = (above + TAIL_PRIOR * laplace) / denom;
-        if z > self.pot_u {
-            p = p.max(self.pot_mass / denom * (-(z - self.pot_u) / self.pot_beta).exp());
-        }
-        p.min(1.0)
+        ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
     }
 
     /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
@@ -224,7 +179,7 @@ pub struct GenericModel {
     tail: TailHistogram,
     peak: f64,
     reference: f64,
-    shifts: Vec<Shift>,
+    shift: Shift,
     lo: f64,
     hi: f64,
 }
@@ -255,11 +210,7 @@ impl GenericModel {
             reference: 0.0,
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
-            shifts: [knob("sa1", 0.0), knob("sa2", 0.06)]
-                .into_iter()
-                .filter(|&a| a > 0.0)
-                .map(Shift::new)
-                .collect(),
+            shift: Shift::new(SHIFT_ALPHA),
         }
     }
 
@@ -279,7 +230,7 @@ impl GenericModel {
         } else {
             PEAK_HALF_LIFE
         };
-        0.5f64.powf(1.0 / knob("peak_hl", PEAK_HALF_LIFE).min(per_day).max(1.0))
+        0.5f64.powf(1.0 / PEAK_HALF_LIFE.min(per_day).max(1.0))
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
@@ -320,46 +271,38 @@ impl GenericModel {
         let z = dev / f.sigma;
         let min_change = self.params.min_change(f.pred);
 
-        let mut p = self.tail.tail(z);
+        let mut point = self.tail.tail(z);
         if dev < min_change || dev == 0.0 {
-            p = 1.0;
+            point = 1.0;
         }
-        let mut decades = -p.max(1e-300).log10();
-        let point_decades = decades;
-        if self.n >= knob("shift_n", 30.0) as usize {
-            let xd = x - (f.pred - self.level);
-            let mut best = decades;
-            for sh in &self.shifts {
-                let m = sh.mean + sh.alpha * (xd - sh.mean);
-                let d = dir.signed(m - self.reference);
-                if d >= min_change && d > 0.0 && sh.scale > 0.0 {
-                    let q = sh.tail.tail(d / sh.scale);
-                    best = best.max(-q.max(1e-300).log10());
-                }
+        let point_decades = -point.max(1e-300).log10();
+        let mut decades = point_decades;
+        // Sustained shift: the short mean of deseasonalised values against the slow reference.
+        let sh = &self.shift;
+        if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
+            let m = sh.mean + sh.alpha * (x - (f.pred - self.level) - sh.mean);
+            let d = dir.signed(m - self.reference);
+            if d >= min_change && d > 0.0 {
+                decades = decades.max(-sh.tail.tail(d / sh.scale).max(1e-300).log10());
             }
-            let rw = knob("rec", 1.3);
-            if rw > 0.0 {
-                let e = dir.signed(if x > self.hi {
-                    x - self.hi
-                } else if x < self.lo {
-                    x - self.lo
-                } else {
-                    0.0
-                });
-                if e > 0.0 && dev >= min_change && z >= knob("rec_z", 2.0) {
-                    let d = rw * (self.n as f64 + 1.0).log10()
-                        + std::f64::consts::LOG10_E * SQRT2 * knob("rec_e", 0.0) * e / f.sigma
-                        + knob("rec_p", 1.0) * point_decades;
-                    best = best.max(d);
-                }
-            }
-            let k = 1.0 + self.shifts.len() as f64;
-            decades = (best - knob("bonf", 0.0) * k.log10()).max(0.0);
-            p = 10f64.powf(-decades);
         }
+        // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
+        // probability 1 / (n + 1)), taken jointly with the point's own surprise.
+        let beyond = if x > self.hi {
+            x - self.hi
+        } else if x < self.lo {
+            x - self.lo
+        } else {
+            0.0
+        };
+        if dir.signed(beyond) > 0.0 && dev >= min_change && z >= RECORD_MIN_Z {
+            let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
+            decades = decades.max(record);
+        }
+        let p = 10f64.powf(-decades);
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
-        let score = if decades > knob("peak_ratio", 1.5) * peak {
+        let score = if decades > PEAK_RATIO * peak {
             score_of_p(p)
         } else {
             0.0
@@ -388,7 +331,7 @@ impl GenericModel {
     }
 
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
-        self.peak = (self.peak * self.peak_decay()).max(decades.min(knob("peak_cap", 1e9)));
+        self.peak = (self.peak * self.peak_decay()).max(decades);
         if let Some(last) = self.last_ts {
             let d = (ts - last) as f64;
             if d > 0.0 {
@@ -405,33 +348,31 @@ impl GenericModel {
         if self.n == 0 {
             self.level = x;
             self.reference = x;
-            for sh in self.shifts.iter_mut() {
-                sh.mean = x;
-            }
+            self.shift.mean = x;
         } else {
             let f = self.forecast(ts);
             let xd = x - (f.pred - self.level);
-            let learning = self.is_learning();
-            let a_ref = (1.0 / (self.n as f64 + 1.0)).max(knob("aref", 0.01));
-            let a_sc = (1.0 / self.n as f64).max(knob("asc", 0.005));
-            let reset_decades = knob("reset", 5.0);
-            let mut reset_to = None;
-            for sh in self.shifts.iter_mut() {
-                sh.mean += sh.alpha * (xd - sh.mean);
-                let d = (sh.mean - self.reference).abs();
-                if !learning && sh.scale > 0.0 {
-                    let u = d / sh.scale;
-                    if -sh.tail.tail(u).max(1e-300).log10() > reset_decades {
-                        reset_to = Some(sh.mean);
-                    }
-                    sh.tail.add(u, 1.0);
-                }
-                let dc = if sh.scale > 0.0 { d.min(6.0 * sh.scale) } else { d };
-                sh.scale += a_sc * (dc - sh.scale);
+            let sh = &mut self.shift;
+            sh.mean += sh.alpha * (xd - sh.mean);
+            let d = (sh.mean - self.reference).abs();
+            let mut reset = false;
+            if self.n >= self.params.min_history.max(2) && sh.scale > 0.0 {
+                let u = d / sh.scale;
+                // Like a CUSUM after an alarm: a confirmed shift becomes the new reference.
+                reset = -sh.tail.tail(u).max(1e-300).log10() > SHIFT_RESET_DECADES;
+                sh.tail.add(u, 1.0);
             }
+            let a_sc = (1.0 / self.n as f64).max(SHIFT_ALPHA_SCALE);
+            let dc = if sh.scale > 0.0 {
+                d.min(6.0 * sh.scale)
+            } else {
+                d
+            };
+            sh.scale += a_sc * (dc - sh.scale);
+            let a_ref = (1.0 / (self.n as f64 + 1.0)).max(ALPHA_REFERENCE);
             self.reference += a_ref * (xd - self.reference);
-            if let Some(m) = reset_to {
-                self.reference = m;
+            if reset {
+                self.reference = sh.mean;
             }
             let r = x - f.pred;
             let z = r / f.sigma;
@@ -460,20 +401,20 @@ impl GenericModel {
             let clip = if warm || self.run.abs() >= RUN || self.mad == 0.0 {
                 f64::INFINITY
             } else {
-                knob("clip", CLIP) * f.sigma
+                CLIP * f.sigma
             };
             let rc = r.clamp(-clip, clip);
             let a_level = if warm {
                 1.0 / (self.n as f64 + 1.0)
             } else {
-                knob("alevel", ALPHA_LEVEL)
+                ALPHA_LEVEL
             };
             self.level += a_level * rc;
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(ts);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
             }
-            let a_scale = (1.0 / self.n as f64).max(knob("ascale", ALPHA_SCALE));
+            let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
             let abs_r = if self.mad > 0.0 {
                 r.abs().min(6.0 * self.mad)
             } else {
@@ -516,7 +457,7 @@ impl GenericModel {
                 None => true,
                 Some((_, _, a)) => acf > a + 0.1,
             };
-            if acf > knob("acf_on", ACF_ON) && better {
+            if acf > ACF_ON && better {
                 best = Some((period, lag, acf));
             }
         }
@@ -561,16 +502,9 @@ impl GenericModel {
         if d.len() <= lag + 2 {
             return 0.0;
         }
-        let clip_k = knob("acf_clip", 0.0);
-        let c = if clip_k > 0.0 {
-            let abs: Vec<f64> = d.iter().map(|p| p.1.abs()).collect();
-            clip_k * super::stats::median(&abs).unwrap_or(f64::INFINITY)
-        } else {
-            f64::INFINITY
-        };
         let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
         for i in lag..d.len() {
-            let (a, b) = (d[i].1.clamp(-c, c), d[i - lag].1.clamp(-c, c));
+            let (a, b) = (d[i].1, d[i - lag].1);
             xy += a * b;
             xx += a * a;
             yy += b * b;
@@ -582,9 +516,6 @@ impl GenericModel {
     }
 
     fn start_season(&mut self, period: i64, lag: usize) {
-        if knob("debug", 0.0) > 0.0 {
-            eprintln!("season {period} at n {}", self.n);
-        }
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -623,9 +554,7 @@ impl GenericModel {
         if recent > 0 {
             self.level = acc / recent as f64;
             self.reference = self.level;
-            for sh in self.shifts.iter_mut() {
-                sh.mean = self.level;
-            }
+            self.shift.mean = self.level;
         }
         // Residual scale is re-learned quickly against the new predictor.
         let mut abs_sum = 0.0;

@@ -25,7 +25,7 @@ pub use freshness::FreshnessModel;
 pub use generic::GenericModel;
 
 /// Default sensitivity: the anomaly threshold is `1 - sensitivity`.
-pub const DEFAULT_SENSITIVITY: f64 = 0.5;
+pub const DEFAULT_SENSITIVITY: f64 = 0.46;
 
 /// What kind of series a detector follows; it picks the model and the default minimum changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
