@@ -1,5 +1,5 @@
-//! The model for every series except freshness: a robust seasonal level predictor, a point tail
-//! probability of the residual, and an anomaly likelihood of the recent residuals.
+//! The model for every series except freshness: a robust seasonal level predictor and three kinds of
+//! evidence against it (point residual, sustained shift, novelty), combined by taking the strongest.
 //!
 //! - Prediction: `level + season[bin(ts)]`. The level is an exponentially weighted mean of the
 //!   deseasonalised values whose updates are clipped at `CLIP` robust sigmas, so one spike barely moves
@@ -10,14 +10,25 @@
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
 //!   `sigma = 1.2533 * mad`.
-//! - Evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is read
-//!   from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
+//! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
+//!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
 //!   thus calibrate themselves; quiet series fall back on the Laplace tail. A deviation under the
 //!   monitor's minimum change has `p = 1`.
+//! - Sustained-shift evidence: a short exponentially weighted mean (`SHIFT_ALPHA`) of the deseasonalised
+//!   values minus a slow reference level (`ALPHA_REFERENCE`), scaled by its own slowly learned mean
+//!   absolute value and read against its own empirical tail, so a moderate shift that no single point
+//!   betrays still accumulates evidence. Once a shift passes `SHIFT_RESET_DECADES` the reference jumps to
+//!   it (a CUSUM restart), so the evidence does not linger after the change is confirmed.
+//! - Novelty evidence: a value outside the whole range seen so far, at least `RECORD_MIN_Z` scales from
+//!   the prediction. Among `n + 1` exchangeable points a record has probability `1 / (n + 1)`; the
+//!   evidence is `RECORD_WEIGHT * log10(n + 1)` decades added to the point's own surprise.
 //! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak halving every `PEAK_HALF_LIFE`
-//!   points (at most a day); a point only scores when its surprise beats that peak, so an incident alerts at its onset
-//!   and again only if it gets worse, not on every point until the model has adapted.
+//!   points (at most a day); a point only scores when its surprise beats `PEAK_RATIO` times that peak, so
+//!   an incident alerts at its onset and again only if it gets clearly worse, not on every point until
+//!   the model has adapted.
+//!
+//! The band reflects the point evidence only (the other two depend on the path, not the value alone).
 
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
