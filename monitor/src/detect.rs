@@ -52,6 +52,9 @@ pub struct NabArgs {
     /// Write each file's scores (one per line) under this folder, as `<model>/<category>/<file>`.
     #[arg(long)]
     pub dump: Option<PathBuf>,
+    /// With `--per-file`, also list each window's first detection and each false positive.
+    #[arg(long)]
+    pub windows: bool,
 }
 
 /// A model `tidewatch nab` can score.
@@ -479,6 +482,9 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
                     nab::score_series(s, p, t),
                     -(s.windows.len() as f64)
                 );
+                if args.windows {
+                    print_windows(s, p, t);
+                }
             }
         }
         println!(
@@ -489,6 +495,44 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Each window's first detection (row, relative position, value) and each scored false positive.
+fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
+    let values = nab::row_values(s.scores.len(), &s.windows, p);
+    for (k, w) in s.windows.iter().enumerate() {
+        let first = (w.start..=w.end).find(|&i| s.scores[i] >= t && !values[i].probationary);
+        let probation = values[w.end].probationary;
+        match first {
+            Some(i) => println!(
+                "      window {k} [{}..{}] hit at {i} (y {:+.2}) worth {:.3} score {:.3}",
+                w.start,
+                w.end,
+                -((w.end - i + 1) as f64) / (w.end - w.start + 1) as f64,
+                values[i].value,
+                s.scores[i]
+            ),
+            None => println!(
+                "      window {k} [{}..{}] MISSED{} (max score {:.3})",
+                w.start,
+                w.end,
+                if probation { " (probation)" } else { "" },
+                s.scores[w.start..=w.end]
+                    .iter()
+                    .fold(0.0f64, |a, &b| a.max(b))
+            ),
+        }
+    }
+    let fps: Vec<String> = values
+        .iter()
+        .zip(&s.scores)
+        .enumerate()
+        .filter(|(_, (v, &x))| !v.probationary && v.window.is_none() && x >= t)
+        .map(|(i, (v, x))| format!("{i}:{:.2}({x:.3})", v.value))
+        .collect();
+    if !fps.is_empty() {
+        println!("      FP {}", fps.join(" "));
+    }
 }
 
 /// `tidewatch bench-detectors`.

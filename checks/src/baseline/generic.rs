@@ -1,5 +1,5 @@
-//! The model for every series except freshness: a robust seasonal level predictor, a point tail
-//! probability of the residual, and an anomaly likelihood of the recent residuals.
+//! The model for every series except freshness: a robust seasonal level predictor and three kinds of
+//! evidence against it (point residual, sustained shift, novelty), combined by taking the strongest.
 //!
 //! - Prediction: `level + season[bin(ts)]`. The level is an exponentially weighted mean of the
 //!   deseasonalised values whose updates are clipped at `CLIP` robust sigmas, so one spike barely moves
@@ -10,14 +10,25 @@
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
 //!   `sigma = 1.2533 * mad`.
-//! - Evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is read
-//!   from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
+//! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
+//!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
 //!   thus calibrate themselves; quiet series fall back on the Laplace tail. A deviation under the
 //!   monitor's minimum change has `p = 1`.
+//! - Sustained-shift evidence: a short exponentially weighted mean (`SHIFT_ALPHA`) of the deseasonalised
+//!   values minus a slow reference level (`ALPHA_REFERENCE`), scaled by its own slowly learned mean
+//!   absolute value and read against its own empirical tail, so a moderate shift that no single point
+//!   betrays still accumulates evidence. Once a shift passes `SHIFT_RESET_DECADES` the reference jumps to
+//!   it (a CUSUM restart), so the evidence does not linger after the change is confirmed.
+//! - Novelty evidence: a value outside the whole range seen so far, at least `RECORD_MIN_Z` scales from
+//!   the prediction. Among `n + 1` exchangeable points a record has probability `1 / (n + 1)`; the
+//!   evidence is `RECORD_WEIGHT * log10(n + 1)` decades added to the point's own surprise.
 //! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak halving every `PEAK_HALF_LIFE`
-//!   points (at most a day); a point only scores when its surprise beats that peak, so an incident alerts at its onset
-//!   and again only if it gets worse, not on every point until the model has adapted.
+//!   points (at most a day); a point only scores when its surprise beats `PEAK_RATIO` times that peak, so
+//!   an incident alerts at its onset and again only if it gets clearly worse, not on every point until
+//!   the model has adapted.
+//!
+//! The band reflects the point evidence only (the other two depend on the path, not the value alone).
 
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
@@ -28,10 +39,25 @@ const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
 const RUN: i32 = 3;
-const ACF_ON: f64 = 0.4;
+const ACF_ON: f64 = 0.5;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 /// Half-life of an episode's peak surprise, in points, capped at one day of time.
 const PEAK_HALF_LIFE: f64 = 138.0;
+/// A point re-alerts within an episode only when its surprise (in decades) beats this multiple of the
+/// episode's decaying peak.
+const PEAK_RATIO: f64 = 1.6;
+/// Smoothing of the sustained-shift mean (about 16 points) and of its own scale.
+const SHIFT_ALPHA: f64 = 0.06;
+const SHIFT_ALPHA_SCALE: f64 = 0.005;
+/// Slow reference level the shift mean is compared with (about 100 points).
+const ALPHA_REFERENCE: f64 = 0.01;
+/// Shift surprise (decades) at which the reference jumps to the shifted mean.
+const SHIFT_RESET_DECADES: f64 = 5.0;
+const SHIFT_MIN_POINTS: usize = 30;
+/// A record counts as `RECORD_WEIGHT * log10(n + 1)` decades on top of the point's own surprise, when
+/// the point is at least `RECORD_MIN_Z` scales from the prediction.
+const RECORD_WEIGHT: f64 = 1.5;
+const RECORD_MIN_Z: f64 = 2.5;
 const TAIL_BINS: usize = 96;
 const TAIL_MEMORY: f64 = 5000.0;
 const TAIL_PRIOR: f64 = 20.0;
@@ -112,6 +138,27 @@ impl TailHistogram {
     }
 }
 
+/// A sustained-deviation statistic: a short exponentially weighted mean of the deseasonalised values
+/// minus the slow reference level, scaled by its own mean absolute value, with its own tail.
+#[derive(Debug, Clone)]
+struct Shift {
+    alpha: f64,
+    mean: f64,
+    scale: f64,
+    tail: TailHistogram,
+}
+
+impl Shift {
+    fn new(alpha: f64) -> Shift {
+        Shift {
+            alpha,
+            mean: 0.0,
+            scale: 0.0,
+            tail: TailHistogram::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Season {
     period: i64,
@@ -142,6 +189,10 @@ pub struct GenericModel {
     run: i32,
     tail: TailHistogram,
     peak: f64,
+    reference: f64,
+    shift: Shift,
+    lo: f64,
+    hi: f64,
 }
 
 /// The prediction for one timestamp.
@@ -167,6 +218,10 @@ impl GenericModel {
             run: 0,
             tail: TailHistogram::new(),
             peak: 0.0,
+            reference: 0.0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            shift: Shift::new(SHIFT_ALPHA),
         }
     }
 
@@ -227,14 +282,42 @@ impl GenericModel {
         let z = dev / f.sigma;
         let min_change = self.params.min_change(f.pred);
 
-        let mut p = self.tail.tail(z);
+        let mut point = self.tail.tail(z);
         if dev < min_change || dev == 0.0 {
-            p = 1.0;
+            point = 1.0;
         }
-        let decades = -p.max(1e-300).log10();
+        let point_decades = -point.max(1e-300).log10();
+        let mut decades = point_decades;
+        // Sustained shift: the short mean of deseasonalised values against the slow reference.
+        let sh = &self.shift;
+        if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
+            let m = sh.mean + sh.alpha * (x - (f.pred - self.level) - sh.mean);
+            let d = dir.signed(m - self.reference);
+            if d >= min_change && d > 0.0 {
+                decades = decades.max(-sh.tail.tail(d / sh.scale).max(1e-300).log10());
+            }
+        }
+        // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
+        // probability 1 / (n + 1)), taken jointly with the point's own surprise.
+        let beyond = if x > self.hi {
+            x - self.hi
+        } else if x < self.lo {
+            x - self.lo
+        } else {
+            0.0
+        };
+        if dir.signed(beyond) > 0.0 && dev >= min_change && z >= RECORD_MIN_Z {
+            let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
+            decades = decades.max(record);
+        }
+        let p = 10f64.powf(-decades);
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
-        let score = if decades > peak { score_of_p(p) } else { 0.0 };
+        let score = if decades > PEAK_RATIO * peak {
+            score_of_p(p)
+        } else {
+            0.0
+        };
         let threshold = self.params.threshold();
 
         // Band: the deviation at which the score reaches the threshold (or passes the peak).
@@ -275,8 +358,33 @@ impl GenericModel {
 
         if self.n == 0 {
             self.level = x;
+            self.reference = x;
+            self.shift.mean = x;
         } else {
             let f = self.forecast(ts);
+            let xd = x - (f.pred - self.level);
+            let sh = &mut self.shift;
+            sh.mean += sh.alpha * (xd - sh.mean);
+            let d = (sh.mean - self.reference).abs();
+            let mut reset = false;
+            if self.n >= self.params.min_history.max(2) && sh.scale > 0.0 {
+                let u = d / sh.scale;
+                // Like a CUSUM after an alarm: a confirmed shift becomes the new reference.
+                reset = -sh.tail.tail(u).max(1e-300).log10() > SHIFT_RESET_DECADES;
+                sh.tail.add(u, 1.0);
+            }
+            let a_sc = (1.0 / self.n as f64).max(SHIFT_ALPHA_SCALE);
+            let dc = if sh.scale > 0.0 {
+                d.min(6.0 * sh.scale)
+            } else {
+                d
+            };
+            sh.scale += a_sc * (dc - sh.scale);
+            let a_ref = (1.0 / (self.n as f64 + 1.0)).max(ALPHA_REFERENCE);
+            self.reference += a_ref * (xd - self.reference);
+            if reset {
+                self.reference = sh.mean;
+            }
             let r = x - f.pred;
             let z = r / f.sigma;
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
@@ -326,6 +434,8 @@ impl GenericModel {
             self.mad += a_scale * (abs_r - self.mad);
         }
         self.n += 1;
+        self.lo = self.lo.min(x);
+        self.hi = self.hi.max(x);
         self.buf_ts.push_back(ts);
         self.buf_v.push_back(x);
         if self.buf_v.len() > BUF_CAP {
@@ -454,6 +564,8 @@ impl GenericModel {
         }
         if recent > 0 {
             self.level = acc / recent as f64;
+            self.reference = self.level;
+            self.shift.mean = self.level;
         }
         // Residual scale is re-learned quickly against the new predictor.
         let mut abs_sum = 0.0;

@@ -199,3 +199,42 @@ fn freshness_daily_load_is_fine_at_twenty_hours() {
     let last = out[out.len() - 1];
     assert!(!last.learning && last.upper.is_some_and(|u| u > 20.0 * HOUR as f64));
 }
+
+#[test]
+fn moderate_sustained_shift_is_flagged_though_no_point_is_extreme() {
+    // Noise of +-3 around 50, then a lasting shift of +4: each point alone is within the usual range.
+    let mut pts: Vec<(i64, f64)> = (0..600)
+        .map(|i| (i * HOUR, 50.0 + ((i * 37) % 7) as f64 - 3.0))
+        .collect();
+    pts.extend((600..700).map(|i| (i * HOUR, 54.0 + ((i * 37) % 7) as f64 - 3.0)));
+    let out = run(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+        &pts,
+    );
+    assert!(out[100..600].iter().all(|a| !a.anomaly));
+    assert!(out[600..660].iter().any(|a| a.anomaly));
+}
+
+#[test]
+fn a_new_all_time_high_is_news_but_repeating_it_is_not() {
+    // Spiky series: spikes to 100 every 50 points are normal; a spike to 160 is a first.
+    let mut pts: Vec<(i64, f64)> = (0..1000)
+        .map(|i| {
+            let v = if i % 50 == 25 {
+                100.0
+            } else {
+                10.0 + (i % 5) as f64
+            };
+            (i * HOUR, v)
+        })
+        .collect();
+    pts[900].1 = 160.0;
+    let out = run(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+        &pts,
+    );
+    assert!(out[900].anomaly, "{:?}", out[900]);
+    assert!(out[500..900].iter().filter(|a| a.anomaly).count() <= 1);
+}
