@@ -94,6 +94,15 @@ impl Direction {
     pub fn parse(s: &str) -> Option<Direction> {
         Direction::ALL.into_iter().find(|d| d.as_str() == s)
     }
+
+    /// The part of a signed deviation (value minus prediction) that counts in this direction.
+    pub fn signed(self, deviation: f64) -> f64 {
+        match self {
+            Direction::Both => deviation.abs(),
+            Direction::Up => deviation.max(0.0),
+            Direction::Down => (-deviation).max(0.0),
+        }
+    }
 }
 
 impl fmt::Display for Direction {

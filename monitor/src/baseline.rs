@@ -34,11 +34,7 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     p.sensitivity = monitor.sensitivity;
     // Freshness only ever alerts on data that is too old, whatever the monitor's direction.
     if kind != SeriesKind::Freshness {
-        p.direction = match monitor.direction {
-            checks::Direction::Both => checks::baseline::Direction::Both,
-            checks::Direction::Up => checks::baseline::Direction::Up,
-            checks::Direction::Down => checks::baseline::Direction::Down,
-        };
+        p.direction = monitor.direction;
     }
     p
 }

@@ -90,43 +90,12 @@ impl FromStr for SeriesKind {
     }
 }
 
-/// Which deviations count as anomalies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Direction {
-    #[default]
-    Both,
-    /// Only values above the band.
-    Up,
-    /// Only values below the band.
-    Down,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Both => "both",
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-
-    /// The part of a signed deviation that counts in this direction.
-    pub(crate) fn signed(self, deviation: f64) -> f64 {
-        match self {
-            Direction::Both => deviation.abs(),
-            Direction::Up => deviation.max(0.0),
-            Direction::Down => (-deviation).max(0.0),
-        }
-    }
-}
+pub use crate::verdict::Direction;
 
 impl FromStr for Direction {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Direction::Both, Direction::Up, Direction::Down]
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| ParseError::Direction(s.to_string()))
+        Direction::parse(s).ok_or_else(|| ParseError::Direction(s.to_string()))
     }
 }
 
