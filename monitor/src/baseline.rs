@@ -8,6 +8,10 @@ use checks::baseline::{assess_series, Assessment, Detector, HistoryPoint, Params
 use checks::{Expected, Metric, Status};
 use chrono::{DateTime, Utc};
 
+/// Bucket series (not a metric of the output) holding the newest timestamp per volume bucket, in unix
+/// seconds: the table's own load history, from which freshness learns its cadence on the first scan.
+pub const NEWEST_ROW: &str = "newest_row";
+
 /// Most points of per-scan history a detector replays.
 const MAX_HISTORY: i64 = 5000;
 
@@ -148,7 +152,11 @@ pub async fn apply(
                 history.len(),
             )
         } else {
-            let history: Vec<HistoryPoint> = store
+            let mut history: Vec<HistoryPoint> = Vec::new();
+            if metric == Metric::FreshnessSeconds {
+                history = freshness_backfill(store, monitor, since, now).await?;
+            }
+            let scans: Vec<HistoryPoint> = store
                 .series(
                     &monitor.name,
                     metric.as_str(),
@@ -167,6 +175,8 @@ pub async fn apply(
                     })
                 })
                 .collect();
+            history.extend(scans);
+            history.sort_by_key(|p| p.ts);
             (
                 assess_series(kind, &params, &history, (now.timestamp(), value)),
                 history.len(),
@@ -175,6 +185,45 @@ pub async fn apply(
         apply_assessment(row, &assessment, points, &params);
     }
     Ok(())
+}
+
+/// The freshness saw-tooth as it was, rebuilt from the newest timestamp per volume bucket: at the end
+/// of every bucket since the first one with rows, the age of the newest row so far. This is the warm
+/// start of the freshness model: the first scan already knows the table's load cadence.
+async fn freshness_backfill(
+    store: &Store,
+    monitor: &Monitor,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<HistoryPoint>, StoreError> {
+    let bucket = (monitor.bucket.as_secs() as i64).max(1);
+    let newest_per_bucket: std::collections::HashMap<i64, i64> = store
+        .buckets(&monitor.name, NEWEST_ROW, None, Some(since))
+        .await?
+        .into_iter()
+        .map(|p| (p.bucket_start.timestamp(), p.value as i64))
+        .collect();
+    let Some(first) = newest_per_bucket.keys().min().copied() else {
+        return Ok(Vec::new());
+    };
+    let current = now.timestamp().div_euclid(bucket) * bucket;
+    let mut newest = i64::MIN;
+    let mut out = Vec::new();
+    let mut b = first;
+    while b < current {
+        if let Some(n) = newest_per_bucket.get(&b) {
+            newest = newest.max(*n);
+        }
+        let end = b + bucket;
+        out.push(HistoryPoint {
+            ts: end,
+            value: (end - newest) as f64,
+            was_anomaly: false,
+            expected: false,
+        });
+        b += bucket;
+    }
+    Ok(out)
 }
 
 fn apply_assessment(row: &mut ResultRow, a: &Assessment, points: usize, params: &Params) {

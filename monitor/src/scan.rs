@@ -7,7 +7,7 @@
 use crate::config::{Config, Monitor, Source};
 use crate::store::{BucketRecord, MeasurementRecord, Store};
 use crate::warehouse::dialect::{ColumnPlan, ProfilePlan, Slot};
-use crate::warehouse::Warehouse;
+use crate::warehouse::{CountedBucket, Warehouse};
 use checks::evaluate::{apply_checks, format_value};
 use checks::{Column, Expected, Metric, Observation, SchemaDiff, Status};
 use chrono::{DateTime, Utc};
@@ -82,8 +82,8 @@ pub struct Measured {
     pub schema: Option<Vec<Column>>,
     pub observations: Vec<Observation>,
     pub failures: Vec<Failure>,
-    /// Rows per bucket returned by the volume statement (buckets without rows absent).
-    pub volume: Option<Vec<(i64, f64)>>,
+    /// Buckets returned by the volume statement (buckets without rows absent).
+    pub volume: Option<Vec<CountedBucket>>,
 }
 
 /// The buckets a scan counts rows in: `[start, end)` in unix seconds, `bucket` seconds wide. `end` is
@@ -199,20 +199,26 @@ pub async fn scan(
     for ((monitor, mut m), window) in monitors.iter().zip(measured).zip(&windows) {
         let mut volume_bucket = None;
         if let (Some(w), Some(counted)) = (window, m.volume.take()) {
-            let filled = w.fill(&counted);
+            let rows: Vec<(i64, f64)> = counted.iter().map(|c| (c.start, c.rows)).collect();
+            let filled = w.fill(&rows);
+            let newest = counted
+                .iter()
+                .filter_map(|c| Some((c.start, c.newest? as f64)));
+            let record = |metric: &str, (b, value): (i64, f64)| {
+                Some(BucketRecord {
+                    monitor: monitor.name.clone(),
+                    metric: metric.to_string(),
+                    column: None,
+                    bucket_start: DateTime::from_timestamp(b, 0)?,
+                    bucket_seconds: w.bucket,
+                    value,
+                    observed_at: now,
+                })
+            };
             let buckets: Vec<BucketRecord> = filled
                 .iter()
-                .filter_map(|(b, n)| {
-                    Some(BucketRecord {
-                        monitor: monitor.name.clone(),
-                        metric: Metric::Volume.as_str().to_string(),
-                        column: None,
-                        bucket_start: DateTime::from_timestamp(*b, 0)?,
-                        bucket_seconds: w.bucket,
-                        value: *n,
-                        observed_at: now,
-                    })
-                })
+                .filter_map(|bn| record(Metric::Volume.as_str(), *bn))
+                .chain(newest.filter_map(|bn| record(crate::baseline::NEWEST_ROW, bn)))
                 .collect();
             store.upsert_buckets(&buckets).await?;
             if let Some((b, n)) = filled.last() {

@@ -501,3 +501,41 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(details["bucket_seconds"], 3600);
     wh.cleanup().await
 }
+
+/// A week of loads every 15 minutes. The first scan learns the cadence from the table's own history
+/// (the newest timestamp per volume bucket) and flags a loader that stalled five hours ago, while the
+/// same table loaded ten minutes ago passes. No freshness check is configured: the band is learned.
+pub async fn freshness_warm_start(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    anyhow::ensure!(kind == Kind::Postgres, "the fixture uses generate_series");
+    let quarter = 900;
+    let now = chrono::Utc::now().timestamp();
+    let last_quarter = now - now.rem_euclid(quarter);
+    for (table, newest) in [
+        ("loads_stalled", last_quarter - 20 * quarter),
+        ("loads_regular", last_quarter),
+    ] {
+        wh.exec(&format!(
+            "CREATE TABLE {table} (id BIGSERIAL, created_at TIMESTAMPTZ NOT NULL);
+             INSERT INTO {table} (created_at)
+             SELECT to_timestamp(t) FROM generate_series(CAST({start} AS BIGINT), {newest}, {quarter}) AS t",
+            start = last_quarter - 7 * 86400,
+        ))
+        .await?;
+    }
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: stalled\n    source: wh\n    table: {}\n    timestamp_column: created_at\n  - name: regular\n    source: wh\n    table: {}\n    timestamp_column: created_at\n",
+            wh.dataset("loads_stalled"),
+            wh.dataset("loads_regular")
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    let stalled = find(&report, "stalled", "freshness_seconds", None);
+    assert_eq!(stalled.status, Status::Anomaly, "{stalled:?}");
+    let upper = stalled.expected.and_then(|e| e.upper).unwrap();
+    assert!(upper < stalled.value.unwrap(), "{stalled:?}");
+    let regular = find(&report, "regular", "freshness_seconds", None);
+    assert_eq!(regular.status, Status::Pass, "{regular:?}");
+    wh.cleanup().await
+}

@@ -67,3 +67,8 @@ async fn postgres_state_store() -> anyhow::Result<()> {
     store_db.drop_db().await?;
     wh.cleanup().await
 }
+
+#[tokio::test]
+async fn freshness_warm_start() -> anyhow::Result<()> {
+    suite::freshness_warm_start(Postgres).await
+}

@@ -235,7 +235,8 @@ impl Dialect {
     }
 
     /// ONE grouped statement counting rows per time bucket of `ts` in `[start, end)` (unix seconds,
-    /// `bucket` seconds wide, aligned to the epoch). Output: bucket start and count, both doubles.
+    /// `bucket` seconds wide, aligned to the epoch). Output: bucket start, row count and the newest
+    /// timestamp in the bucket (unix seconds), all doubles.
     /// Buckets without rows are absent; the caller fills them with zeros.
     pub fn volume_sql(
         self,
@@ -252,9 +253,10 @@ impl Dialect {
             _ => format!("FLOOR({} / {bucket}) * {bucket}", self.epoch_seconds(&q)),
         };
         format!(
-            "SELECT {} AS b, {} AS n FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
+            "SELECT {} AS b, {} AS n, {} AS newest FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
             self.to_double(&bucket_expr),
             self.to_double("COUNT(*)"),
+            self.to_double(&format!("MAX({})", self.epoch_seconds(&q))),
             self.qualified(plan.schema.as_ref(), &plan.table),
             self.ts_at_least(&q, start),
             self.ts_before(&q, end),
@@ -484,7 +486,9 @@ mod tests {
         assert_eq!(
             Dialect::Postgres.volume_sql(&p, &ts, 3600, 1000 * 3600, 1010 * 3600),
             "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM \"created_at\") / 3600) * 3600 AS DOUBLE PRECISION) AS b, \
-             CAST(COUNT(*) AS DOUBLE PRECISION) AS n FROM \"shop\".\"orders\" \
+             CAST(COUNT(*) AS DOUBLE PRECISION) AS n, \
+             CAST(MAX(EXTRACT(EPOCH FROM \"created_at\")) AS DOUBLE PRECISION) AS newest \
+             FROM \"shop\".\"orders\" \
              WHERE \"created_at\" >= to_timestamp(3600000) AND \"created_at\" < to_timestamp(3636000) \
              GROUP BY 1 ORDER BY 1"
         );

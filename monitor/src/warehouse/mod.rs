@@ -44,6 +44,16 @@ pub enum Warehouse {
     Sqlite(sqlx::SqliteConnection),
 }
 
+/// One bucket as the volume statement counted it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountedBucket {
+    /// Bucket start, unix seconds.
+    pub start: i64,
+    pub rows: f64,
+    /// Newest timestamp in the bucket, unix seconds.
+    pub newest: Option<i64>,
+}
+
 /// A profile's values, one per slot of the statement (NULL aggregates are `None`).
 pub type ProfileValues = Vec<(Slot, Option<f64>)>;
 
@@ -191,8 +201,8 @@ impl Warehouse {
         Ok(sql.slots.into_iter().zip(values).collect())
     }
 
-    /// Rows per bucket of `ts` in `[start, end)` with ONE grouped statement: `(bucket_start, rows)`,
-    /// oldest first, buckets without rows absent.
+    /// Rows per bucket of `ts` in `[start, end)` with ONE grouped statement, oldest first, buckets
+    /// without rows absent.
     pub async fn volume(
         &mut self,
         source: &Source,
@@ -201,18 +211,22 @@ impl Warehouse {
         bucket: i64,
         start: i64,
         end: i64,
-    ) -> Result<Vec<(i64, f64)>, WarehouseError> {
+    ) -> Result<Vec<CountedBucket>, WarehouseError> {
         let sql = self.dialect().volume_sql(plan, ts, bucket, start, end);
-        let fut = self.select(&sql, 2, source.statement_timeout);
+        let fut = self.select(&sql, 3, source.statement_timeout);
         let rows = with_timeout(source, fut).await?;
         Ok(rows
             .into_iter()
-            .filter_map(
-                |r| match (r.first().copied().flatten(), r.get(1).copied().flatten()) {
-                    (Some(b), Some(n)) => Some((b as i64, n)),
-                    _ => None,
-                },
-            )
+            .filter_map(|r| {
+                let start = r.first().copied().flatten()? as i64;
+                let rows = r.get(1).copied().flatten()?;
+                let newest = r.get(2).copied().flatten().map(|t| t as i64);
+                Some(CountedBucket {
+                    start,
+                    rows,
+                    newest,
+                })
+            })
             .collect())
     }
 
