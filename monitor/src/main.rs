@@ -61,7 +61,7 @@ enum BenchCommand {
         /// Timed runs of each side (after one untimed warm-up of each).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// Keep the bench database instead of dropping it.
+        /// Keep the bench database and its tables instead of dropping them.
         #[arg(long)]
         keep: bool,
     },
