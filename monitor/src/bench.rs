@@ -25,7 +25,7 @@ pub struct ProfileOptions {
     pub rows: Vec<u64>,
     /// Timed runs of each side, after one untimed warm-up of each.
     pub repeat: usize,
-    /// Leave the database behind (for looking at it afterwards).
+    /// Leave the database and its tables behind (for looking at them afterwards).
     pub keep: bool,
 }
 
@@ -360,7 +360,7 @@ async fn run_sizes(opts: &ProfileOptions, url: &str) -> anyhow::Result<()> {
     println!("server: {settings}");
     let mut results = Vec::new();
     for &rows in &opts.rows {
-        results.push(run_size(&mut conn, url, rows, opts.repeat).await?);
+        results.push(run_size(&mut conn, url, rows, opts.repeat, opts.keep).await?);
     }
     let _ = conn.close().await;
 
@@ -424,7 +424,7 @@ async fn run_sizes(opts: &ProfileOptions, url: &str) -> anyhow::Result<()> {
 }
 
 fn settings_line_note() -> &'static str {
-    "floor = one hand-written statement on an open connection; tidewatch = parse config + open a fresh \
+    "floor = one hand-written statement alone on a fresh connection (connect not timed); tidewatch = parse config + open a fresh \
      SQLite store + scan (connect, catalog, profile, judge, store)"
 }
 
@@ -458,6 +458,7 @@ async fn run_size(
     url: &str,
     rows: u64,
     repeat: usize,
+    keep: bool,
 ) -> anyhow::Result<SizeResult> {
     let table = table_name(rows);
     let columns = bench_columns();
@@ -532,7 +533,7 @@ async fn run_size(
 
     // One untimed warm-up of each, whose values are compared, then alternating timed runs.
     eprintln!("warm-up (untimed) ...");
-    let (_, floor_values) = run_floor(conn, &floor).await?;
+    let (_, floor_values) = run_floor(url, &floor).await?;
     let (_, report) = run_tidewatch(&yaml, &dir, url).await?;
     let agreement = compare(&meaning, &floor_values, &report, rows);
     eprintln!("{agreement}");
@@ -540,7 +541,7 @@ async fn run_size(
     let mut floor_times = Vec::new();
     let mut tw_times = Vec::new();
     for i in 1..=repeat {
-        let (f, _) = run_floor(conn, &floor).await?;
+        let (f, _) = run_floor(url, &floor).await?;
         let (t, _) = run_tidewatch(&yaml, &dir, url).await?;
         eprintln!(
             "run {i}/{repeat}: floor {:.3}s, tidewatch {:.3}s",
@@ -550,10 +551,12 @@ async fn run_size(
         floor_times.push(f.as_secs_f64());
         tw_times.push(t.as_secs_f64());
     }
-    sqlx::raw_sql(&format!("DROP TABLE {table}"))
-        .execute(&mut *conn)
-        .await
-        .with_context(|| format!("dropping {table}"))?;
+    if !keep {
+        sqlx::raw_sql(&format!("DROP TABLE {table}"))
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("dropping {table}"))?;
+    }
     Ok(SizeResult {
         rows,
         build,
@@ -602,16 +605,19 @@ async fn seq_scans(conn: &mut PgConnection, sql: &str, table: &str) -> anyhow::R
     Ok(count_seq_scans(&plan, table))
 }
 
-async fn run_floor(
-    conn: &mut PgConnection,
-    sql: &str,
-) -> anyhow::Result<(Duration, Vec<Option<f64>>)> {
+/// One floor run: the statement alone, timed from sending it to having its row, on a new connection
+/// (a new backend, as each tidewatch scan gets) opened and closed outside the timer.
+async fn run_floor(url: &str, sql: &str) -> anyhow::Result<(Duration, Vec<Option<f64>>)> {
+    let mut conn = PgConnection::connect(url)
+        .await
+        .context("connecting for the floor")?;
     let started = Instant::now();
     let row = sqlx::query(sql)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
         .context("running the floor statement")?;
     let elapsed = started.elapsed();
+    let _ = conn.close().await;
     let values = (0..row.len())
         .map(|i| row.try_get::<Option<f64>, _>(i))
         .collect::<Result<Vec<_>, _>>()

@@ -86,21 +86,27 @@ enum BenchCommand {
         /// Timed runs of each side (after one untimed warm-up of each).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// Keep the bench database instead of dropping it.
+        /// Keep the bench database and its tables instead of dropping them.
         #[arg(long)]
         keep: bool,
     },
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The bench runs statements that take seconds on purpose: sqlx's slow-statement warnings (the
+    // whole statement text each time) would bury its figures. TIDEWATCH_LOG still overrides this.
+    let default_filter = match cli.command {
+        Command::Bench { .. } => "warn,sqlx::query=error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
