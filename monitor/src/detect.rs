@@ -1,4 +1,4 @@
-//! `tidewatch detect`, `tidewatch nab` and `tidewatch bench-detectors`: the learned-baseline model run
+//! `tidewatch detect`, `tidewatch nab` and `tidewatch bench detectors`: the learned-baseline model run
 //! over CSV files, and the figures that prove it (NAB scores, the synthetic suite, throughput).
 
 use anyhow::{bail, Context, Result};
@@ -535,7 +535,7 @@ fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
     }
 }
 
-/// `tidewatch bench-detectors`.
+/// `tidewatch bench detectors`.
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
     let report = synthetic::run_suite(args.seed, args.weeks);
