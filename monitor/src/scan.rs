@@ -137,12 +137,9 @@ impl VolumeWindow {
         };
         let mut out = Vec::new();
         let mut b = first;
+        let by_start: std::collections::HashMap<i64, f64> = counted.iter().copied().collect();
         while b <= last {
-            let n = counted
-                .iter()
-                .find(|(cb, _)| *cb == b)
-                .map_or(0.0, |(_, n)| *n);
-            out.push((b, n));
+            out.push((b, by_start.get(&b).copied().unwrap_or(0.0)));
             b += self.bucket;
         }
         out
