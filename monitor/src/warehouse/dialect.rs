@@ -213,24 +213,14 @@ impl Dialect {
         }
     }
 
-    /// `ts >= <epoch seconds>` in a form the server can answer from an index where it has one.
-    fn ts_at_least(self, ts: &str, epoch: i64) -> String {
+    /// `ts <op> <epoch seconds>` in a form the server can answer from an index where it has one.
+    fn ts_compare(self, ts: &str, op: &str, epoch: i64) -> String {
         match self {
-            Dialect::Postgres => format!("{ts} >= to_timestamp({epoch})"),
-            Dialect::Mysql => format!("{ts} >= FROM_UNIXTIME({epoch})"),
-            Dialect::Sqlite => format!("{} >= {epoch}", self.epoch_seconds(ts)),
-            Dialect::Snowflake => format!("{ts} >= TO_TIMESTAMP({epoch})"),
-            Dialect::BigQuery => format!("TIMESTAMP({ts}) >= TIMESTAMP_SECONDS({epoch})"),
-        }
-    }
-
-    fn ts_before(self, ts: &str, epoch: i64) -> String {
-        match self {
-            Dialect::Postgres => format!("{ts} < to_timestamp({epoch})"),
-            Dialect::Mysql => format!("{ts} < FROM_UNIXTIME({epoch})"),
-            Dialect::Sqlite => format!("{} < {epoch}", self.epoch_seconds(ts)),
-            Dialect::Snowflake => format!("{ts} < TO_TIMESTAMP({epoch})"),
-            Dialect::BigQuery => format!("TIMESTAMP({ts}) < TIMESTAMP_SECONDS({epoch})"),
+            Dialect::Postgres => format!("{ts} {op} to_timestamp({epoch})"),
+            Dialect::Mysql => format!("{ts} {op} FROM_UNIXTIME({epoch})"),
+            Dialect::Sqlite => format!("{} {op} {epoch}", self.epoch_seconds(ts)),
+            Dialect::Snowflake => format!("{ts} {op} TO_TIMESTAMP({epoch})"),
+            Dialect::BigQuery => format!("TIMESTAMP({ts}) {op} TIMESTAMP_SECONDS({epoch})"),
         }
     }
 
@@ -258,8 +248,8 @@ impl Dialect {
             self.to_double("COUNT(*)"),
             self.to_double(&format!("MAX({})", self.epoch_seconds(&q))),
             self.qualified(plan.schema.as_ref(), &plan.table),
-            self.ts_at_least(&q, start),
-            self.ts_before(&q, end),
+            self.ts_compare(&q, ">=", start),
+            self.ts_compare(&q, "<", end),
         )
     }
 
