@@ -10,14 +10,30 @@ fn tidewatch(args: &[&str]) -> Output {
         .expect("run tidewatch")
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A temp directory removed on drop, also when an assertion fails.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let dir = std::env::temp_dir().join(format!("tw_cli_{tag}_{}_{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -75,7 +91,6 @@ monitors:
     );
     // scan refuses the same file with the same exit code
     assert_eq!(tidewatch(&["scan", "-c", &cfg]).status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -95,7 +110,6 @@ fn invalid_yaml_is_one_error_with_a_place() {
         place[0].parse::<usize>().is_ok() && place[1].parse::<usize>().is_ok(),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -184,7 +198,6 @@ fn demo_then_scan_json_and_table() {
     let out = tidewatch(&["scan", "-c", &cfg, "--monitor", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no monitor named nope"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -226,5 +239,4 @@ monitors:
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("\"status\":\"error\""), "{all}");
     assert!(!all.contains(secret), "secret leaked: {all}");
-    std::fs::remove_dir_all(&dir).ok();
 }
