@@ -101,6 +101,10 @@ impl TestWarehouse {
             }
             Kind::Mariadb => {
                 let mut c = sqlx::MySqlConnection::connect(&url).await?;
+                // Fixtures write naive DATETIMEs in UTC, the way scans read them.
+                sqlx::raw_sql("SET time_zone = '+00:00'")
+                    .execute(&mut c)
+                    .await?;
                 sqlx::raw_sql(sql)
                     .execute(&mut c)
                     .await
@@ -161,12 +165,12 @@ impl TestWarehouse {
         }
     }
 
-    /// An SQL expression for the server's clock minus `minutes`.
-    pub fn minutes_ago(&self, minutes: i64) -> String {
+    /// An SQL expression for the UTC time `epoch` (unix seconds), in this server's timestamp type.
+    pub fn at_epoch(&self, epoch: i64) -> String {
         match self.kind() {
-            Kind::Postgres => format!("now() - interval '{minutes} minutes'"),
-            Kind::Mariadb => format!("NOW(6) - INTERVAL {minutes} MINUTE"),
-            Kind::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%S', 'now', '-{minutes} minutes')"),
+            Kind::Postgres => format!("to_timestamp({epoch})"),
+            Kind::Mariadb => format!("FROM_UNIXTIME({epoch})"),
+            Kind::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%S', {epoch}, 'unixepoch')"),
         }
     }
 
