@@ -27,7 +27,7 @@ enum Command {
         config: PathBuf,
     },
     /// Run every monitor once, store the measurements and print the results.
-    /// Exit code: 0 all good, 1 a check failed or something drifted, 2 config invalid or a measurement failed.
+    /// Exit code: 0 all good, 1 a check failed, the schema drifted or an anomaly, 2 config invalid or a measurement failed.
     Scan {
         #[arg(short, long, default_value = "tidewatch.yaml")]
         config: PathBuf,
