@@ -843,7 +843,7 @@ mod tests {
         assert_eq!(
             e.message,
             "unknown metric \"nul_rate\" (expected one of row_count, volume, freshness, schema, \
-             duplicate_count, duplicate_rate, null_count, null_rate, distinct_count, min, max, mean)"
+             duplicate_count, duplicate_rate, null_count, null_rate, bucket_null_rate, distinct_count, min, max, mean)"
         );
         let e = err("  rows > 1");
         assert_eq!(e.offset, 2);

@@ -29,11 +29,14 @@ pub enum Metric {
     Schema,
     /// Rows per time bucket of the timestamp column.
     Volume,
+    /// NULLs in a column divided by rows, over the rows of one time bucket (the last complete one):
+    /// recent data, which the table-wide `null_rate` dilutes.
+    BucketNullRate,
 }
 
 impl Metric {
     /// Every metric, in output order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::RowCount,
         Metric::Volume,
         Metric::FreshnessSeconds,
@@ -42,6 +45,7 @@ impl Metric {
         Metric::DuplicateRate,
         Metric::NullCount,
         Metric::NullRate,
+        Metric::BucketNullRate,
         Metric::DistinctCount,
         Metric::Min,
         Metric::Max,
@@ -63,6 +67,7 @@ impl Metric {
             Metric::Mean => "mean",
             Metric::Schema => "schema",
             Metric::Volume => "volume",
+            Metric::BucketNullRate => "bucket_null_rate",
         }
     }
 
@@ -80,6 +85,7 @@ impl Metric {
             self,
             Metric::NullCount
                 | Metric::NullRate
+                | Metric::BucketNullRate
                 | Metric::DistinctCount
                 | Metric::Min
                 | Metric::Max
@@ -99,7 +105,23 @@ impl Metric {
 
     /// Whether the value is a ratio in [0, 1] (check thresholds may be written as `1%`).
     pub fn is_ratio(self) -> bool {
-        matches!(self, Metric::NullRate | Metric::DuplicateRate)
+        matches!(
+            self,
+            Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate
+        )
+    }
+
+    /// Whether the metric is measured from the timestamp column (the monitor needs one).
+    pub fn needs_timestamp(self) -> bool {
+        matches!(
+            self,
+            Metric::FreshnessSeconds | Metric::Volume | Metric::BucketNullRate
+        )
+    }
+
+    /// Whether the metric is a series of time buckets (stored per bucket, backfilled on the first scan).
+    pub fn is_bucketed(self) -> bool {
+        matches!(self, Metric::Volume | Metric::BucketNullRate)
     }
 }
 

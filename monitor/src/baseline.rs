@@ -20,7 +20,7 @@ pub fn kind_for(metric: Metric) -> Option<SeriesKind> {
     Some(match metric {
         Metric::Volume => SeriesKind::Volume,
         Metric::FreshnessSeconds => SeriesKind::Freshness,
-        Metric::NullRate | Metric::DuplicateRate => SeriesKind::Ratio,
+        Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate => SeriesKind::Ratio,
         Metric::RowCount
         | Metric::NullCount
         | Metric::DuplicateCount
@@ -115,7 +115,7 @@ pub async fn apply(
             continue;
         };
         let params = params_for(monitor, kind);
-        let (assessment, points) = if metric == Metric::Volume {
+        let (assessment, points) = if metric.is_bucketed() {
             let Some(current_ts) = volume_bucket else {
                 continue;
             };
@@ -124,7 +124,7 @@ pub async fn apply(
                 .series(
                     &monitor.name,
                     metric.as_str(),
-                    None,
+                    row.column.as_deref(),
                     Some(since),
                     Some(MAX_HISTORY),
                 )
@@ -136,7 +136,12 @@ pub async fn apply(
                 })
                 .collect();
             let history: Vec<BucketPoint> = store
-                .buckets(&monitor.name, metric.as_str(), None, Some(since))
+                .buckets(
+                    &monitor.name,
+                    metric.as_str(),
+                    row.column.as_deref(),
+                    Some(since),
+                )
                 .await?
                 .into_iter()
                 .map(|b| (b.bucket_start.timestamp(), b.value))

@@ -84,6 +84,8 @@ pub struct Measured {
     pub failures: Vec<Failure>,
     /// Buckets returned by the volume statement (buckets without rows absent).
     pub volume: Option<Vec<CountedBucket>>,
+    /// The columns whose non-NULL counts `volume` carries, in order.
+    pub bucket_columns: Vec<String>,
 }
 
 /// The buckets a scan counts rows in: `[start, end)` in unix seconds, `bucket` seconds wide. `end` is
@@ -201,37 +203,54 @@ pub async fn scan(
             let newest = counted
                 .iter()
                 .filter_map(|c| Some((c.start, c.newest? as f64)));
-            let record = |metric: &str, (b, value): (i64, f64)| {
+            let record = |metric: &str, column: Option<&String>, (b, value): (i64, f64)| {
                 Some(BucketRecord {
                     monitor: monitor.name.clone(),
                     metric: metric.to_string(),
-                    column: None,
+                    column: column.cloned(),
                     bucket_start: DateTime::from_timestamp(b, 0)?,
                     bucket_seconds: w.bucket,
                     value,
                     observed_at: now,
                 })
             };
-            let buckets: Vec<BucketRecord> = filled
+            let mut buckets: Vec<BucketRecord> = filled
                 .iter()
-                .filter_map(|bn| record(Metric::Volume.as_str(), *bn))
-                .chain(newest.filter_map(|bn| record(crate::baseline::NEWEST_ROW, bn)))
+                .filter_map(|bn| record(Metric::Volume.as_str(), None, *bn))
+                .chain(newest.filter_map(|bn| record(crate::baseline::NEWEST_ROW, None, bn)))
                 .collect();
+            // NULL rate per column per bucket; a bucket without rows has none.
+            for (i, column) in m.bucket_columns.iter().enumerate() {
+                for c in counted.iter().filter(|c| c.rows > 0.0) {
+                    let nulls = c.rows - c.non_null.get(i).copied().unwrap_or(0.0);
+                    let rate = (c.start, nulls / c.rows);
+                    buckets.extend(record(Metric::BucketNullRate.as_str(), Some(column), rate));
+                }
+            }
             store.upsert_buckets(&buckets).await?;
             if let Some((b, n)) = filled.last() {
                 m.observations.push(Observation::table(Metric::Volume, *n));
                 volume_bucket = Some(*b);
+                if let Some(c) = counted.iter().find(|c| c.start == *b && c.rows > 0.0) {
+                    for (i, column) in m.bucket_columns.iter().enumerate() {
+                        let nulls = c.rows - c.non_null.get(i).copied().unwrap_or(0.0);
+                        m.observations.push(Observation::column(
+                            Metric::BucketNullRate,
+                            column.clone(),
+                            nulls / c.rows,
+                        ));
+                    }
+                }
             }
         }
         let previous = store.latest_schema(&monitor.name).await?;
         let mut rows = judge(monitor, &m, previous.as_ref().map(|s| s.columns.as_slice()));
         crate::baseline::apply(store, monitor, &mut rows, now, volume_bucket).await?;
         if let (Some(b), Some(w)) = (volume_bucket, window) {
-            if let Some(r) = rows
-                .iter_mut()
-                .find(|r| r.metric == Metric::Volume.as_str())
-            {
-                let start = DateTime::from_timestamp(b, 0).map(|t| t.to_rfc3339());
+            let start = DateTime::from_timestamp(b, 0).map(|t| t.to_rfc3339());
+            for r in rows.iter_mut().filter(|r| {
+                r.value.is_some() && Metric::parse(&r.metric).is_some_and(Metric::is_bucketed)
+            }) {
                 r.details =
                     Some(serde_json::json!({ "bucket_start": start, "bucket_seconds": w.bucket }));
             }
@@ -346,6 +365,7 @@ async fn measure_on(
         observations,
         failures,
         volume: counted,
+        bucket_columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
     }
 }
 
@@ -607,8 +627,18 @@ pub fn judge(
         if judged_checks[i] {
             continue;
         }
+        let empty_bucket = measured
+            .observations
+            .iter()
+            .any(|o| o.metric == Metric::Volume && o.value == 0.0);
         let mut r = row(c.check.metric, c.check.column.clone(), None, Status::Error);
-        r.message = unmeasured_reason(c, measured);
+        if c.check.metric == Metric::BucketNullRate && empty_bucket {
+            // No rows in the bucket: no NULLs to count, the check holds vacuously.
+            r.status = Status::Pass;
+            r.message = format!("{}: no rows in the last complete bucket", c.text);
+        } else {
+            r.message = unmeasured_reason(c, measured);
+        }
         rows.push(r);
     }
     rows

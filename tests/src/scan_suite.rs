@@ -454,9 +454,9 @@ pub async fn statement_timeout(kind: Kind) -> anyhow::Result<()> {
     wh.cleanup().await
 }
 
-/// 28 days of hourly rows with a daily cycle. `drop` puts a sharp drop into the last complete hour.
-/// The first scan (warm start from the table's own history) must flag the drop with a band, and pass
-/// the same table without it.
+/// 28 days of hourly rows with a daily cycle. `drop` puts a sharp drop into the last complete hour,
+/// with most of its emails NULL. The first scan (warm start from the table's own history) must flag
+/// both with a band, and pass the same table without them.
 pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     let wh = TestWarehouse::create(kind).await?;
     anyhow::ensure!(kind == Kind::Postgres, "the fixture uses generate_series");
@@ -466,9 +466,12 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     for (table, last_hour_rows) in [("events_drop", "5"), ("events_normal", "NULL")] {
         // Rows per hour: 60 + 30*sin(hour of day) + a small deterministic wobble.
         wh.exec(&format!(
-            "CREATE TABLE {table} (id BIGSERIAL, created_at TIMESTAMPTZ NOT NULL);
-             INSERT INTO {table} (created_at)
-             SELECT to_timestamp(h) + make_interval(secs => i * 3599.0 / n)
+            "CREATE TABLE {table} (id BIGSERIAL, created_at TIMESTAMPTZ NOT NULL, email TEXT);
+             INSERT INTO {table} (created_at, email)
+             SELECT to_timestamp(h) + make_interval(secs => i * 3599.0 / n),
+                    CASE WHEN h = {last} AND {last_hour_rows} IS NOT NULL
+                         THEN CASE WHEN i % 5 < 3 THEN NULL ELSE 'x' END
+                         ELSE CASE WHEN (i + h / {hour}) % 50 = 0 THEN NULL ELSE 'x' END END
              FROM generate_series(CAST({start} AS BIGINT), {last}, {hour}) AS h
              CROSS JOIN LATERAL (SELECT CASE WHEN h = {last} AND {last_hour_rows} IS NOT NULL THEN {last_hour_rows}
                  ELSE (60 + 30 * sin(2 * pi() * ((h / {hour}) % 24) / 24) + ((h / {hour}) * 7919 % 9) - 4)::int END AS n) AS c
@@ -502,6 +505,20 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     );
     let details = normal.details.as_ref().unwrap();
     assert_eq!(details["bucket_seconds"], 3600);
+    // The same grouped query counted NULLs per bucket: 3 of the 5 rows of the last hour are NULL,
+    // against about 2% in every hour before (the table-wide rate barely moves).
+    let nulls = find(&report, "drop", "bucket_null_rate", Some("email"));
+    assert_eq!(nulls.value, Some(0.6));
+    assert_eq!(nulls.status, Status::Anomaly, "{nulls:?}");
+    assert!(nulls.expected.unwrap().upper.unwrap() < 0.6);
+    assert!(
+        find(&report, "drop", "null_rate", Some("email"))
+            .value
+            .unwrap()
+            < 0.03
+    );
+    let nulls = find(&report, "normal", "bucket_null_rate", Some("email"));
+    assert_eq!(nulls.status, Status::Pass, "{nulls:?}");
     wh.cleanup().await
 }
 

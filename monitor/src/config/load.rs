@@ -885,8 +885,7 @@ impl Walker<'_> {
         } else {
             metric.as_str()
         };
-        if matches!(metric, Metric::FreshnessSeconds | Metric::Volume) && timestamp_column.is_none()
-        {
+        if metric.needs_timestamp() && timestamp_column.is_none() {
             return Some(format!(
                 "{shown} checks need \"timestamp_column\" on the monitor"
             ));

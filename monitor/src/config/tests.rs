@@ -228,7 +228,7 @@ monitors:
             "/etc/tidewatch/tidewatch.yaml:15:13: source \"crm\" is not defined (defined sources: shop)",
             "/etc/tidewatch/tidewatch.yaml:20:9: unknown metric \"nul_rate\" (expected one of row_count, \
              volume, freshness, schema, duplicate_count, duplicate_rate, null_count, null_rate, \
-             distinct_count, min, max, mean)",
+             bucket_null_rate, distinct_count, min, max, mean)",
             "/etc/tidewatch/tidewatch.yaml:21:9: column \"phone\" is not in the monitor's columns (email)",
             "/etc/tidewatch/tidewatch.yaml:22:23: unexpected \"h\" after the value \"2\"",
         ]

@@ -225,8 +225,9 @@ impl Dialect {
     }
 
     /// ONE grouped statement counting rows per time bucket of `ts` in `[start, end)` (unix seconds,
-    /// `bucket` seconds wide, aligned to the epoch). Output: bucket start, row count and the newest
-    /// timestamp in the bucket (unix seconds), all doubles.
+    /// `bucket` seconds wide, aligned to the epoch). Output: bucket start, row count, the newest
+    /// timestamp in the bucket (unix seconds), then the non-NULL count of each planned column, all
+    /// doubles.
     /// Buckets without rows are absent; the caller fills them with zeros.
     pub fn volume_sql(
         self,
@@ -242,8 +243,17 @@ impl Dialect {
             Dialect::Sqlite => format!("({} / {bucket}) * {bucket}", self.epoch_seconds(&q)),
             _ => format!("FLOOR({} / {bucket}) * {bucket}", self.epoch_seconds(&q)),
         };
+        let non_null: String = plan
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let count = format!("COUNT({})", self.quote_ident(&c.name));
+                format!(", {} AS v{i}", self.to_double(&count))
+            })
+            .collect();
         format!(
-            "SELECT {} AS b, {} AS n, {} AS newest FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
+            "SELECT {} AS b, {} AS n, {} AS newest{non_null} FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
             self.to_double(&bucket_expr),
             self.to_double("COUNT(*)"),
             self.to_double(&format!("MAX({})", self.epoch_seconds(&q))),
@@ -477,7 +487,9 @@ mod tests {
             Dialect::Postgres.volume_sql(&p, &ts, 3600, 1000 * 3600, 1010 * 3600),
             "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM \"created_at\") / 3600) * 3600 AS DOUBLE PRECISION) AS b, \
              CAST(COUNT(*) AS DOUBLE PRECISION) AS n, \
-             CAST(MAX(EXTRACT(EPOCH FROM \"created_at\")) AS DOUBLE PRECISION) AS newest \
+             CAST(MAX(EXTRACT(EPOCH FROM \"created_at\")) AS DOUBLE PRECISION) AS newest, \
+             CAST(COUNT(\"email\") AS DOUBLE PRECISION) AS v0, \
+             CAST(COUNT(\"amount\") AS DOUBLE PRECISION) AS v1 \
              FROM \"shop\".\"orders\" \
              WHERE \"created_at\" >= to_timestamp(3600000) AND \"created_at\" < to_timestamp(3636000) \
              GROUP BY 1 ORDER BY 1"

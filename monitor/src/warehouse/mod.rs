@@ -45,13 +45,15 @@ pub enum Warehouse {
 }
 
 /// One bucket as the volume statement counted it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CountedBucket {
     /// Bucket start, unix seconds.
     pub start: i64,
     pub rows: f64,
     /// Newest timestamp in the bucket, unix seconds.
     pub newest: Option<i64>,
+    /// Non-NULL values per column of the plan, in plan order.
+    pub non_null: Vec<f64>,
 }
 
 /// A profile's values, one per slot of the statement (NULL aggregates are `None`).
@@ -201,8 +203,8 @@ impl Warehouse {
         Ok(sql.slots.into_iter().zip(values).collect())
     }
 
-    /// Rows per bucket of `ts` in `[start, end)` with ONE grouped statement, oldest first, buckets
-    /// without rows absent.
+    /// Rows (and non-NULL values per planned column) per bucket of `ts` in `[start, end)` with ONE
+    /// grouped statement, oldest first, buckets without rows absent.
     pub async fn volume(
         &mut self,
         source: &Source,
@@ -213,7 +215,7 @@ impl Warehouse {
         end: i64,
     ) -> Result<Vec<CountedBucket>, WarehouseError> {
         let sql = self.dialect().volume_sql(plan, ts, bucket, start, end);
-        let fut = self.select(&sql, 3, source.statement_timeout);
+        let fut = self.select(&sql, 3 + plan.columns.len(), source.statement_timeout);
         let rows = with_timeout(source, fut).await?;
         Ok(rows
             .into_iter()
@@ -221,10 +223,12 @@ impl Warehouse {
                 let start = r.first().copied().flatten()? as i64;
                 let rows = r.get(1).copied().flatten()?;
                 let newest = r.get(2).copied().flatten().map(|t| t as i64);
+                let non_null = r.iter().skip(3).map(|v| v.unwrap_or(0.0)).collect();
                 Some(CountedBucket {
                     start,
                     rows,
                     newest,
+                    non_null,
                 })
             })
             .collect())
