@@ -519,6 +519,34 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     );
     let nulls = find(&report, "normal", "bucket_null_rate", Some("email"));
     assert_eq!(nulls.status, Status::Pass, "{nulls:?}");
+
+    // An hour later: 40 new rows (10 NULL emails). This scan counts its two buckets inside the
+    // profile statement (one pass) and must agree with the grouped warm-start statement.
+    wh.exec(&format!(
+        "INSERT INTO events_drop (created_at, email)
+         SELECT to_timestamp({current} + i * 60), CASE WHEN i % 4 = 0 THEN NULL ELSE 'x' END
+         FROM generate_series(0, 39) AS i"
+    ))
+    .await?;
+    let later = chrono::DateTime::from_timestamp(current + hour + 600, 0).unwrap();
+    let report = ws.scan_at(&yaml, later).await?;
+    let vol = find(&report, "drop", "volume", None);
+    assert_eq!(vol.value, Some(40.0), "{vol:?}");
+    let nulls = find(&report, "drop", "bucket_null_rate", Some("email"));
+    assert_eq!(nulls.value, Some(0.25), "{nulls:?}");
+    let store = tidewatch::store::Store::connect(&format!(
+        "sqlite://{}",
+        ws.dir.join("state.db").display()
+    ))
+    .await?;
+    let buckets = store.buckets("drop", "volume", None, None).await?;
+    assert_eq!(buckets.len(), 28 * 24 + 1);
+    let recounted = &buckets[buckets.len() - 2];
+    assert_eq!(
+        (recounted.bucket_start.timestamp(), recounted.value),
+        (current - hour, 5.0)
+    );
+    store.close().await;
     wh.cleanup().await
 }
 

@@ -35,6 +35,10 @@ pub struct ProfilePlan {
     pub key: Vec<Ident>,
     /// Timestamp column for freshness.
     pub timestamp: Option<Ident>,
+    /// Buckets of the timestamp column counted inside this same statement (start, unix seconds; each
+    /// `bucket_seconds` wide): a scan that only needs a few new buckets stays a single pass.
+    pub buckets: Vec<i64>,
+    pub bucket_seconds: i64,
 }
 
 /// What one output column of a profile statement holds; indexes point into `ProfilePlan::columns`.
@@ -51,6 +55,14 @@ pub enum Slot {
     Min(usize),
     Max(usize),
     Mean(usize),
+    /// Newest timestamp, unix seconds.
+    NewestEpoch,
+    /// Rows in `ProfilePlan::buckets[k]`.
+    BucketRows(usize),
+    /// Newest timestamp in bucket `k`, unix seconds.
+    BucketNewest(usize),
+    /// Non-NULL values of column `i` in bucket `k`.
+    BucketNonNull(usize, usize),
 }
 
 /// A generated statement and the meaning of each of its output columns, in order. Every output column
@@ -168,10 +180,30 @@ impl Dialect {
         };
         push("COUNT(*)".into(), Slot::RowCount);
         if let Some(ts) = &plan.timestamp {
-            push(
-                self.freshness(&self.quote_ident(ts)),
-                Slot::FreshnessSeconds,
-            );
+            let q = self.quote_ident(ts);
+            push(self.freshness(&q), Slot::FreshnessSeconds);
+            let epoch = self.epoch_seconds(&q);
+            push(format!("MAX({epoch})"), Slot::NewestEpoch);
+            for (k, start) in plan.buckets.iter().enumerate() {
+                let end = start + plan.bucket_seconds;
+                let inside = format!(
+                    "{} AND {}",
+                    self.ts_compare(&q, ">=", *start),
+                    self.ts_compare(&q, "<", end)
+                );
+                push(self.count_if(&inside), Slot::BucketRows(k));
+                push(
+                    format!("MAX(CASE WHEN {inside} THEN {epoch} END)"),
+                    Slot::BucketNewest(k),
+                );
+                for (i, col) in plan.columns.iter().enumerate() {
+                    let c = self.quote_ident(&col.name);
+                    push(
+                        format!("COUNT(CASE WHEN {inside} THEN {c} END)"),
+                        Slot::BucketNonNull(k, i),
+                    );
+                }
+            }
         }
         if !plan.key.is_empty() {
             let quoted: Vec<String> = plan.key.iter().map(|k| self.quote_ident(k)).collect();
@@ -366,6 +398,8 @@ mod tests {
             ],
             key: key.iter().map(|k| id(k)).collect(),
             timestamp: Some(id("created_at")),
+            buckets: Vec::new(),
+            bucket_seconds: 3600,
         }
     }
 
@@ -394,15 +428,16 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS DOUBLE PRECISION) AS c0, \
              CAST(EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX(\"created_at\") AS TIMESTAMPTZ))) AS DOUBLE PRECISION) AS c1, \
-             CAST(COUNT(\"id\") AS DOUBLE PRECISION) AS c2, \
-             CAST(COUNT(DISTINCT \"id\") AS DOUBLE PRECISION) AS c3, \
-             CAST(COUNT(\"email\") AS DOUBLE PRECISION) AS c4, \
-             CAST(COUNT(DISTINCT \"email\") AS DOUBLE PRECISION) AS c5, \
-             CAST(COUNT(\"amount\") AS DOUBLE PRECISION) AS c6, \
-             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE PRECISION) AS c7, \
-             CAST(MIN(\"amount\") AS DOUBLE PRECISION) AS c8, \
-             CAST(MAX(\"amount\") AS DOUBLE PRECISION) AS c9, \
-             CAST(AVG(\"amount\") AS DOUBLE PRECISION) AS c10 \
+             CAST(MAX(EXTRACT(EPOCH FROM \"created_at\")) AS DOUBLE PRECISION) AS c2, \
+             CAST(COUNT(\"id\") AS DOUBLE PRECISION) AS c3, \
+             CAST(COUNT(DISTINCT \"id\") AS DOUBLE PRECISION) AS c4, \
+             CAST(COUNT(\"email\") AS DOUBLE PRECISION) AS c5, \
+             CAST(COUNT(DISTINCT \"email\") AS DOUBLE PRECISION) AS c6, \
+             CAST(COUNT(\"amount\") AS DOUBLE PRECISION) AS c7, \
+             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE PRECISION) AS c8, \
+             CAST(MIN(\"amount\") AS DOUBLE PRECISION) AS c9, \
+             CAST(MAX(\"amount\") AS DOUBLE PRECISION) AS c10, \
+             CAST(AVG(\"amount\") AS DOUBLE PRECISION) AS c11 \
              FROM \"shop\".\"orders\""
         );
         assert_eq!(
@@ -410,6 +445,7 @@ mod tests {
             vec![
                 Slot::RowCount,
                 Slot::FreshnessSeconds,
+                Slot::NewestEpoch,
                 Slot::KeyRows,
                 Slot::KeyDistinct,
                 Slot::NonNull(0),
@@ -446,15 +482,16 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS DOUBLE) AS c0, \
              CAST(DATEDIFF('millisecond', MAX(\"created_at\"), CURRENT_TIMESTAMP()) / 1000.0 AS DOUBLE) AS c1, \
-             CAST(COUNT_IF(\"a\" IS NOT NULL AND \"b\" IS NOT NULL) AS DOUBLE) AS c2, \
-             CAST(COUNT(DISTINCT \"a\", \"b\") AS DOUBLE) AS c3, \
-             CAST(COUNT(\"email\") AS DOUBLE) AS c4, \
-             CAST(COUNT(DISTINCT \"email\") AS DOUBLE) AS c5, \
-             CAST(COUNT(\"amount\") AS DOUBLE) AS c6, \
-             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE) AS c7, \
-             CAST(MIN(\"amount\") AS DOUBLE) AS c8, \
-             CAST(MAX(\"amount\") AS DOUBLE) AS c9, \
-             CAST(AVG(\"amount\") AS DOUBLE) AS c10 \
+             CAST(MAX(DATE_PART(EPOCH_SECOND, \"created_at\")) AS DOUBLE) AS c2, \
+             CAST(COUNT_IF(\"a\" IS NOT NULL AND \"b\" IS NOT NULL) AS DOUBLE) AS c3, \
+             CAST(COUNT(DISTINCT \"a\", \"b\") AS DOUBLE) AS c4, \
+             CAST(COUNT(\"email\") AS DOUBLE) AS c5, \
+             CAST(COUNT(DISTINCT \"email\") AS DOUBLE) AS c6, \
+             CAST(COUNT(\"amount\") AS DOUBLE) AS c7, \
+             CAST(COUNT(DISTINCT \"amount\") AS DOUBLE) AS c8, \
+             CAST(MIN(\"amount\") AS DOUBLE) AS c9, \
+             CAST(MAX(\"amount\") AS DOUBLE) AS c10, \
+             CAST(AVG(\"amount\") AS DOUBLE) AS c11 \
              FROM \"shop\".\"orders\""
         );
     }
@@ -466,15 +503,16 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS FLOAT64) AS c0, \
              CAST(TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), TIMESTAMP(MAX(`created_at`)), MILLISECOND) / 1000.0 AS FLOAT64) AS c1, \
-             CAST(COUNTIF(`a` IS NOT NULL AND `b` IS NOT NULL) AS FLOAT64) AS c2, \
-             CAST(COUNT(DISTINCT IF(`a` IS NOT NULL AND `b` IS NOT NULL, TO_JSON_STRING(STRUCT(`a`, `b`)), NULL)) AS FLOAT64) AS c3, \
-             CAST(COUNT(`email`) AS FLOAT64) AS c4, \
-             CAST(COUNT(DISTINCT `email`) AS FLOAT64) AS c5, \
-             CAST(COUNT(`amount`) AS FLOAT64) AS c6, \
-             CAST(COUNT(DISTINCT `amount`) AS FLOAT64) AS c7, \
-             CAST(MIN(`amount`) AS FLOAT64) AS c8, \
-             CAST(MAX(`amount`) AS FLOAT64) AS c9, \
-             CAST(AVG(`amount`) AS FLOAT64) AS c10 \
+             CAST(MAX(UNIX_SECONDS(TIMESTAMP(`created_at`))) AS FLOAT64) AS c2, \
+             CAST(COUNTIF(`a` IS NOT NULL AND `b` IS NOT NULL) AS FLOAT64) AS c3, \
+             CAST(COUNT(DISTINCT IF(`a` IS NOT NULL AND `b` IS NOT NULL, TO_JSON_STRING(STRUCT(`a`, `b`)), NULL)) AS FLOAT64) AS c4, \
+             CAST(COUNT(`email`) AS FLOAT64) AS c5, \
+             CAST(COUNT(DISTINCT `email`) AS FLOAT64) AS c6, \
+             CAST(COUNT(`amount`) AS FLOAT64) AS c7, \
+             CAST(COUNT(DISTINCT `amount`) AS FLOAT64) AS c8, \
+             CAST(MIN(`amount`) AS FLOAT64) AS c9, \
+             CAST(MAX(`amount`) AS FLOAT64) AS c10, \
+             CAST(AVG(`amount`) AS FLOAT64) AS c11 \
              FROM `shop`.`orders`"
         );
     }
@@ -503,6 +541,42 @@ mod tests {
         assert!(Dialect::Snowflake
             .volume_sql(&p, &ts, 3600, 0, 3600)
             .contains("FLOOR(DATE_PART(EPOCH_SECOND, \"created_at\") / 3600) * 3600"));
+    }
+
+    #[test]
+    fn buckets_counted_inside_the_profile_statement() {
+        let mut p = plan(&[]);
+        p.buckets = vec![7200, 10800];
+        let sql = Dialect::Mysql.profile_sql(&p);
+        let inside = "`created_at` >= FROM_UNIXTIME(10800) AND `created_at` < FROM_UNIXTIME(14400)";
+        assert!(
+            sql.sql
+                .contains(&format!("COUNT(CASE WHEN {inside} THEN 1 END)")),
+            "{}",
+            sql.sql
+        );
+        assert!(sql.sql.contains(&format!(
+            "MAX(CASE WHEN {inside} THEN UNIX_TIMESTAMP(`created_at`) END)"
+        )));
+        assert!(sql
+            .sql
+            .contains(&format!("COUNT(CASE WHEN {inside} THEN `amount` END)")));
+        assert_eq!(
+            sql.sql.matches(" FROM `shop`.`orders`").count(),
+            1,
+            "one statement, one table"
+        );
+        let bucket_slots = sql
+            .slots
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s,
+                    Slot::BucketRows(_) | Slot::BucketNewest(_) | Slot::BucketNonNull(..)
+                )
+            })
+            .count();
+        assert_eq!(bucket_slots, 2 * (2 + p.columns.len()));
     }
 
     #[test]
