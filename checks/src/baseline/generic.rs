@@ -450,7 +450,11 @@ impl GenericModel {
     /// Looks for daily or weekly seasonality in the buffered history (see the module docs).
     fn check_season(&mut self) {
         let step = self.step.max(1.0);
-        let len = self.buf_v.len();
+        // The buffer and its prefix sums are shared by every lag looked at below.
+        let v: &[f64] = self.buf_v.make_contiguous();
+        let len = v.len();
+        let prefix = prefix_sums(v);
+        let mut scratch = Vec::with_capacity(len);
         let mut best: Option<(i64, usize, f64)> = None;
         let mut min_lag = usize::MAX;
         for period in [86_400i64, 604_800] {
@@ -462,7 +466,7 @@ impl GenericModel {
             if 2 * len < 5 * lag {
                 continue;
             }
-            let acf = self.seasonal_acf(lag);
+            let acf = seasonal_acf(v, &prefix, lag, &mut scratch);
             // A weekly pattern also repeats daily; prefer the week only when clearly better.
             let better = match best {
                 None => true,
@@ -475,13 +479,20 @@ impl GenericModel {
         self.next_season_check = self.n + min_lag.clamp(50, 4096);
         match best {
             Some((period, lag, _)) if self.season.as_ref().map(|s| s.period) != Some(period) => {
-                self.start_season(period, lag);
+                self.start_season(period, lag, &prefix, &mut scratch);
             }
             Some(_) => {}
             None => {
                 if min_lag != usize::MAX && self.season.is_some() {
                     let lag = (self.season.as_ref().map_or(0, |s| s.period) as f64 / step).round();
-                    if len >= 3 * lag as usize && self.seasonal_acf(lag as usize) < 0.1 {
+                    if len >= 3 * lag as usize
+                        && seasonal_acf(
+                            self.buf_v.make_contiguous(),
+                            &prefix,
+                            lag as usize,
+                            &mut scratch,
+                        ) < 0.1
+                    {
                         self.season = None;
                     }
                 }
@@ -489,44 +500,7 @@ impl GenericModel {
         }
     }
 
-    /// Values minus their centred moving average over `lag` points (the first and last half lags are
-    /// dropped), with their timestamps.
-    fn detrended(&self, lag: usize) -> Vec<(i64, f64)> {
-        let v: Vec<f64> = self.buf_v.iter().copied().collect();
-        let mut prefix = Vec::with_capacity(v.len() + 1);
-        prefix.push(0.0);
-        for x in &v {
-            prefix.push(prefix[prefix.len() - 1] + x);
-        }
-        let half = lag / 2;
-        let mut out = Vec::with_capacity(v.len());
-        for i in half..v.len().saturating_sub(half) {
-            let (a, b) = (i - half, (i + half + 1).min(v.len()));
-            let cma = (prefix[b] - prefix[a]) / (b - a) as f64;
-            out.push((self.buf_ts[i], v[i] - cma));
-        }
-        out
-    }
-
-    fn seasonal_acf(&self, lag: usize) -> f64 {
-        let d = self.detrended(lag);
-        if d.len() <= lag + 2 {
-            return 0.0;
-        }
-        let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
-        for i in lag..d.len() {
-            let (a, b) = (d[i].1, d[i - lag].1);
-            xy += a * b;
-            xx += a * a;
-            yy += b * b;
-        }
-        if xx <= 0.0 || yy <= 0.0 {
-            return 0.0;
-        }
-        xy / (xx * yy).sqrt()
-    }
-
-    fn start_season(&mut self, period: i64, lag: usize) {
+    fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -537,8 +511,9 @@ impl GenericModel {
         };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
-        for (ts, d) in self.detrended(lag) {
-            let i = season.index(ts);
+        let first = detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
+        for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
+            let i = season.index(*ts);
             sums[i] += d;
             counts[i] += 1;
         }
@@ -578,4 +553,54 @@ impl GenericModel {
         }
         self.season = Some(season);
     }
+}
+
+/// `prefix[i]` is the sum of the first `i` values, accumulated left to right from `0.0`.
+fn prefix_sums(v: &[f64]) -> Vec<f64> {
+    let mut prefix = Vec::with_capacity(v.len() + 1);
+    let mut acc = 0.0;
+    prefix.push(acc);
+    for x in v {
+        acc += x;
+        prefix.push(acc);
+    }
+    prefix
+}
+
+/// Writes into `out` the values minus their centred moving average over `lag` points (the first and
+/// last half lags are dropped) and returns the index in `v` of the first one.
+fn detrended(v: &[f64], prefix: &[f64], lag: usize, out: &mut Vec<f64>) -> usize {
+    out.clear();
+    let half = lag / 2;
+    let end = v.len().saturating_sub(half);
+    if half >= end {
+        return half;
+    }
+    // Every window lies inside `v`, so all hold `2 * half + 1` points.
+    let width = (2 * half + 1) as f64;
+    let (lo, hi) = (&prefix[..end - half], &prefix[2 * half + 1..end + half + 1]);
+    for ((x, a), b) in v[half..end].iter().zip(lo).zip(hi) {
+        let cma = (b - a) / width;
+        out.push(x - cma);
+    }
+    half
+}
+
+/// Autocorrelation at `lag` of the detrended buffer (see [`detrended`]); `scratch` is reused.
+fn seasonal_acf(v: &[f64], prefix: &[f64], lag: usize, scratch: &mut Vec<f64>) -> f64 {
+    detrended(v, prefix, lag, scratch);
+    let d = &scratch[..];
+    if d.len() <= lag + 2 {
+        return 0.0;
+    }
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
+        xy += a * b;
+        xx += a * a;
+        yy += b * b;
+    }
+    if xx <= 0.0 || yy <= 0.0 {
+        return 0.0;
+    }
+    xy / (xx * yy).sqrt()
 }
