@@ -189,14 +189,18 @@ pub fn parse_row(
     if text.is_empty() {
         return Ok(None);
     }
-    let mut parts = text.split(',');
-    let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(CsvError::Shape {
-            line: line_no,
-            text: text.to_string(),
-        });
+    // Exactly one comma (byte scans: a comma is one byte in UTF-8 and never inside another character).
+    let comma = text.bytes().position(|b| b == b',');
+    let (t, v) = match comma {
+        Some(i) if !text.as_bytes()[i + 1..].contains(&b',') => (&text[..i], &text[i + 1..]),
+        _ => {
+            return Err(CsvError::Shape {
+                line: line_no,
+                text: text.to_string(),
+            })
+        }
     };
-    let (t, v) = (t.trim().trim_matches('"'), v.trim().trim_matches('"'));
+    let (t, v) = (trim_quotes(t.trim()), trim_quotes(v.trim()));
     if first && t.eq_ignore_ascii_case("timestamp") {
         return Ok(None);
     }
@@ -213,6 +217,14 @@ pub fn parse_row(
         })?
     };
     Ok(Some((ts, value, v)))
+}
+
+/// `s.trim_matches('"')`, on bytes.
+fn trim_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b'"').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b'"').map_or(start, |i| i + 1);
+    &s[start..end]
 }
 
 /// `tidewatch detect`.
@@ -730,5 +742,34 @@ mod float_text_tests {
             check((s % 1_000_000_007) as f64 / 1000.0 - 5e5);
             check((s >> 11) as f64 * 2f64.powi((i % 80) as i32 - 60));
         }
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::{parse_row, trim_quotes};
+
+    #[test]
+    fn trim_quotes_matches_trim_matches() {
+        for s in [
+            "", "\"", "\"\"", "a", "\"a\"", "\"\"a\"", "a\"b", "\"é\"", "é\"\"", "\" a \"",
+        ] {
+            assert_eq!(trim_quotes(s), s.trim_matches('"'), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn rows_need_exactly_one_comma() {
+        assert!(parse_row(1, "1,2,3", false).is_err());
+        assert!(parse_row(1, "12", false).is_err());
+        assert_eq!(
+            parse_row(1, " \"5\" , \"2.5\" ", false).ok().flatten(),
+            Some((5, 2.5, "2.5"))
+        );
+        assert_eq!(
+            parse_row(1, "5,", false).ok().flatten().map(|r| r.2),
+            Some("")
+        );
+        assert_eq!(parse_row(1, "timestamp,value", true).ok().flatten(), None);
     }
 }

@@ -594,12 +594,11 @@ fn peak_decay_for(step: f64) -> f64 {
 
 /// `prefix[i]` is the sum of the first `i` values, accumulated left to right from `0.0`.
 fn prefix_sums(v: &[f64]) -> Vec<f64> {
-    let mut prefix = Vec::with_capacity(v.len() + 1);
+    let mut prefix = vec![0.0; v.len() + 1];
     let mut acc = 0.0;
-    prefix.push(acc);
-    for x in v {
+    for (p, x) in prefix[1..].iter_mut().zip(v) {
         acc += x;
-        prefix.push(acc);
+        *p = acc;
     }
     prefix
 }
@@ -616,10 +615,13 @@ fn detrended(v: &[f64], prefix: &[f64], lag: usize, out: &mut Vec<f64>) -> usize
     // Every window lies inside `v`, so all hold `2 * half + 1` points.
     let width = (2 * half + 1) as f64;
     let (lo, hi) = (&prefix[..end - half], &prefix[2 * half + 1..end + half + 1]);
-    for ((x, a), b) in v[half..end].iter().zip(lo).zip(hi) {
-        let cma = (b - a) / width;
-        out.push(x - cma);
-    }
+    out.extend(
+        v[half..end]
+            .iter()
+            .zip(lo)
+            .zip(hi)
+            .map(|((x, a), b)| x - (b - a) / width),
+    );
     half
 }
 
