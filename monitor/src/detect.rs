@@ -138,7 +138,7 @@ pub enum CsvError {
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f]` (UTC), RFC 3339 or epoch seconds.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     if let Ok(n) = s.parse::<i64>() {
         return Some(n);
     }
@@ -185,7 +185,7 @@ pub fn parse_row(
     line: &str,
     first: bool,
 ) -> Result<Option<(i64, f64, &str)>, CsvError> {
-    let text = line.trim();
+    let text = trim(line);
     if text.is_empty() {
         return Ok(None);
     }
@@ -200,7 +200,7 @@ pub fn parse_row(
             })
         }
     };
-    let (t, v) = (trim_quotes(t.trim()), trim_quotes(v.trim()));
+    let (t, v) = (trim_quotes(trim(t)), trim_quotes(trim(v)));
     if first && t.eq_ignore_ascii_case("timestamp") {
         return Ok(None);
     }
@@ -217,6 +217,19 @@ pub fn parse_row(
         })?
     };
     Ok(Some((ts, value, v)))
+}
+
+/// `s.trim()`, with the ASCII white space stripped on bytes; only when a non-ASCII character is then
+/// at either end does it defer to `str::trim` (which also knows Unicode white space).
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let ws = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    if (start < end) && (b[start] >= 0x80 || b[end - 1] >= 0x80) {
+        return s.trim();
+    }
+    &s[start..end]
 }
 
 /// `s.trim_matches('"')`, on bytes.
@@ -755,6 +768,25 @@ mod csv_tests {
             "", "\"", "\"\"", "a", "\"a\"", "\"\"a\"", "a\"b", "\"é\"", "é\"\"", "\" a \"",
         ] {
             assert_eq!(trim_quotes(s), s.trim_matches('"'), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn trim_matches_str_trim() {
+        for s in [
+            "",
+            " ",
+            "\n",
+            "a",
+            " a\r\n",
+            "\x0b1,2\x0c",
+            "\u{a0}x\u{3000}",
+            "\u{85}",
+            "é ",
+            " \u{2003}",
+            "\x1c1\x1f",
+        ] {
+            assert_eq!(super::trim(s), s.trim(), "{s:?}");
         }
     }
 
