@@ -138,7 +138,7 @@ pub enum CsvError {
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f]` (UTC), RFC 3339 or epoch seconds.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     if let Ok(n) = s.parse::<i64>() {
         return Some(n);
     }
@@ -185,18 +185,22 @@ pub fn parse_row(
     line: &str,
     first: bool,
 ) -> Result<Option<(i64, f64, &str)>, CsvError> {
-    let text = line.trim();
+    let text = trim(line);
     if text.is_empty() {
         return Ok(None);
     }
-    let mut parts = text.split(',');
-    let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(CsvError::Shape {
-            line: line_no,
-            text: text.to_string(),
-        });
+    // Exactly one comma (byte scans: a comma is one byte in UTF-8 and never inside another character).
+    let comma = text.bytes().position(|b| b == b',');
+    let (t, v) = match comma {
+        Some(i) if !text.as_bytes()[i + 1..].contains(&b',') => (&text[..i], &text[i + 1..]),
+        _ => {
+            return Err(CsvError::Shape {
+                line: line_no,
+                text: text.to_string(),
+            })
+        }
     };
-    let (t, v) = (t.trim().trim_matches('"'), v.trim().trim_matches('"'));
+    let (t, v) = (trim_quotes(trim(t)), trim_quotes(trim(v)));
     if first && t.eq_ignore_ascii_case("timestamp") {
         return Ok(None);
     }
@@ -213,6 +217,27 @@ pub fn parse_row(
         })?
     };
     Ok(Some((ts, value, v)))
+}
+
+/// `s.trim()`, with the ASCII white space stripped on bytes; only when a non-ASCII character is then
+/// at either end does it defer to `str::trim` (which also knows Unicode white space).
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let ws = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    if (start < end) && (b[start] >= 0x80 || b[end - 1] >= 0x80) {
+        return s.trim();
+    }
+    &s[start..end]
+}
+
+/// `s.trim_matches('"')`, on bytes.
+fn trim_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b'"').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b'"').map_or(start, |i| i + 1);
+    &s[start..end]
 }
 
 /// `tidewatch detect`.
@@ -276,6 +301,9 @@ fn stream_detect(
     let mut line = String::new();
     let mut line_no = 0;
     let mut first = true;
+    let mut row: Vec<u8> = Vec::with_capacity(128);
+    let mut ints = itoa::Buffer::new();
+    let mut floats = ryu::Buffer::new();
     loop {
         line.clear();
         line_no += 1;
@@ -292,18 +320,140 @@ fn stream_detect(
         };
         first = false;
         let a = detector.step(ts, value);
-        write!(out, "{ts},{text},{:.6},{},", a.score, u8::from(a.anomaly))?;
+        row.clear();
+        row.extend_from_slice(ints.format(ts).as_bytes());
+        row.push(b',');
+        row.extend_from_slice(text.as_bytes());
+        row.push(b',');
+        // Most points score exactly zero; any other score goes through `{:.6}`.
+        if a.score.to_bits() == 0 {
+            row.extend_from_slice(b"0.000000");
+        } else {
+            write!(row, "{:.6}", a.score)?;
+        }
+        row.extend_from_slice(if a.anomaly { b",1," } else { b",0," });
         if let Some(l) = a.lower {
-            write!(out, "{l}")?;
+            push_display_f64(&mut row, &mut floats, l);
         }
-        out.write_all(b",")?;
+        row.push(b',');
         if let Some(u) = a.upper {
-            write!(out, "{u}")?;
+            push_display_f64(&mut row, &mut floats, u);
         }
-        out.write_all(b"\n")?;
+        row.push(b'\n');
+        out.write_all(&row)?;
     }
     out.flush().context("cannot write output")?;
     Ok(())
+}
+
+/// Appends `x` exactly as `format!("{x}")` writes it (shortest round-trip digits, never an exponent),
+/// from ryu's shortest digits, which are the same digits as the standard library's.
+fn push_display_f64(out: &mut Vec<u8>, ryu_buf: &mut ryu::Buffer, x: f64) {
+    if !x.is_finite() {
+        // Not reached by the detectors' bands; kept exact anyway.
+        out.extend_from_slice(x.to_string().as_bytes());
+        return;
+    }
+    let text = ryu_buf.format_finite(x).as_bytes();
+    // Common case: plain `digits.digits`, which the standard library writes the same way.
+    if !text.ends_with(b".0") && !text.contains(&b'e') {
+        if let Some(point) = text.iter().position(|&c| c == b'.') {
+            if !is_shortest_tie(x, (text.len() - point - 1) as i32) {
+                out.extend_from_slice(text);
+                return;
+            }
+        }
+    }
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let (mantissa, mut exp) = match text.iter().position(|&c| c == b'e') {
+        Some(i) => {
+            let (sign, digits) = match text[i + 1..].split_first() {
+                Some((b'-', rest)) => (-1, rest),
+                _ => (1, &text[i + 1..]),
+            };
+            let e = digits
+                .iter()
+                .fold(0i32, |e, &d| e * 10 + i32::from(d - b'0'));
+            (&text[..i], sign * e)
+        }
+        None => (text, 0),
+    };
+    // `x = 0.DIGITS * 10^exp`, leading and trailing zeros dropped.
+    let mut digits = [0u8; 32];
+    let mut n = 0;
+    let mut before_point = true;
+    for &c in mantissa {
+        if c == b'.' {
+            before_point = false;
+            continue;
+        }
+        if n == 0 && c == b'0' {
+            if !before_point {
+                exp -= 1;
+            }
+            continue;
+        }
+        digits[n] = c;
+        n += 1;
+        if before_point {
+            exp += 1;
+        }
+    }
+    while n > 0 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    // Where the exact value lies halfway between two shortest candidates, ryu rounds to even and the
+    // standard library rounds up: leave those (rare) values to the standard library.
+    if n > 0 && is_shortest_tie(x, n as i32 - exp) {
+        out.extend_from_slice(x.to_string().as_bytes());
+        return;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    let digits = &digits[..n];
+    if n == 0 {
+        out.push(b'0');
+    } else if exp <= 0 {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + exp.unsigned_abs() as usize, b'0');
+        out.extend_from_slice(digits);
+    } else if (exp as usize) < n {
+        let (int, frac) = digits.split_at(exp as usize);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    } else {
+        out.extend_from_slice(digits);
+        out.resize(out.len() + exp as usize - n, b'0');
+    }
+}
+
+/// Whether a non-zero finite `x` is exactly halfway between two decimals with `frac_digits` fractional
+/// digits (or is a large integer, where this is not worked out). With `x = m * 2^q`, `m` odd and
+/// `q < 0`, the exact decimal expansion has `-q` fractional digits and ends in 5, so the decimals one
+/// digit shorter are both exactly half a unit away and no shorter ones can tie.
+fn is_shortest_tie(x: f64, frac_digits: i32) -> bool {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (m, q) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return false;
+    }
+    let q = q + m.trailing_zeros() as i32;
+    if q >= 0 {
+        // An integer: below 2^53 its shortest text is itself, exactly.
+        return x.abs() >= 9_007_199_254_740_992.0;
+    }
+    frac_digits == -q - 1
 }
 
 /// The scores of one run of the detector over a NAB folder.
@@ -548,4 +698,110 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         3.0 * report.points as f64 / elapsed.max(1e-9) / 1e6
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod float_text_tests {
+    use super::push_display_f64;
+
+    fn check(x: f64) {
+        let mut out = Vec::new();
+        push_display_f64(&mut out, &mut ryu::Buffer::new(), x);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("{x}"),
+            "bits {:#x}",
+            x.to_bits()
+        );
+    }
+
+    #[test]
+    fn matches_display() {
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e-7,
+            1e-5,
+            123.456,
+            1e15,
+            1e16,
+            1e17,
+            1e21,
+            1e22,
+            1.5e300,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            100.0,
+            120.5,
+            // Exactly halfway between two 17-digit decimals.
+            f64::from_bits(0x42a7_1d27_79a4_b7a0),
+        ] {
+            check(x);
+        }
+        // Deterministic pseudo-random bit patterns and decimal-looking values.
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000u64 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            check(f64::from_bits(s));
+            check((s % 1_000_000_007) as f64 / 1000.0 - 5e5);
+            check((s >> 11) as f64 * 2f64.powi((i % 80) as i32 - 60));
+        }
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::{parse_row, trim_quotes};
+
+    #[test]
+    fn trim_quotes_matches_trim_matches() {
+        for s in [
+            "", "\"", "\"\"", "a", "\"a\"", "\"\"a\"", "a\"b", "\"é\"", "é\"\"", "\" a \"",
+        ] {
+            assert_eq!(trim_quotes(s), s.trim_matches('"'), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn trim_matches_str_trim() {
+        for s in [
+            "",
+            " ",
+            "\n",
+            "a",
+            " a\r\n",
+            "\x0b1,2\x0c",
+            "\u{a0}x\u{3000}",
+            "\u{85}",
+            "é ",
+            " \u{2003}",
+            "\x1c1\x1f",
+        ] {
+            assert_eq!(super::trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn rows_need_exactly_one_comma() {
+        assert!(parse_row(1, "1,2,3", false).is_err());
+        assert!(parse_row(1, "12", false).is_err());
+        assert_eq!(
+            parse_row(1, " \"5\" , \"2.5\" ", false).ok().flatten(),
+            Some((5, 2.5, "2.5"))
+        );
+        assert_eq!(
+            parse_row(1, "5,", false).ok().flatten().map(|r| r.2),
+            Some("")
+        );
+        assert_eq!(parse_row(1, "timestamp,value", true).ok().flatten(), None);
+    }
 }

@@ -83,6 +83,8 @@ struct TailHistogram {
     /// Lower edge of each bin and the prior's tail there.
     edges: [f64; TAIL_BINS],
     prior: [f64; TAIL_BINS],
+    /// One past the highest bin that was ever added to: the counts from here up are exactly zero.
+    top: usize,
 }
 
 impl TailHistogram {
@@ -98,11 +100,14 @@ impl TailHistogram {
             total: 0.0,
             edges,
             prior,
+            top: 0,
         }
     }
 
     fn add(&mut self, z: f64, weight: f64) {
-        self.counts[tail_bin(z)] += weight;
+        let b = tail_bin(z);
+        self.counts[b] += weight;
+        self.top = self.top.max(b + 1);
         self.total += weight;
         if self.total > TAIL_MEMORY {
             for c in self.counts.iter_mut() {
@@ -114,20 +119,30 @@ impl TailHistogram {
 
     /// `P(Z >= z)`: the share of past deviations in z's bin or above, with the Laplace prior.
     fn tail(&self, z: f64) -> f64 {
-        let laplace = (-SQRT2 * z).exp().min(1.0);
         if z <= 0.0 {
             return 1.0;
         }
-        let above: f64 = self.counts[tail_bin(z)..].iter().sum();
+        let laplace = (-SQRT2 * z).exp().min(1.0);
+        // The bins from `top` up are zero; leaving them out of the sum changes no bit of the result.
+        let above: f64 = self.counts[tail_bin(z).min(self.top)..self.top]
+            .iter()
+            .sum();
         ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
     }
 
     /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
     fn z_for(&self, p: f64) -> f64 {
         let denom = self.total + TAIL_PRIOR;
+        // From `top` up the counts are zero, so the test below is `prior[b] / denom > p`, which holds
+        // for a prefix of the bins (`prior` does not increase): its end is found by bisection.
+        let top = self.top;
+        let first_pass = top + self.prior[top..].partition_point(|&pr| pr / denom > p);
+        if first_pass > top {
+            return self.edges.get(first_pass).copied().unwrap_or(f64::INFINITY);
+        }
         let mut above = 0.0;
-        let mut best = f64::INFINITY;
-        for b in (0..TAIL_BINS).rev() {
+        let mut best = self.edges.get(top).copied().unwrap_or(f64::INFINITY);
+        for b in (0..top).rev() {
             above += self.counts[b];
             if (above + self.prior[b]) / denom > p {
                 break;
@@ -193,6 +208,11 @@ pub struct GenericModel {
     shift: Shift,
     lo: f64,
     hi: f64,
+    /// `peak_decay_for(step)`, refreshed whenever `step` changes.
+    peak_decay: f64,
+    /// `p_of_score(params.threshold())` and its decades, fixed with the params.
+    p_threshold: f64,
+    threshold_decades: f64,
 }
 
 /// The prediction for one timestamp.
@@ -222,6 +242,9 @@ impl GenericModel {
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
             shift: Shift::new(SHIFT_ALPHA),
+            peak_decay: peak_decay_for(0.0),
+            p_threshold: p_of_score(params.threshold()),
+            threshold_decades: -p_of_score(params.threshold()).log10(),
         }
     }
 
@@ -234,14 +257,9 @@ impl GenericModel {
         self.season.as_ref().map(|s| s.period)
     }
 
-    /// Per-point decay of the episode peak: half-life `PEAK_HALF_LIFE` points, at most a day.
+    /// Per-point decay of the episode peak (see [`peak_decay_for`]).
     fn peak_decay(&self) -> f64 {
-        let per_day = if self.step > 0.0 {
-            86_400.0 / self.step
-        } else {
-            PEAK_HALF_LIFE
-        };
-        0.5f64.powf(1.0 / PEAK_HALF_LIFE.min(per_day).max(1.0))
+        self.peak_decay
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
@@ -310,18 +328,22 @@ impl GenericModel {
             let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
             decades = decades.max(record);
         }
-        let p = 10f64.powf(-decades);
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
         let score = if decades > PEAK_RATIO * peak {
-            score_of_p(p)
+            score_of_p(10f64.powf(-decades))
         } else {
             0.0
         };
         let threshold = self.params.threshold();
 
         // Band: the deviation at which the score reaches the threshold (or passes the peak).
-        let p_thr = p_of_score(threshold).min(10f64.powf(-peak));
+        // A peak clearly below the threshold's decades cannot win the `min`: skip its `powf`.
+        let p_thr = if peak < self.threshold_decades - 1e-6 {
+            self.p_threshold
+        } else {
+            self.p_threshold.min(10f64.powf(-peak))
+        };
         let z_crit = self.tail.z_for(p_thr);
         let half = (z_crit * f.sigma).max(min_change);
         let (lower, upper) = match dir {
@@ -344,6 +366,7 @@ impl GenericModel {
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
         self.peak = (self.peak * self.peak_decay()).max(decades);
         if let Some(last) = self.last_ts {
+            let step_before = self.step;
             let d = (ts - last) as f64;
             if d > 0.0 {
                 if self.first_steps.len() < 32 {
@@ -351,6 +374,9 @@ impl GenericModel {
                     self.step = super::stats::median(&self.first_steps).unwrap_or(d);
                 } else {
                     self.step += 0.01 * (d.min(4.0 * self.step) - self.step);
+                }
+                if self.step.to_bits() != step_before.to_bits() {
+                    self.peak_decay = peak_decay_for(self.step);
                 }
             }
         }
@@ -389,7 +415,7 @@ impl GenericModel {
             let z = r / f.sigma;
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
             // See `ANOMALY_WEIGHT`.
-            let threshold_decades = -p_of_score(self.params.threshold()).log10();
+            let threshold_decades = self.threshold_decades;
             let weight = if decades < threshold_decades {
                 1.0
             } else {
@@ -450,7 +476,11 @@ impl GenericModel {
     /// Looks for daily or weekly seasonality in the buffered history (see the module docs).
     fn check_season(&mut self) {
         let step = self.step.max(1.0);
-        let len = self.buf_v.len();
+        // The buffer and its prefix sums are shared by every lag looked at below.
+        let v: &[f64] = self.buf_v.make_contiguous();
+        let len = v.len();
+        let prefix = prefix_sums(v);
+        let mut scratch = Vec::with_capacity(len);
         let mut best: Option<(i64, usize, f64)> = None;
         let mut min_lag = usize::MAX;
         for period in [86_400i64, 604_800] {
@@ -462,7 +492,7 @@ impl GenericModel {
             if 2 * len < 5 * lag {
                 continue;
             }
-            let acf = self.seasonal_acf(lag);
+            let acf = seasonal_acf(v, &prefix, lag, &mut scratch);
             // A weekly pattern also repeats daily; prefer the week only when clearly better.
             let better = match best {
                 None => true,
@@ -475,13 +505,20 @@ impl GenericModel {
         self.next_season_check = self.n + min_lag.clamp(50, 4096);
         match best {
             Some((period, lag, _)) if self.season.as_ref().map(|s| s.period) != Some(period) => {
-                self.start_season(period, lag);
+                self.start_season(period, lag, &prefix, &mut scratch);
             }
             Some(_) => {}
             None => {
                 if min_lag != usize::MAX && self.season.is_some() {
                     let lag = (self.season.as_ref().map_or(0, |s| s.period) as f64 / step).round();
-                    if len >= 3 * lag as usize && self.seasonal_acf(lag as usize) < 0.1 {
+                    if len >= 3 * lag as usize
+                        && seasonal_acf(
+                            self.buf_v.make_contiguous(),
+                            &prefix,
+                            lag as usize,
+                            &mut scratch,
+                        ) < 0.1
+                    {
                         self.season = None;
                     }
                 }
@@ -489,44 +526,7 @@ impl GenericModel {
         }
     }
 
-    /// Values minus their centred moving average over `lag` points (the first and last half lags are
-    /// dropped), with their timestamps.
-    fn detrended(&self, lag: usize) -> Vec<(i64, f64)> {
-        let v: Vec<f64> = self.buf_v.iter().copied().collect();
-        let mut prefix = Vec::with_capacity(v.len() + 1);
-        prefix.push(0.0);
-        for x in &v {
-            prefix.push(prefix[prefix.len() - 1] + x);
-        }
-        let half = lag / 2;
-        let mut out = Vec::with_capacity(v.len());
-        for i in half..v.len().saturating_sub(half) {
-            let (a, b) = (i - half, (i + half + 1).min(v.len()));
-            let cma = (prefix[b] - prefix[a]) / (b - a) as f64;
-            out.push((self.buf_ts[i], v[i] - cma));
-        }
-        out
-    }
-
-    fn seasonal_acf(&self, lag: usize) -> f64 {
-        let d = self.detrended(lag);
-        if d.len() <= lag + 2 {
-            return 0.0;
-        }
-        let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
-        for i in lag..d.len() {
-            let (a, b) = (d[i].1, d[i - lag].1);
-            xy += a * b;
-            xx += a * a;
-            yy += b * b;
-        }
-        if xx <= 0.0 || yy <= 0.0 {
-            return 0.0;
-        }
-        xy / (xx * yy).sqrt()
-    }
-
-    fn start_season(&mut self, period: i64, lag: usize) {
+    fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -537,8 +537,9 @@ impl GenericModel {
         };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
-        for (ts, d) in self.detrended(lag) {
-            let i = season.index(ts);
+        let first = detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
+        for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
+            let i = season.index(*ts);
             sums[i] += d;
             counts[i] += 1;
         }
@@ -577,5 +578,112 @@ impl GenericModel {
             self.mad = abs_sum / recent as f64;
         }
         self.season = Some(season);
+    }
+}
+
+/// Per-point decay of the episode peak for a sampling step: half-life `PEAK_HALF_LIFE` points, at most
+/// a day.
+fn peak_decay_for(step: f64) -> f64 {
+    let per_day = if step > 0.0 {
+        86_400.0 / step
+    } else {
+        PEAK_HALF_LIFE
+    };
+    0.5f64.powf(1.0 / PEAK_HALF_LIFE.min(per_day).max(1.0))
+}
+
+/// `prefix[i]` is the sum of the first `i` values, accumulated left to right from `0.0`.
+fn prefix_sums(v: &[f64]) -> Vec<f64> {
+    let mut prefix = vec![0.0; v.len() + 1];
+    let mut acc = 0.0;
+    for (p, x) in prefix[1..].iter_mut().zip(v) {
+        acc += x;
+        *p = acc;
+    }
+    prefix
+}
+
+/// Writes into `out` the values minus their centred moving average over `lag` points (the first and
+/// last half lags are dropped) and returns the index in `v` of the first one.
+fn detrended(v: &[f64], prefix: &[f64], lag: usize, out: &mut Vec<f64>) -> usize {
+    out.clear();
+    let half = lag / 2;
+    let end = v.len().saturating_sub(half);
+    if half >= end {
+        return half;
+    }
+    // Every window lies inside `v`, so all hold `2 * half + 1` points.
+    let width = (2 * half + 1) as f64;
+    let (lo, hi) = (&prefix[..end - half], &prefix[2 * half + 1..end + half + 1]);
+    out.extend(
+        v[half..end]
+            .iter()
+            .zip(lo)
+            .zip(hi)
+            .map(|((x, a), b)| x - (b - a) / width),
+    );
+    half
+}
+
+/// Autocorrelation at `lag` of the detrended buffer (see [`detrended`]); `scratch` is reused.
+fn seasonal_acf(v: &[f64], prefix: &[f64], lag: usize, scratch: &mut Vec<f64>) -> f64 {
+    detrended(v, prefix, lag, scratch);
+    let d = &scratch[..];
+    if d.len() <= lag + 2 {
+        return 0.0;
+    }
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
+        xy += a * b;
+        xx += a * a;
+        yy += b * b;
+    }
+    if xx <= 0.0 || yy <= 0.0 {
+        return 0.0;
+    }
+    xy / (xx * yy).sqrt()
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    /// `TailHistogram::z_for` bisects on the prior, which must not increase from bin to bin.
+    #[test]
+    fn prior_does_not_increase() {
+        let h = TailHistogram::new();
+        assert!(h.prior.windows(2).all(|w| w[1] <= w[0]));
+    }
+
+    /// The bisection in `z_for` and the shortened sum in `tail` agree bit for bit with the full scans.
+    #[test]
+    fn shortcuts_match_full_scans() {
+        let mut h = TailHistogram::new();
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..20_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let z = (s % 10_000) as f64 / 1000.0 * if i % 7 == 0 { 8.0 } else { 1.0 };
+            for p in [1e-2, 1.2e-3, 1e-6, 0.5, 1e-300] {
+                let denom = h.total + TAIL_PRIOR;
+                let mut above = 0.0;
+                let mut best = f64::INFINITY;
+                for b in (0..TAIL_BINS).rev() {
+                    above += h.counts[b];
+                    if (above + h.prior[b]) / denom > p {
+                        break;
+                    }
+                    best = h.edges[b];
+                }
+                assert_eq!(h.z_for(p).to_bits(), best.to_bits());
+            }
+            let above: f64 = h.counts[tail_bin(z)..].iter().sum();
+            let full = ((above + TAIL_PRIOR * (-SQRT2 * z).exp().min(1.0))
+                / (h.total + TAIL_PRIOR))
+                .min(1.0);
+            assert_eq!(h.tail(z).to_bits(), full.to_bits());
+            h.add(z, 1.0);
+        }
     }
 }
