@@ -183,7 +183,9 @@ impl Dialect {
             let q = self.quote_ident(ts);
             push(self.freshness(&q), Slot::FreshnessSeconds);
             let epoch = self.epoch_seconds(&q);
-            push(format!("MAX({epoch})"), Slot::NewestEpoch);
+            // The epoch of MAX(ts), not MAX of the epochs: the server computes MAX(ts) once for
+            // freshness and this, with no per-row work.
+            push(self.epoch_seconds(&format!("MAX({q})")), Slot::NewestEpoch);
             for (k, start) in plan.buckets.iter().enumerate() {
                 let end = start + plan.bucket_seconds;
                 let inside = format!(
@@ -428,7 +430,7 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS DOUBLE PRECISION) AS c0, \
              CAST(EXTRACT(EPOCH FROM (CURRENT_TIMESTAMP - CAST(MAX(\"created_at\") AS TIMESTAMPTZ))) AS DOUBLE PRECISION) AS c1, \
-             CAST(MAX(EXTRACT(EPOCH FROM \"created_at\")) AS DOUBLE PRECISION) AS c2, \
+             CAST(EXTRACT(EPOCH FROM MAX(\"created_at\")) AS DOUBLE PRECISION) AS c2, \
              CAST(COUNT(\"id\") AS DOUBLE PRECISION) AS c3, \
              CAST(COUNT(DISTINCT \"id\") AS DOUBLE PRECISION) AS c4, \
              CAST(COUNT(\"email\") AS DOUBLE PRECISION) AS c5, \
@@ -482,7 +484,7 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS DOUBLE) AS c0, \
              CAST(DATEDIFF('millisecond', MAX(\"created_at\"), CURRENT_TIMESTAMP()) / 1000.0 AS DOUBLE) AS c1, \
-             CAST(MAX(DATE_PART(EPOCH_SECOND, \"created_at\")) AS DOUBLE) AS c2, \
+             CAST(DATE_PART(EPOCH_SECOND, MAX(\"created_at\")) AS DOUBLE) AS c2, \
              CAST(COUNT_IF(\"a\" IS NOT NULL AND \"b\" IS NOT NULL) AS DOUBLE) AS c3, \
              CAST(COUNT(DISTINCT \"a\", \"b\") AS DOUBLE) AS c4, \
              CAST(COUNT(\"email\") AS DOUBLE) AS c5, \
@@ -503,7 +505,7 @@ mod tests {
             p.sql,
             "SELECT CAST(COUNT(*) AS FLOAT64) AS c0, \
              CAST(TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), TIMESTAMP(MAX(`created_at`)), MILLISECOND) / 1000.0 AS FLOAT64) AS c1, \
-             CAST(MAX(UNIX_SECONDS(TIMESTAMP(`created_at`))) AS FLOAT64) AS c2, \
+             CAST(UNIX_SECONDS(TIMESTAMP(MAX(`created_at`))) AS FLOAT64) AS c2, \
              CAST(COUNTIF(`a` IS NOT NULL AND `b` IS NOT NULL) AS FLOAT64) AS c3, \
              CAST(COUNT(DISTINCT IF(`a` IS NOT NULL AND `b` IS NOT NULL, TO_JSON_STRING(STRUCT(`a`, `b`)), NULL)) AS FLOAT64) AS c4, \
              CAST(COUNT(`email`) AS FLOAT64) AS c5, \
