@@ -115,20 +115,22 @@ pub async fn apply(
             continue;
         };
         let params = params_for(monitor, kind);
+        // What earlier scans reported for this series, with their verdicts and feedback.
+        let scanned = store
+            .series(
+                &monitor.name,
+                metric.as_str(),
+                row.column.as_deref(),
+                Some(since),
+                Some(MAX_HISTORY),
+            )
+            .await?;
         let (assessment, points) = if metric.is_bucketed() {
             let Some(current_ts) = volume_bucket else {
                 continue;
             };
             let bucket = monitor.bucket.as_secs() as i64;
-            let verdicts: std::collections::HashMap<i64, (bool, bool)> = store
-                .series(
-                    &monitor.name,
-                    metric.as_str(),
-                    row.column.as_deref(),
-                    Some(since),
-                    Some(MAX_HISTORY),
-                )
-                .await?
+            let verdicts: std::collections::HashMap<i64, (bool, bool)> = scanned
                 .into_iter()
                 .map(|p| {
                     let b = reported_bucket(p.observed_at.timestamp(), bucket);
@@ -161,15 +163,7 @@ pub async fn apply(
             if metric == Metric::FreshnessSeconds {
                 history = freshness_backfill(store, monitor, since, now).await?;
             }
-            let scans: Vec<HistoryPoint> = store
-                .series(
-                    &monitor.name,
-                    metric.as_str(),
-                    row.column.as_deref(),
-                    Some(since),
-                    Some(MAX_HISTORY),
-                )
-                .await?
+            let scans: Vec<HistoryPoint> = scanned
                 .into_iter()
                 .filter_map(|p| {
                     Some(HistoryPoint {
