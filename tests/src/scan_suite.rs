@@ -587,3 +587,77 @@ pub async fn freshness_warm_start(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(regular.status, Status::Pass, "{regular:?}");
     wh.cleanup().await
 }
+
+/// The two ways buckets are counted agree on every dialect: the first scan runs the grouped
+/// warm-start statement, the next one counts its few new buckets inside the profile statement.
+pub async fn buckets_counted_inline_after_the_warm_start(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    let hour = 3600;
+    let now = chrono::Utc::now().timestamp();
+    let current = now - now.rem_euclid(hour);
+    let rows = |at: &[(i64, &str)]| -> String {
+        at.iter()
+            .map(|(t, email)| format!("({}, {email})", wh.at_epoch(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let first = rows(&[
+        (current - 2 * hour + 60, "'a'"),
+        (current - 2 * hour + 120, "NULL"),
+        (current - 2 * hour + 180, "'c'"),
+        (current - hour + 60, "'d'"),
+        (current - hour + 3599, "NULL"),
+    ]);
+    wh.exec(&format!(
+        "CREATE TABLE ev (created_at {}, email VARCHAR(20)); INSERT INTO ev (created_at, email) VALUES {first}",
+        wh.timestamp_type()
+    ))
+    .await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: ev\n    source: wh\n    table: {}\n    timestamp_column: created_at\n    columns: [email]\n",
+            wh.dataset("ev")
+        );
+    let ws = Workspace::new();
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
+    let report = ws.scan_at(&yaml, at(current + 600)).await?;
+    assert_eq!(find(&report, "ev", "volume", None).value, Some(2.0));
+    assert_eq!(
+        find(&report, "ev", "bucket_null_rate", Some("email")).value,
+        Some(0.5)
+    );
+
+    let later = rows(&[
+        (current + 10, "NULL"),
+        (current + 20, "'f'"),
+        (current + 30, "'g'"),
+        (current + 3599, "'h'"),
+        (current + hour, "'next hour'"),
+    ]);
+    wh.exec(&format!(
+        "INSERT INTO ev (created_at, email) VALUES {later}"
+    ))
+    .await?;
+    let report = ws.scan_at(&yaml, at(current + hour + 600)).await?;
+    assert_eq!(find(&report, "ev", "volume", None).value, Some(4.0));
+    assert_eq!(
+        find(&report, "ev", "bucket_null_rate", Some("email")).value,
+        Some(0.25)
+    );
+    let store = tidewatch::store::Store::connect(&format!(
+        "sqlite://{}",
+        ws.dir.join("state.db").display()
+    ))
+    .await?;
+    let counted: Vec<(i64, f64)> = store
+        .buckets("ev", "volume", None, None)
+        .await?
+        .iter()
+        .map(|b| (b.bucket_start.timestamp() - current, b.value))
+        .collect();
+    assert_eq!(counted, [(-2 * hour, 3.0), (-hour, 2.0), (0, 4.0)]);
+    let newest = store.buckets("ev", "newest_row", None, None).await?;
+    assert_eq!(newest.last().map(|b| b.value as i64), Some(current + 3599));
+    store.close().await;
+    wh.cleanup().await
+}

@@ -22,3 +22,8 @@ async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
 async fn statement_timeout() -> anyhow::Result<()> {
     suite::statement_timeout(Mariadb).await
 }
+
+#[tokio::test]
+async fn buckets_counted_inline_after_the_warm_start() -> anyhow::Result<()> {
+    suite::buckets_counted_inline_after_the_warm_start(Mariadb).await
+}

@@ -72,3 +72,8 @@ async fn postgres_state_store() -> anyhow::Result<()> {
 async fn freshness_warm_start() -> anyhow::Result<()> {
     suite::freshness_warm_start(Postgres).await
 }
+
+#[tokio::test]
+async fn buckets_counted_inline_after_the_warm_start() -> anyhow::Result<()> {
+    suite::buckets_counted_inline_after_the_warm_start(Postgres).await
+}

@@ -18,3 +18,8 @@ async fn hostile_identifiers() -> anyhow::Result<()> {
 async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
     suite::missing_table_does_not_stop_others(Sqlite).await
 }
+
+#[tokio::test]
+async fn buckets_counted_inline_after_the_warm_start() -> anyhow::Result<()> {
+    suite::buckets_counted_inline_after_the_warm_start(Sqlite).await
+}
