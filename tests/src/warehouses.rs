@@ -12,8 +12,46 @@ pub const MARIADB_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";
 /// One warehouse created for one test; call [`TestWarehouse::cleanup`] at the end.
 pub enum TestWarehouse {
     Postgres(TempPgDb),
-    Mariadb { name: String, url: String },
+    Mariadb(TempMariaDb),
     Sqlite(TempSqliteFile),
+}
+
+/// A MariaDB database created for one test: dropped by `cleanup`, or on `Drop` when a test failed
+/// before it got there.
+pub struct TempMariaDb {
+    name: String,
+    url: String,
+    dropped: bool,
+}
+
+async fn drop_mariadb_database(name: &str) -> anyhow::Result<()> {
+    let mut admin = sqlx::MySqlConnection::connect(MARIADB_ADMIN_URL).await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+impl Drop for TempMariaDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // Drop cannot await and may run inside a runtime: use a thread with a runtime of its own.
+        let name = self.name.clone();
+        let dropper = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                if let Err(e) = rt.block_on(drop_mariadb_database(&name)) {
+                    eprintln!("warning: could not drop test database {name}: {e:#}");
+                }
+            }
+        });
+        let _ = dropper.join();
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +76,11 @@ impl TestWarehouse {
                     .with_context(|| format!("create database {name}"))?;
                 admin.close().await?;
                 let url = format!("mysql://root@127.0.0.1:3306/{name}");
-                TestWarehouse::Mariadb { name, url }
+                TestWarehouse::Mariadb(TempMariaDb {
+                    name,
+                    url,
+                    dropped: false,
+                })
             }
             Kind::Sqlite => {
                 let f = TempSqliteFile::new("wh");
@@ -56,7 +98,7 @@ impl TestWarehouse {
     pub fn kind(&self) -> Kind {
         match self {
             TestWarehouse::Postgres(_) => Kind::Postgres,
-            TestWarehouse::Mariadb { .. } => Kind::Mariadb,
+            TestWarehouse::Mariadb(_) => Kind::Mariadb,
             TestWarehouse::Sqlite(_) => Kind::Sqlite,
         }
     }
@@ -73,7 +115,7 @@ impl TestWarehouse {
     pub fn url(&self) -> String {
         match self {
             TestWarehouse::Postgres(db) => db.url().to_string(),
-            TestWarehouse::Mariadb { url, .. } => url.clone(),
+            TestWarehouse::Mariadb(db) => db.url.clone(),
             TestWarehouse::Sqlite(f) => f.url(),
         }
     }
@@ -82,7 +124,7 @@ impl TestWarehouse {
     pub fn dataset(&self, table: &str) -> String {
         match self {
             TestWarehouse::Postgres(_) => format!("public.{table}"),
-            TestWarehouse::Mariadb { name, .. } => format!("{name}.{table}"),
+            TestWarehouse::Mariadb(db) => format!("{}.{table}", db.name),
             TestWarehouse::Sqlite(_) => table.to_string(),
         }
     }
@@ -185,13 +227,9 @@ impl TestWarehouse {
     pub async fn cleanup(self) -> anyhow::Result<()> {
         match self {
             TestWarehouse::Postgres(db) => db.drop_db().await,
-            TestWarehouse::Mariadb { name, .. } => {
-                let mut admin = sqlx::MySqlConnection::connect(MARIADB_ADMIN_URL).await?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await?;
-                Ok(())
+            TestWarehouse::Mariadb(mut db) => {
+                db.dropped = true;
+                drop_mariadb_database(&db.name).await
             }
             TestWarehouse::Sqlite(f) => {
                 drop(f);
