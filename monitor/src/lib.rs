@@ -10,5 +10,6 @@ pub mod feedback;
 pub mod ident;
 pub mod output;
 pub mod scan;
+pub mod secret;
 pub mod store;
 pub mod warehouse;

@@ -30,48 +30,11 @@ where
     row.try_get(col).map_err(query_err(BACKEND, "decode a row"))
 }
 
-/// Decodes `%XX` escapes, as the driver does for the password in a URL.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Replaces every occurrence of the password (raw and percent-decoded) in a message.
-fn scrub(message: &str, password: Option<&str>) -> String {
-    let mut out = message.to_string();
-    if let Some(pw) = password.filter(|p| !p.is_empty()) {
-        for form in [pw.to_string(), percent_decode(pw)] {
-            if !form.is_empty() {
-                out = out.replace(&form, "***");
-            }
-        }
-    }
-    out
-}
-
 impl PgStore {
     pub(super) async fn connect(url: &str) -> Result<PgStore, StoreError> {
         // `url::ParseError` messages never repeat the input.
         let parsed = url::Url::parse(url)
             .map_err(|e| StoreError::InvalidUrl(format!("postgres store url: {e}")))?;
-        let password = parsed.password();
         let target = format!(
             "{}:{}{}",
             parsed.host_str().unwrap_or("localhost"),
@@ -80,7 +43,7 @@ impl PgStore {
         );
         let connect_err = |e: &sqlx::Error| StoreError::PostgresConnect {
             target: target.clone(),
-            reason: scrub(&e.to_string(), password),
+            reason: crate::secret::redact(&e.to_string(), url),
         };
         let options = PgConnectOptions::from_url(&parsed).map_err(|e| connect_err(&e))?;
 
@@ -383,28 +346,5 @@ impl PgStore {
 
     pub(super) async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_removes_raw_and_decoded_password() {
-        let msg = "auth failed for s3cret%40pw aka s3cret@pw";
-        assert_eq!(
-            scrub(msg, Some("s3cret%40pw")),
-            "auth failed for *** aka ***"
-        );
-        assert_eq!(scrub(msg, None), msg);
-        assert_eq!(scrub(msg, Some("")), msg);
-    }
-
-    #[test]
-    fn percent_decode_handles_escapes_and_stray_percent() {
-        assert_eq!(percent_decode("a%40b%2Fc"), "a@b/c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

@@ -76,7 +76,7 @@ impl Warehouse {
         let url = source.url.expose_secret();
         let err = |e: sqlx::Error| WarehouseError::Connect {
             source_name: source.name.clone(),
-            message: redact(&e.to_string(), url),
+            message: crate::secret::redact(&e.to_string(), url),
         };
         match source.kind {
             SourceKind::Postgres => {
@@ -334,38 +334,6 @@ fn classify_query_error(source: &Source, e: &sqlx::Error, url: &str) -> Warehous
     }
     WarehouseError::Query {
         source_name: source.name.clone(),
-        message: redact(&message, url),
-    }
-}
-
-/// Removes the URL and its password from a message, in case a driver echoes either.
-pub fn redact(message: &str, url: &str) -> String {
-    let mut out = message.replace(url, "<url>");
-    if let Ok(parsed) = url::Url::parse(url) {
-        if let Some(pw) = parsed.password() {
-            if !pw.is_empty() {
-                out = out.replace(pw, "***");
-                let decoded = percent_encoding::percent_decode_str(pw).decode_utf8_lossy();
-                if !decoded.is_empty() {
-                    out = out.replace(decoded.as_ref(), "***");
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_removes_url_and_password() {
-        let url = "postgres://u:p%40ss@h/db";
-        let m = redact(
-            "failed for postgres://u:p%40ss@h/db with p@ss and p%40ss",
-            url,
-        );
-        assert_eq!(m, "failed for <url> with *** and ***");
+        message: crate::secret::redact(&message, url),
     }
 }
