@@ -225,24 +225,28 @@ pub async fn scan(
                 .collect();
             // NULL rate per column per bucket; a bucket without rows has none.
             for (i, column) in m.bucket_columns.iter().enumerate() {
-                for c in counted.iter().filter(|c| c.rows > 0.0) {
-                    let nulls = c.rows - c.non_null.get(i).copied().unwrap_or(0.0);
-                    let rate = (c.start, nulls / c.rows);
-                    buckets.extend(record(Metric::BucketNullRate.as_str(), Some(column), rate));
+                for c in &counted {
+                    if let Some(rate) = c.null_rate(i) {
+                        let point = (c.start, rate);
+                        buckets.extend(record(
+                            Metric::BucketNullRate.as_str(),
+                            Some(column),
+                            point,
+                        ));
+                    }
                 }
             }
             store.upsert_buckets(&buckets).await?;
             if let Some((b, n)) = filled.last() {
                 m.observations.push(Observation::table(Metric::Volume, *n));
                 volume_bucket = Some(*b);
-                if let Some(c) = counted.iter().find(|c| c.start == *b && c.rows > 0.0) {
+                if let Some(c) = counted.iter().find(|c| c.start == *b) {
                     for (i, column) in m.bucket_columns.iter().enumerate() {
-                        let nulls = c.rows - c.non_null.get(i).copied().unwrap_or(0.0);
-                        m.observations.push(Observation::column(
-                            Metric::BucketNullRate,
-                            column.clone(),
-                            nulls / c.rows,
-                        ));
+                        if let Some(rate) = c.null_rate(i) {
+                            let obs =
+                                Observation::column(Metric::BucketNullRate, column.clone(), rate);
+                            m.observations.push(obs);
+                        }
                     }
                 }
             }

@@ -56,6 +56,14 @@ pub struct CountedBucket {
     pub non_null: Vec<f64>,
 }
 
+impl CountedBucket {
+    /// NULLs divided by rows for the plan's column `i`; `None` for a bucket without rows.
+    pub fn null_rate(&self, i: usize) -> Option<f64> {
+        (self.rows > 0.0)
+            .then(|| (self.rows - self.non_null.get(i).copied().unwrap_or(0.0)) / self.rows)
+    }
+}
+
 /// A profile's values, one per slot of the statement (NULL aggregates are `None`).
 pub type ProfileValues = Vec<(Slot, Option<f64>)>;
 
