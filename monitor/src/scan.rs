@@ -429,12 +429,9 @@ fn inline_buckets(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<Cou
         .collect()
 }
 
-fn key_label(plan: &ProfilePlan) -> String {
-    plan.key
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+/// The key columns as results name them: joined by ",".
+fn key_label(key: &[crate::ident::Ident]) -> String {
+    key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
@@ -504,14 +501,7 @@ pub fn plan_profile(
     } else {
         failures.push(Failure {
             metric: Metric::DuplicateCount,
-            column: Some(
-                monitor
-                    .key
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            column: Some(key_label(&monitor.key)),
             message: missing("key", &missing_keys.join(", ")),
             whole: false,
         });
@@ -531,12 +521,7 @@ pub fn plan_profile(
 
 /// Turns a profile's values into observations.
 pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<Observation> {
-    let get = |slot: Slot| {
-        values
-            .iter()
-            .find(|(s, _)| *s == slot)
-            .and_then(|(_, v)| *v)
-    };
+    let get = |slot: Slot| slot_value(values, slot);
     let rows = get(Slot::RowCount).unwrap_or(0.0);
     let rate = |n: f64| if rows > 0.0 { n / rows } else { 0.0 };
     let mut out = vec![Observation::table(Metric::RowCount, rows)];
@@ -550,7 +535,7 @@ pub fn observations_from(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> 
         let key_rows = get(Slot::KeyRows).unwrap_or(0.0);
         let distinct = get(Slot::KeyDistinct).unwrap_or(0.0);
         let dups = (key_rows - distinct).max(0.0);
-        let label = key_label(plan);
+        let label = key_label(&plan.key);
         out.push(Observation::column(
             Metric::DuplicateCount,
             label.clone(),
