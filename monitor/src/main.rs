@@ -116,21 +116,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Validate { config } => match tidewatch::config::load(&config) {
-            Ok(cfg) => {
+        Command::Validate { config } => Ok(match load_config(&config) {
+            Some(cfg) => {
                 println!(
                     "{}: ok ({} sources, {} monitors)",
                     config.display(),
                     cfg.sources.len(),
                     cfg.monitors.len()
                 );
-                Ok(0)
+                0
             }
-            Err(errors) => {
-                eprintln!("{errors}");
-                Ok(2)
-            }
-        },
+            None => 2,
+        }),
         Command::Scan {
             config,
             format,
@@ -143,17 +140,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             column,
             at,
         } => {
-            let cfg = match tidewatch::config::load(&config) {
-                Ok(cfg) => cfg,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return Ok(2);
-                }
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
             };
             let said = runtime()?.block_on(async {
-                let store = tidewatch::store::Store::connect(cfg.store.expose_secret())
-                    .await
-                    .context("opening the state store")?;
+                let store = open_store(&cfg).await?;
                 let said = tidewatch::feedback::mark_expected(
                     &store,
                     &monitor,
@@ -213,17 +204,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Loads and validates a config; on failure prints every problem (the caller exits 2).
+fn load_config(path: &Path) -> Option<tidewatch::config::Config> {
+    match tidewatch::config::load(path) {
+        Ok(cfg) => Some(cfg),
+        Err(errors) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}
+
+async fn open_store(cfg: &tidewatch::config::Config) -> anyhow::Result<tidewatch::store::Store> {
+    tidewatch::store::Store::connect(cfg.store.expose_secret())
+        .await
+        .context("opening the state store")
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
 fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<u8> {
-    let cfg = match tidewatch::config::load(config) {
-        Ok(cfg) => cfg,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(2);
-        }
+    let Some(cfg) = load_config(config) else {
+        return Ok(2);
     };
     if let Some(name) = monitor {
         if !cfg.monitors.iter().any(|m| m.name == name) {
@@ -231,9 +235,7 @@ fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<
         }
     }
     let report = runtime()?.block_on(async {
-        let store = tidewatch::store::Store::connect(cfg.store.expose_secret())
-            .await
-            .context("opening the state store")?;
+        let store = open_store(&cfg).await?;
         let report = tidewatch::scan::scan(&cfg, &store, monitor, chrono::Utc::now())
             .await
             .context("writing to the state store");
