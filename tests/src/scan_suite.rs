@@ -47,6 +47,14 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// The state store the scans of this workspace wrote (`state.db` beside the config).
+    pub async fn store(&self) -> anyhow::Result<tidewatch::store::Store> {
+        let url = format!("sqlite://{}", self.dir.join("state.db").display());
+        Ok(tidewatch::store::Store::connect(&url).await?)
+    }
+}
+
 impl Drop for Workspace {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -534,11 +542,7 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(vol.value, Some(40.0), "{vol:?}");
     let nulls = find(&report, "drop", "bucket_null_rate", Some("email"));
     assert_eq!(nulls.value, Some(0.25), "{nulls:?}");
-    let store = tidewatch::store::Store::connect(&format!(
-        "sqlite://{}",
-        ws.dir.join("state.db").display()
-    ))
-    .await?;
+    let store = ws.store().await?;
     let buckets = store.buckets("drop", "volume", None, None).await?;
     assert_eq!(buckets.len(), 28 * 24 + 1);
     let recounted = &buckets[buckets.len() - 2];
@@ -644,11 +648,7 @@ pub async fn buckets_counted_inline_after_the_warm_start(kind: Kind) -> anyhow::
         find(&report, "ev", "bucket_null_rate", Some("email")).value,
         Some(0.25)
     );
-    let store = tidewatch::store::Store::connect(&format!(
-        "sqlite://{}",
-        ws.dir.join("state.db").display()
-    ))
-    .await?;
+    let store = ws.store().await?;
     let counted: Vec<(i64, f64)> = store
         .buckets("ev", "volume", None, None)
         .await?
