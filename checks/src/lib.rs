@@ -10,9 +10,11 @@ pub mod expr;
 pub mod metric;
 pub mod nab;
 pub mod schema;
+pub mod series;
 pub mod synthetic;
 pub mod verdict;
 
 pub use metric::{Metric, Observation};
 pub use schema::{Column, SchemaDiff, TypeChange};
+pub use series::{SeriesKey, Target};
 pub use verdict::{Direction, Expected, Status};

@@ -32,6 +32,9 @@ pub enum Metric {
     /// NULLs in a column divided by rows, over the rows of one time bucket (the last complete one):
     /// recent data, which the table-wide `null_rate` dilutes.
     BucketNullRate,
+    /// Internal bucket series (never a check or an output row): the newest timestamp per volume bucket in
+    /// unix seconds, the table's own load history from which freshness learns its cadence on a first scan.
+    NewestRow,
 }
 
 impl Metric {
@@ -68,15 +71,25 @@ impl Metric {
             Metric::Schema => "schema",
             Metric::Volume => "volume",
             Metric::BucketNullRate => "bucket_null_rate",
+            Metric::NewestRow => "newest_row",
         }
     }
 
-    /// Parses a metric name; `freshness` is accepted as a short form of `freshness_seconds`.
+    /// Parses a metric name; `freshness` is accepted as a short form of `freshness_seconds`. Internal
+    /// series (`newest_row`) do not parse: they are not metrics a user can name.
     pub fn parse(s: &str) -> Option<Metric> {
         if s == "freshness" {
             return Some(Metric::FreshnessSeconds);
         }
         Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Parses a stored series name: every metric, and the internal bucket series.
+    pub fn parse_stored(s: &str) -> Option<Metric> {
+        if s == Metric::NewestRow.as_str() {
+            return Some(Metric::NewestRow);
+        }
+        Metric::parse(s)
     }
 
     /// Whether the metric is measured per column (`null_rate(email)`) rather than per table.
@@ -121,7 +134,16 @@ impl Metric {
 
     /// Whether the metric is a series of time buckets (stored per bucket, backfilled on the first scan).
     pub fn is_bucketed(self) -> bool {
-        matches!(self, Metric::Volume | Metric::BucketNullRate)
+        matches!(
+            self,
+            Metric::Volume | Metric::BucketNullRate | Metric::NewestRow
+        )
+    }
+}
+
+impl serde::Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

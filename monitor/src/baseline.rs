@@ -15,23 +15,6 @@ pub const NEWEST_ROW: &str = "newest_row";
 /// Most points of per-scan history a detector replays.
 const MAX_HISTORY: i64 = 5000;
 
-/// The model a metric's series follows; `None` for metrics without a learned baseline.
-pub fn kind_for(metric: Metric) -> Option<SeriesKind> {
-    Some(match metric {
-        Metric::Volume => SeriesKind::Volume,
-        Metric::FreshnessSeconds => SeriesKind::Freshness,
-        Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate => SeriesKind::Ratio,
-        Metric::RowCount
-        | Metric::NullCount
-        | Metric::DuplicateCount
-        | Metric::DistinctCount
-        | Metric::Min
-        | Metric::Max
-        | Metric::Mean => SeriesKind::Generic,
-        Metric::Schema => return None,
-    })
-}
-
 /// The detector settings of a monitor for a kind of series.
 pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     let mut p = Params::default_for(kind);
@@ -111,7 +94,7 @@ pub async fn apply(
         let Some(metric) = Metric::parse(&row.metric) else {
             continue;
         };
-        let Some(kind) = kind_for(metric) else {
+        let Some(kind) = SeriesKind::for_metric(metric) else {
             continue;
         };
         let params = params_for(monitor, kind);

@@ -46,6 +46,25 @@ pub enum SeriesKind {
 }
 
 impl SeriesKind {
+    /// The model a monitor's series of `metric` follows; `None` for metrics without a learned
+    /// baseline. The one mapping: monitors, `tidewatch detect` users and the lab's suites all use it.
+    pub fn for_metric(metric: crate::Metric) -> Option<SeriesKind> {
+        use crate::Metric;
+        Some(match metric {
+            Metric::Volume => SeriesKind::Volume,
+            Metric::FreshnessSeconds => SeriesKind::Freshness,
+            Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate => SeriesKind::Ratio,
+            Metric::RowCount
+            | Metric::NullCount
+            | Metric::DuplicateCount
+            | Metric::DistinctCount
+            | Metric::Min
+            | Metric::Max
+            | Metric::Mean => SeriesKind::Generic,
+            Metric::Schema | Metric::NewestRow => return None,
+        })
+    }
+
     pub const ALL: [SeriesKind; 5] = [
         SeriesKind::Volume,
         SeriesKind::Freshness,
