@@ -55,9 +55,10 @@ impl Check {
         self.op.holds(value, self.threshold)
     }
 
-    /// Whether this check applies to an observation of `metric` on `column`.
-    pub fn applies_to(&self, metric: Metric, column: Option<&str>) -> bool {
-        self.metric == metric && self.column.as_deref() == column
+    /// Whether this check applies to an observation of `metric` over `target` (key columns compare
+    /// in their joined form `a,b`).
+    pub fn applies_to(&self, metric: Metric, target: &crate::Target) -> bool {
+        self.metric == metric && self.column == target.label()
     }
 }
 
@@ -97,6 +98,19 @@ impl ExprError {
 
 const OPERATORS: &str = "<, <=, >, >=, =, !=";
 const DURATION_EXAMPLE: &str = "e.g. 30s, 15m, 2h, 1d, 1w or 1h30m";
+
+/// The metrics that take a percentage, for messages: `a, b and c`.
+fn ratio_metrics() -> String {
+    let names: Vec<&str> = Metric::ALL
+        .iter()
+        .filter(|m| m.is_ratio())
+        .map(|m| m.as_str())
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
 
 /// Parses a check expression: `metric [ "(" column {"," column} ")" ] op value`.
 ///
@@ -236,7 +250,8 @@ pub fn parse(text: &str) -> Result<Check, ExprError> {
             return Err(ExprError::new(
                 value_start,
                 format!(
-                    "\"{value_text}\" is a percentage, only null_rate and duplicate_rate take one"
+                    "\"{value_text}\" is a percentage, only {} take one",
+                    ratio_metrics()
                 ),
             ))
         }
@@ -709,7 +724,7 @@ mod tests {
         assert_eq!(e.offset, 20);
         assert_eq!(
             e.message,
-            "\"1%\" is a percentage, only null_rate and duplicate_rate take one"
+            "\"1%\" is a percentage, only duplicate_rate, null_rate and bucket_null_rate take one"
         );
     }
 

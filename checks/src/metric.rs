@@ -153,12 +153,12 @@ impl fmt::Display for Metric {
     }
 }
 
-/// One measured value of one metric. `column` is `None` for table metrics and the key columns joined
-/// by "," for duplicate metrics.
+/// One measured value of one metric over its target (the table, a column or field path, or the key
+/// columns of a uniqueness metric).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub metric: Metric,
-    pub column: Option<String>,
+    pub target: crate::Target,
     pub value: f64,
 }
 
@@ -166,7 +166,7 @@ impl Observation {
     pub fn table(metric: Metric, value: f64) -> Self {
         Observation {
             metric,
-            column: None,
+            target: crate::Target::Table,
             value,
         }
     }
@@ -174,7 +174,16 @@ impl Observation {
     pub fn column(metric: Metric, column: impl Into<String>, value: f64) -> Self {
         Observation {
             metric,
-            column: Some(column.into()),
+            target: crate::Target::Column(column.into()),
+            value,
+        }
+    }
+
+    /// A uniqueness metric over the key columns, in configured order.
+    pub fn key(metric: Metric, key: Vec<String>, value: f64) -> Self {
+        Observation {
+            metric,
+            target: crate::Target::Key(key),
             value,
         }
     }

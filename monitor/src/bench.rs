@@ -6,8 +6,8 @@
 //! medians and their ratio. It prints figures; it asserts nothing about speed. The database is dropped
 //! at the end, on errors and on Ctrl-C too, unless `--keep`.
 
-use crate::warehouse::dialect::Dialect;
-use crate::warehouse::Warehouse;
+use crate::sources::warehouse::dialect::Dialect;
+use crate::sources::warehouse::Warehouse;
 use anyhow::{anyhow, bail, Context};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection, Row};
@@ -507,7 +507,8 @@ async fn run_size(
         .await;
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
-    let (plan, failures) = crate::scan::plan_profile(monitor, &schema, Dialect::Postgres);
+    let crate::sources::warehouse::profile::Planned { plan, failures, .. } =
+        crate::sources::warehouse::profile::plan_profile(monitor, &schema, Dialect::Postgres);
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }
@@ -631,7 +632,7 @@ async fn run_tidewatch(
     yaml: &str,
     dir: &std::path::Path,
     url: &str,
-) -> anyhow::Result<(Duration, crate::scan::ScanReport)> {
+) -> anyhow::Result<(Duration, checks::ScanReport)> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -642,7 +643,7 @@ async fn run_tidewatch(
         let store = crate::store::Store::connect(config.store.expose_secret())
             .await
             .context("opening the state store")?;
-        let report = crate::scan::scan(&config, &store, None, chrono::Utc::now()).await;
+        let report = crate::pipeline::scan(&config, &store, None, chrono::Utc::now()).await;
         store.close().await;
         report.context("writing to the state store")
     }
@@ -666,14 +667,14 @@ async fn run_tidewatch(
 fn compare(
     meaning: &[FloorValue],
     floor: &[Option<f64>],
-    report: &crate::scan::ScanReport,
+    report: &checks::ScanReport,
     rows: u64,
 ) -> String {
     let tw = |metric: &str, column: Option<&str>| {
         report
             .results
             .iter()
-            .find(|r| r.metric == metric && r.column.as_deref() == column)
+            .find(|r| r.metric.as_str() == metric && r.column().as_deref() == column)
             .and_then(|r| r.value)
     };
     let floor_rows = meaning

@@ -1,7 +1,6 @@
-//! Tidewatch monitor: config, state store, warehouse connectors and the `scan` pipeline.
+//! Tidewatch monitor: config, sources (warehouse connectors), the scan pipeline and the CLI's pieces.
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
-pub mod baseline;
 pub mod bench;
 pub mod config;
 pub mod demo;
@@ -9,7 +8,7 @@ pub mod detect;
 pub mod feedback;
 pub mod ident;
 pub mod output;
-pub mod scan;
+pub mod pipeline;
 pub mod secret;
+pub mod sources;
 pub mod store;
-pub mod warehouse;

@@ -236,7 +236,7 @@ fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<
     }
     let report = runtime()?.block_on(async {
         let store = open_store(&cfg).await?;
-        let report = tidewatch::scan::scan(&cfg, &store, monitor, chrono::Utc::now())
+        let report = tidewatch::pipeline::scan(&cfg, &store, monitor, chrono::Utc::now())
             .await
             .context("writing to the state store");
         store.close().await;

@@ -1,6 +1,7 @@
 //! Printing scan reports: one JSON object, or an aligned table for people.
 
-use crate::scan::{display_value, ResultRow, ScanReport};
+use checks::report::display_value;
+use checks::{ResultRow, ScanReport};
 use checks::Status;
 use std::io::Write;
 
@@ -30,7 +31,7 @@ fn expected_text(r: &ResultRow) -> String {
     match r.expected {
         None => String::new(),
         Some(e) => {
-            let side = |v: Option<f64>| v.map(|v| display_value(&r.metric, v));
+            let side = |v: Option<f64>| v.map(|v| display_value(r.metric, v));
             match (side(e.lower), side(e.upper)) {
                 (Some(l), Some(u)) if l == u => format!("= {l}"),
                 (Some(l), Some(u)) => format!("{l} .. {u}"),
@@ -65,10 +66,10 @@ fn write_table(out: &mut dyn Write, rows: &[ResultRow], color: bool) -> std::io:
             [
                 r.status.to_string(),
                 r.monitor.clone(),
-                r.metric.clone(),
-                r.column.clone().unwrap_or_default(),
+                r.metric.to_string(),
+                r.column().unwrap_or_default(),
                 r.value
-                    .map(|v| display_value(&r.metric, v))
+                    .map(|v| display_value(r.metric, v))
                     .unwrap_or_else(|| "-".into()),
                 expected_text(r),
                 r.message.clone(),

@@ -8,7 +8,7 @@ use crate::warehouses::{Kind, TestWarehouse};
 use anyhow::Context;
 use checks::Status;
 use std::path::PathBuf;
-use tidewatch::scan::{ResultRow, ScanReport};
+use checks::{ResultRow, ScanReport};
 
 /// A temp directory holding a config and its state store.
 pub struct Workspace {
@@ -41,7 +41,7 @@ impl Workspace {
             tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
                 .await
                 .context("store")?;
-        let report = tidewatch::scan::scan(&config, &store, None, now).await;
+        let report = tidewatch::pipeline::scan(&config, &store, None, now).await;
         store.close().await;
         Ok(report?)
     }
@@ -86,7 +86,7 @@ pub fn find<'a>(
     report
         .results
         .iter()
-        .find(|r| r.monitor == monitor && r.metric == metric && r.column.as_deref() == column)
+        .find(|r| r.monitor == monitor && r.metric.as_str() == metric && r.column().as_deref() == column)
         .unwrap_or_else(|| panic!("no {monitor}/{metric}/{column:?} in {:#?}", report.results))
 }
 
@@ -231,7 +231,7 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     assert!(report
         .results
         .iter()
-        .all(|r| !(r.metric == "min" && r.column.as_deref() == Some("email"))));
+        .all(|r| !(r.metric == checks::Metric::Min && r.column().as_deref() == Some("email"))));
     let schema = find(&report, m, "schema", None);
     assert_close(schema.value.unwrap_or(0.0), 5.0, "schema columns");
     let names: Vec<&str> = schema.details.as_ref().unwrap()["columns"]

@@ -315,36 +315,72 @@ pub struct HistoryPoint {
     pub expected: bool,
 }
 
-/// The call a scan makes: replays `history` (oldest first) and assesses `current`.
+/// One point of a replayed history and, when a scan judged it, that verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayPoint {
+    pub ts: i64,
+    pub value: f64,
+    /// `Some((was_anomaly, marked_expected))` when a scan reported this point; backfilled points
+    /// (buckets counted on a first scan) have none and are judged by the detector online.
+    pub verdict: Option<(bool, bool)>,
+}
+
+/// The call a scan makes: replays `history` (oldest first) strictly online and assesses `current`.
 ///
-/// Points that were anomalies are not trained on, unless marked expected, or unless they belong to a
-/// run of at least `params.adapt_after` consecutive anomalies (a lasting change the band must follow).
+/// A point is not trained on when it was an anomaly (its stored verdict, or for a point without one the
+/// detector's own online verdict), unless a user marked it expected, or unless it belongs to a run of
+/// at least `params.adapt_after` excluded points in a row: a lasting change the band must follow. Such
+/// a run is learned in order once it reaches that length, and every later point of it as it comes.
+pub fn replay(
+    kind: SeriesKind,
+    params: &Params,
+    history: &[ReplayPoint],
+    current: (i64, f64),
+) -> Assessment {
+    let mut detector = Detector::new(kind, *params);
+    let adapt_after = params.adapt_after.max(1);
+    let mut pending: Vec<(i64, f64)> = Vec::new();
+    let mut lasting = false;
+    for p in history {
+        let excluded = match p.verdict {
+            Some((was_anomaly, expected)) => was_anomaly && !expected,
+            None => detector.assess(p.ts, p.value).anomaly,
+        };
+        if !excluded {
+            pending.clear();
+            lasting = false;
+            detector.learn(p.ts, p.value);
+        } else if lasting {
+            detector.learn(p.ts, p.value);
+        } else {
+            pending.push((p.ts, p.value));
+            if pending.len() >= adapt_after {
+                lasting = true;
+                for (ts, v) in pending.drain(..) {
+                    detector.learn(ts, v);
+                }
+            }
+        }
+    }
+    detector.assess(current.0, current.1)
+}
+
+/// [`replay`] of a history whose every point has a stored verdict.
 pub fn assess_series(
     kind: SeriesKind,
     params: &Params,
     history: &[HistoryPoint],
     current: (i64, f64),
 ) -> Assessment {
-    let mut detector = Detector::new(kind, *params);
-    let mut run_start = 0usize;
-    for (i, p) in history.iter().enumerate() {
-        let excluded = p.was_anomaly && !p.expected;
-        if !excluded {
-            run_start = i + 1;
-            detector.learn(p.ts, p.value);
-            continue;
-        }
-        // Length of the run of excluded points containing i.
-        let run_end = history[i..]
-            .iter()
-            .take_while(|q| q.was_anomaly && !q.expected)
-            .count()
-            + i;
-        if run_end - run_start >= params.adapt_after.max(1) {
-            detector.learn(p.ts, p.value);
-        }
-    }
-    detector.assess(current.0, current.1)
+    let points: Vec<ReplayPoint> = history
+        .iter()
+        .map(|p| ReplayPoint {
+            ts: p.ts,
+            value: p.value,
+            verdict: Some((p.was_anomaly, p.expected)),
+        })
+        .collect();
+    replay(kind, params, &points, current)
 }
 
 #[cfg(test)]

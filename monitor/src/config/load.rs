@@ -56,11 +56,13 @@ pub const DEFAULT_STORE_FILE: &str = "tidewatch-state.db";
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BUCKET: Duration = Duration::from_secs(60 * 60);
+/// Measurements, runs and buckets older than this are pruned from the state store after each scan.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
-const TOP_KEYS: &[&str] = &["version", "store", "sources", "monitors"];
+const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors"];
 const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
 const MONITOR_KEYS: &[&str] = &[
     "name",
@@ -428,6 +430,7 @@ impl Walker<'_> {
         self.known_keys(top, TOP_KEYS, "the config");
         self.version(top);
         let store = self.store(top);
+        let retention = self.duration(top, "retention", DEFAULT_RETENTION);
 
         let sources = match self.required(top, "sources", "the config") {
             Some(node) => self.sources(node),
@@ -475,6 +478,7 @@ impl Walker<'_> {
         Some(Config {
             path: self.file.to_path_buf(),
             store: store?,
+            retention: retention?,
             sources: sources?,
             monitors: monitors?,
         })

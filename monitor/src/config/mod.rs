@@ -10,7 +10,7 @@ mod load;
 pub use interp::{interpolate, InterpError};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_LOOKBACK, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_STORE_FILE,
+    DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_STORE_FILE,
 };
 
 use crate::ident::{Ident, TableRef};
@@ -28,6 +28,9 @@ pub struct Config {
     pub path: PathBuf,
     /// State store URL: `sqlite://PATH` (relative paths resolve beside the config) or `postgres://…`.
     pub store: SecretString,
+    /// History older than this is pruned from the state store after each scan (config `retention`,
+    /// default 400 days). Keep it at least as long as every monitor's `lookback`.
+    pub retention: Duration,
     /// Sources by name, in name order.
     pub sources: BTreeMap<String, Source>,
     /// Monitors in file order; names are unique.
@@ -80,7 +83,8 @@ pub struct Monitor {
     pub checks: Vec<CheckSpec>,
     /// Width of a volume bucket (config `bucket`, default 1 hour).
     pub bucket: Duration,
-    /// How many spreads from the baseline count as an anomaly (config `sensitivity`, > 0, default 3).
+    /// How readily the learned baseline flags a point (config `sensitivity`, in (0, 1), default 0.46):
+    /// a point is an anomaly when its score is at least `1 - sensitivity`.
     pub sensitivity: f64,
     /// Which side of the learned band is an anomaly (config `direction`, default both).
     pub direction: Direction,

@@ -1,14 +1,16 @@
-//! Warehouse connectors: read a table's schema from the catalog and run its one profile statement.
+//! Warehouse connectors (PostgreSQL, MySQL/MariaDB, SQLite): read a table's schema from the catalog and
+//! run its one profile statement. `profile.rs` turns that into the `Source` contract's `Profile`.
 //!
 //! Each monitor opens its own connection for one scan (no pool: a session's settings — read-only,
 //! statement timeout — never leak into another monitor's work), reads the catalog, runs exactly one
 //! profile statement inside a read-only transaction with a statement timeout, and closes.
 
 pub mod dialect;
+pub mod profile;
 
 use crate::config::{Source, SourceKind};
 use crate::ident::Ident;
-use checks::Column;
+use checks::{Column, CountedBucket};
 use dialect::{Dialect, ProfilePlan, Slot};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, Row};
@@ -42,26 +44,6 @@ pub enum Warehouse {
         mariadb: bool,
     },
     Sqlite(sqlx::SqliteConnection),
-}
-
-/// One bucket as the volume statement counted it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CountedBucket {
-    /// Bucket start, unix seconds.
-    pub start: i64,
-    pub rows: f64,
-    /// Newest timestamp in the bucket, unix seconds.
-    pub newest: Option<i64>,
-    /// Non-NULL values per column of the plan, in plan order.
-    pub non_null: Vec<f64>,
-}
-
-impl CountedBucket {
-    /// NULLs divided by rows for the plan's column `i`; `None` for a bucket without rows.
-    pub fn null_rate(&self, i: usize) -> Option<f64> {
-        (self.rows > 0.0)
-            .then(|| (self.rows - self.non_null.get(i).copied().unwrap_or(0.0)) / self.rows)
-    }
 }
 
 /// A profile's values, one per slot of the statement (NULL aggregates are `None`).

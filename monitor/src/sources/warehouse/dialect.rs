@@ -22,6 +22,9 @@ pub struct ColumnPlan {
     pub name: Ident,
     /// Numeric columns also get min, max and mean.
     pub numeric: bool,
+    /// Columns whose type has an equality operator get a distinct count (PostgreSQL `json`, `xml`,
+    /// `point` and the other geometric types have none: `COUNT(DISTINCT)` on them fails).
+    pub distinct: bool,
 }
 
 /// Everything one profile statement computes over one table.
@@ -219,7 +222,9 @@ impl Dialect {
         for (i, col) in plan.columns.iter().enumerate() {
             let q = self.quote_ident(&col.name);
             push(format!("COUNT({q})"), Slot::NonNull(i));
-            push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i));
+            if col.distinct {
+                push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i));
+            }
             if col.numeric {
                 push(format!("MIN({q})"), Slot::Min(i));
                 push(format!("MAX({q})"), Slot::Max(i));
@@ -295,6 +300,21 @@ impl Dialect {
             self.ts_compare(&q, ">=", start),
             self.ts_compare(&q, "<", end),
         )
+    }
+
+    /// Whether values of a catalog type can be compared for equality (so `COUNT(DISTINCT)` and keys
+    /// work). PostgreSQL's `json`, `xml` and geometric types (and arrays of them) cannot; every type of
+    /// the other dialects can.
+    pub fn has_equality(self, data_type: &str) -> bool {
+        let t = data_type.to_ascii_lowercase();
+        let base = t.trim_end_matches("[]").split(['(', ' ']).next().unwrap_or("");
+        match self {
+            Dialect::Postgres => !matches!(
+                base,
+                "json" | "xml" | "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle"
+            ),
+            _ => true,
+        }
     }
 
     /// Whether a catalog type name (as the catalog spells it, any case) is numeric in this dialect.
@@ -392,10 +412,12 @@ mod tests {
                 ColumnPlan {
                     name: id("email"),
                     numeric: false,
+                    distinct: true,
                 },
                 ColumnPlan {
                     name: id("amount"),
                     numeric: true,
+                    distinct: true,
                 },
             ],
             key: key.iter().map(|k| id(k)).collect(),

@@ -1,0 +1,147 @@
+//! Report types: one result row per measurement, and a scan's report.
+
+use crate::baseline::{Assessment, Params};
+use crate::evaluate::format_value;
+use crate::{Expected, Metric, SeriesKey, Status, Target};
+use serde::Serialize;
+
+/// One line of the report: a measurement and its verdict. Field names and order are the public JSON
+/// format (`target` is written as `column`: the column, field path or group, or the key columns joined
+/// by `,`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    pub monitor: String,
+    pub source: String,
+    pub dataset: String,
+    pub metric: Metric,
+    #[serde(rename = "column", serialize_with = "target_label")]
+    pub target: Target,
+    pub value: Option<f64>,
+    pub status: Status,
+    pub expected: Option<Expected>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+fn target_label<S: serde::Serializer>(t: &Target, s: S) -> Result<S::Ok, S::Error> {
+    t.label().serialize(s)
+}
+
+impl ResultRow {
+    /// The series this row is a point of.
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey::new(self.monitor.clone(), self.metric, self.target.clone())
+    }
+
+    /// The flat column label (see [`Target::label`]).
+    pub fn column(&self) -> Option<String> {
+        self.target.label()
+    }
+
+    /// Gives a row its learned verdict: the band, and pass or anomaly (or learning with the history
+    /// count when the detector is not ready).
+    pub fn apply_assessment(&mut self, a: &Assessment, points: usize, params: &Params) {
+        if a.learning {
+            self.status = Status::Learning;
+            self.message = format!(
+                "learning the baseline: {points} points of history, {} needed",
+                params.min_history
+            );
+            return;
+        }
+        let band = Expected {
+            lower: a.lower,
+            upper: a.upper,
+        };
+        self.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
+        let shown = |v: Option<f64>| v.map_or("…".to_string(), |v| display_value(self.metric, v));
+        let band_text = format!("{} .. {}", shown(a.lower), shown(a.upper));
+        if a.anomaly {
+            self.status = Status::Anomaly;
+            self.message = format!(
+                "outside the learned band {band_text} (score {:.2})",
+                a.score
+            );
+        } else {
+            self.status = Status::Pass;
+            self.message = format!("within the learned band {band_text}");
+        }
+    }
+}
+
+/// The outcome of one scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub run_id: i64,
+    pub results: Vec<ResultRow>,
+}
+
+impl ScanReport {
+    /// 0 when nothing is wrong, 1 when a check failed or something drifted, 2 when any measurement
+    /// could not be taken (2 wins over 1).
+    pub fn exit_code(&self) -> i32 {
+        if self.results.iter().any(|r| r.status == Status::Error) {
+            2
+        } else if self.results.iter().any(|r| r.status.is_problem()) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Short human form of a value for tables: durations also in hours or days.
+pub fn display_value(metric: Metric, v: f64) -> String {
+    if metric.is_duration() {
+        let human = if v.abs() >= 86400.0 {
+            format!(" ({:.1}d)", v / 86400.0)
+        } else if v.abs() >= 3600.0 {
+            format!(" ({:.1}h)", v / 3600.0)
+        } else if v.abs() >= 60.0 {
+            format!(" ({:.1}m)", v / 60.0)
+        } else {
+            String::new()
+        };
+        return format!("{}s{human}", format_value(v.round()));
+    }
+    format_value(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_composite_key_is_written_as_one_column_label() {
+        let row = ResultRow {
+            monitor: "m".into(),
+            source: "s".into(),
+            dataset: "d".into(),
+            metric: Metric::DuplicateCount,
+            target: Target::Key(vec!["a".into(), "b".into()]),
+            value: Some(1.0),
+            status: Status::Pass,
+            expected: None,
+            message: String::new(),
+            details: None,
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["column"], "a,b");
+        assert_eq!(json["metric"], "duplicate_count");
+        // Field order is part of the format: serialize to text and find each name after the previous.
+        let text = serde_json::to_string(&row).unwrap();
+        let mut at = 0;
+        for field in ["monitor", "source", "dataset", "metric", "column", "value", "status", "expected", "message"] {
+            let pos = text[at..].find(&format!("\"{field}\":")).unwrap_or_else(|| panic!("{field} out of order in {text}"));
+            at += pos;
+        }
+        assert!(!text.contains("details"));
+    }
+
+    #[test]
+    fn durations_read_in_hours_or_days() {
+        assert_eq!(display_value(Metric::FreshnessSeconds, 7200.0), "7200s (2.0h)");
+        assert_eq!(display_value(Metric::RowCount, 7200.0), "7200");
+    }
+}

@@ -1,0 +1,8 @@
+//! The scan pipeline: `scan` orchestrates one run, `learned` gives undecided rows their learned
+//! verdicts from the store's history, `persist` writes a monitor's results in one transaction.
+
+pub mod learned;
+pub mod persist;
+pub mod scan;
+
+pub use scan::scan;

@@ -1,0 +1,64 @@
+//! Sources: the one contract every connector implements.
+//!
+//! Given a monitor (and the bucket window the pipeline wants counted), a source returns a
+//! [`checks::Profile`]: the schema (table columns or payload fields with types), the observations, the
+//! per-bucket counts and the per-metric failures. A source knows nothing of baselines, stores or
+//! alerts, and never fails as a whole: what it could not measure is a `Failure` inside the profile.
+//!
+//! Today's implementations: `warehouse` (PostgreSQL, MySQL/MariaDB, SQLite). Stream sources (Kafka,
+//! NATS JetStream) implement the same trait.
+
+pub mod warehouse;
+
+use crate::config::{Monitor, Source as SourceConfig};
+use checks::{Profile, VolumeWindow};
+use std::future::Future;
+
+/// A connector that can profile a monitor's dataset.
+///
+/// The future is not required to be `Send`: sqlx's executor traits defeat the compiler's proof for the
+/// warehouse connector's futures (a known higher-ranked lifetime limitation), and the pipeline drives
+/// all of a scan's profiles on one task anyway.
+pub trait Source {
+    /// Measures `monitor` once. `window` is the range of buckets to count, when the monitor has a
+    /// time column; the profile's `buckets` answer it.
+    fn profile(
+        &self,
+        monitor: &Monitor,
+        window: Option<VolumeWindow>,
+    ) -> impl Future<Output = Profile>;
+}
+
+/// A warehouse source: one connection per profile, closed after it.
+pub struct WarehouseSource<'a> {
+    pub config: &'a SourceConfig,
+}
+
+impl Source for WarehouseSource<'_> {
+    fn profile(
+        &self,
+        monitor: &Monitor,
+        window: Option<VolumeWindow>,
+    ) -> impl Future<Output = Profile> {
+        warehouse::profile::measure(monitor, self.config, window)
+    }
+}
+
+/// The source a config entry describes.
+pub enum Connector<'a> {
+    Warehouse(WarehouseSource<'a>),
+}
+
+impl<'a> Connector<'a> {
+    pub fn for_config(config: &'a SourceConfig) -> Connector<'a> {
+        Connector::Warehouse(WarehouseSource { config })
+    }
+}
+
+impl Source for Connector<'_> {
+    async fn profile(&self, monitor: &Monitor, window: Option<VolumeWindow>) -> Profile {
+        match self {
+            Connector::Warehouse(w) => w.profile(monitor, window).await,
+        }
+    }
+}

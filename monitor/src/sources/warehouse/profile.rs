@@ -1,0 +1,402 @@
+//! The warehouse side of the `Source` contract: plan the one profile statement from the monitor and
+//! the catalog, run it, and decode its values into a [`Profile`]. Every metric of a table is computed
+//! here (in SQL, see `dialect.rs`); nothing downstream knows it came from a table.
+
+use super::dialect::{ColumnPlan, Dialect, ProfilePlan, Slot};
+use super::{ProfileValues, Warehouse};
+use crate::config::{Monitor, Source as SourceConfig};
+use crate::ident::Ident;
+use checks::{
+    BucketCounts, Column, CountedBucket, Failure, Metric, Observation, Profile, Skipped, Target,
+    VolumeWindow,
+};
+
+/// Most buckets counted inside the profile statement; a longer window (the first scan's warm start)
+/// gets its own grouped statement.
+pub const INLINE_BUCKETS: i64 = 6;
+
+/// Connects, reads the catalog and runs the one profile statement for a monitor.
+pub async fn measure(
+    monitor: &Monitor,
+    source: &SourceConfig,
+    window: Option<VolumeWindow>,
+) -> Profile {
+    let mut wh = match Warehouse::connect(source).await {
+        Ok(wh) => wh,
+        Err(e) => return Profile::whole_failure(e.to_string()),
+    };
+    let profile = measure_on(&mut wh, monitor, source, window).await;
+    wh.close().await;
+    profile
+}
+
+async fn measure_on(
+    wh: &mut Warehouse,
+    monitor: &Monitor,
+    source: &SourceConfig,
+    window: Option<VolumeWindow>,
+) -> Profile {
+    let schema = match wh
+        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .await
+    {
+        Ok(cols) if cols.is_empty() => {
+            return Profile::whole_failure(format!(
+                "table {} not found in source {} (or it has no columns this user can see)",
+                monitor.dataset, source.name
+            ))
+        }
+        Ok(cols) => cols,
+        Err(e) => return Profile::whole_failure(e.to_string()),
+    };
+    let Planned {
+        mut plan,
+        mut failures,
+        skipped,
+    } = plan_profile(monitor, &schema, wh.dialect());
+    // A window of a few buckets (every scan after the first) is counted inside the profile statement
+    // itself: one pass over the table.
+    let inline = match (&plan.timestamp, window) {
+        (Some(_), Some(w)) if (w.end - w.start) / w.bucket <= INLINE_BUCKETS => {
+            plan.buckets = (0..(w.end - w.start) / w.bucket)
+                .map(|k| w.start + k * w.bucket)
+                .collect();
+            plan.bucket_seconds = w.bucket;
+            true
+        }
+        _ => false,
+    };
+    let mut observations = vec![Observation::table(Metric::Schema, schema.len() as f64)];
+    let mut counted = None;
+    let mut newest = None;
+    match wh.profile(source, &plan).await {
+        Ok(values) => {
+            let (obs, bad) = observations_from(&plan, &values);
+            observations.extend(obs);
+            failures.extend(bad);
+            newest = slot_value(&values, Slot::NewestEpoch);
+            if inline {
+                counted = Some(inline_buckets(&plan, &values));
+            }
+        }
+        Err(e) => failures.push(Failure::whole(e.to_string())),
+    }
+    if let (Some(ts), Some(w), false) = (&plan.timestamp, window, inline) {
+        if newest.is_none_or(|n| (n as i64) < w.start) {
+            // No row in the window (the profile saw the newest one): every bucket is empty, and
+            // the warm-start pass would find nothing.
+            counted = Some(Vec::new());
+        } else {
+            match wh.volume(source, &plan, ts, w.bucket, w.start, w.end).await {
+                Ok(rows) => counted = Some(rows),
+                Err(e) => failures.push(Failure {
+                    metric: Metric::Volume,
+                    target: Target::Table,
+                    message: e.to_string(),
+                    whole: false,
+                }),
+            }
+        }
+    }
+    let buckets = match (window, counted) {
+        (Some(window), Some(counted)) => Some(BucketCounts {
+            window,
+            counted,
+            columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
+        }),
+        _ => None,
+    };
+    Profile {
+        schema: Some(schema),
+        observations,
+        buckets,
+        failures,
+        skipped,
+    }
+}
+
+fn slot_value(values: &[(Slot, Option<f64>)], slot: Slot) -> Option<f64> {
+    values
+        .iter()
+        .find(|(s, _)| *s == slot)
+        .and_then(|(_, v)| *v)
+}
+
+/// The buckets counted inside the profile statement, shaped like the grouped statement's answer
+/// (buckets without rows absent).
+fn inline_buckets(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<CountedBucket> {
+    plan.buckets
+        .iter()
+        .enumerate()
+        .filter_map(|(k, start)| {
+            let rows = slot_value(values, Slot::BucketRows(k)).filter(|n| *n > 0.0)?;
+            Some(CountedBucket {
+                start: *start,
+                rows,
+                newest: slot_value(values, Slot::BucketNewest(k)).map(|t| t as i64),
+                non_null: (0..plan.columns.len())
+                    .map(|i| slot_value(values, Slot::BucketNonNull(k, i)).unwrap_or(0.0))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// A profile plan and what planning found that cannot (or will not) be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub plan: ProfilePlan,
+    pub failures: Vec<Failure>,
+    pub skipped: Vec<Skipped>,
+}
+
+fn key_target(key: &[Ident]) -> Target {
+    Target::Key(key.iter().map(|k| k.to_string()).collect())
+}
+
+/// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
+/// have become failures for just those metrics; the rest of the table is still profiled. Columns of a
+/// type without equality are profiled without a distinct count (said in `skipped`).
+pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> Planned {
+    let find = |name: &str| schema.iter().find(|c| c.name == name);
+    let missing = |what: &str, name: &str| {
+        format!(
+            "column {name} ({what}) not found in table {}",
+            monitor.dataset
+        )
+    };
+    let mut failures = Vec::new();
+    let mut skipped = Vec::new();
+    let mut columns = Vec::new();
+    let mut add = |name: Ident, c: &Column| {
+        let distinct = dialect.has_equality(&c.data_type);
+        if !distinct {
+            skipped.push(Skipped {
+                target: Target::Column(name.to_string()),
+                metrics: vec![Metric::DistinctCount],
+                reason: format!("type {} has no equality operator", c.data_type),
+            });
+        }
+        columns.push(ColumnPlan {
+            name,
+            numeric: dialect.is_numeric_type(&c.data_type),
+            distinct,
+        });
+    };
+    match &monitor.columns {
+        Some(list) => {
+            for ident in list {
+                match find(ident.as_str()) {
+                    Some(c) => add(ident.clone(), c),
+                    None => failures.push(Failure {
+                        metric: Metric::NullRate,
+                        target: Target::Column(ident.to_string()),
+                        message: missing("in columns", ident.as_str()),
+                        whole: false,
+                    }),
+                }
+            }
+        }
+        None => {
+            for c in schema {
+                if let Ok(name) = Ident::new(&c.name) {
+                    add(name, c);
+                }
+            }
+        }
+    }
+    let timestamp = match &monitor.timestamp_column {
+        Some(ts) if find(ts.as_str()).is_none() => {
+            failures.push(Failure {
+                metric: Metric::FreshnessSeconds,
+                target: Target::Table,
+                message: missing("timestamp_column", ts.as_str()),
+                whole: false,
+            });
+            None
+        }
+        other => other.clone(),
+    };
+    let missing_keys: Vec<&str> = monitor
+        .key
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| find(k).is_none())
+        .collect();
+    let incomparable: Vec<String> = monitor
+        .key
+        .iter()
+        .filter_map(|k| find(k.as_str()))
+        .filter(|c| !dialect.has_equality(&c.data_type))
+        .map(|c| format!("{} ({})", c.name, c.data_type))
+        .collect();
+    let key = if !missing_keys.is_empty() {
+        failures.push(Failure {
+            metric: Metric::DuplicateCount,
+            target: key_target(&monitor.key),
+            message: missing("key", &missing_keys.join(", ")),
+            whole: false,
+        });
+        Vec::new()
+    } else if !incomparable.is_empty() {
+        failures.push(Failure {
+            metric: Metric::DuplicateCount,
+            target: key_target(&monitor.key),
+            message: format!(
+                "key column {} of table {} has no equality operator, so duplicates cannot be counted",
+                incomparable.join(", "),
+                monitor.dataset
+            ),
+            whole: false,
+        });
+        Vec::new()
+    } else {
+        monitor.key.clone()
+    };
+    let plan = ProfilePlan {
+        schema: monitor.table.schema.clone(),
+        table: monitor.table.name.clone(),
+        columns,
+        key,
+        timestamp,
+        buckets: Vec::new(),
+        bucket_seconds: monitor.bucket.as_secs() as i64,
+    };
+    Planned {
+        plan,
+        failures,
+        skipped,
+    }
+}
+
+/// Turns a profile's values into observations. A value that is not finite (a `float8` column holding
+/// `NaN` or `Infinity` makes MIN/MAX/AVG so) is that metric's failure, never an observation.
+pub fn observations_from(
+    plan: &ProfilePlan,
+    values: &ProfileValues,
+) -> (Vec<Observation>, Vec<Failure>) {
+    let get = |slot: Slot| slot_value(values, slot);
+    let rows = get(Slot::RowCount).unwrap_or(0.0);
+    let rate = |n: f64| if rows > 0.0 { n / rows } else { 0.0 };
+    let mut out = vec![Observation::table(Metric::RowCount, rows)];
+    if plan.timestamp.is_some() {
+        // An empty table has no newest row; freshness is then absent, not zero.
+        if let Some(f) = get(Slot::FreshnessSeconds) {
+            out.push(Observation::table(Metric::FreshnessSeconds, f));
+        }
+    }
+    if !plan.key.is_empty() {
+        let key_rows = get(Slot::KeyRows).unwrap_or(0.0);
+        let distinct = get(Slot::KeyDistinct).unwrap_or(0.0);
+        let dups = (key_rows - distinct).max(0.0);
+        let key: Vec<String> = plan.key.iter().map(|k| k.to_string()).collect();
+        out.push(Observation::key(Metric::DuplicateCount, key.clone(), dups));
+        out.push(Observation::key(Metric::DuplicateRate, key, rate(dups)));
+    }
+    for (i, c) in plan.columns.iter().enumerate() {
+        let name = c.name.to_string();
+        let non_null = get(Slot::NonNull(i)).unwrap_or(0.0);
+        let nulls = rows - non_null;
+        out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
+        out.push(Observation::column(
+            Metric::NullRate,
+            name.clone(),
+            rate(nulls),
+        ));
+        if c.distinct {
+            out.push(Observation::column(
+                Metric::DistinctCount,
+                name.clone(),
+                get(Slot::Distinct(i)).unwrap_or(0.0),
+            ));
+        }
+        if c.numeric {
+            for (slot, metric) in [
+                (Slot::Min(i), Metric::Min),
+                (Slot::Max(i), Metric::Max),
+                (Slot::Mean(i), Metric::Mean),
+            ] {
+                // All-NULL columns have no min/max/mean.
+                if let Some(v) = get(slot) {
+                    out.push(Observation::column(metric, name.clone(), v));
+                }
+            }
+        }
+    }
+    let (finite, not_finite): (Vec<Observation>, Vec<Observation>) =
+        out.into_iter().partition(|o| o.value.is_finite());
+    let failures = not_finite
+        .into_iter()
+        .map(|o| Failure {
+            message: format!(
+                "{}({}) is {}: the column holds NaN or infinite values, which have no {0}",
+                o.metric,
+                o.target.label().unwrap_or_default(),
+                o.value
+            ),
+            metric: o.metric,
+            target: o.target,
+            whole: false,
+        })
+        .collect();
+    (finite, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with(columns: Vec<ColumnPlan>) -> ProfilePlan {
+        ProfilePlan {
+            schema: None,
+            table: Ident::new("t").unwrap(),
+            columns,
+            key: Vec::new(),
+            timestamp: None,
+            buckets: Vec::new(),
+            bucket_seconds: 3600,
+        }
+    }
+
+    #[test]
+    fn non_finite_aggregates_become_failures_of_just_that_metric() {
+        let plan = plan_with(vec![ColumnPlan {
+            name: Ident::new("x").unwrap(),
+            numeric: true,
+            distinct: true,
+        }]);
+        let values = vec![
+            (Slot::RowCount, Some(3.0)),
+            (Slot::NonNull(0), Some(3.0)),
+            (Slot::Distinct(0), Some(3.0)),
+            (Slot::Min(0), Some(1.0)),
+            (Slot::Max(0), Some(f64::NAN)),
+            (Slot::Mean(0), Some(f64::INFINITY)),
+        ];
+        let (obs, failures) = observations_from(&plan, &values);
+        assert!(obs.iter().all(|o| o.value.is_finite()));
+        assert!(obs.iter().any(|o| o.metric == Metric::Min && o.value == 1.0));
+        let failed: Vec<Metric> = failures.iter().map(|f| f.metric).collect();
+        assert_eq!(failed, vec![Metric::Max, Metric::Mean]);
+        assert!(failures[0].message.contains("max(x) is NaN"), "{}", failures[0].message);
+        assert!(failures.iter().all(|f| !f.whole));
+    }
+
+    #[test]
+    fn columns_without_equality_get_no_distinct_count() {
+        let plan = plan_with(vec![ColumnPlan {
+            name: Ident::new("doc").unwrap(),
+            numeric: false,
+            distinct: false,
+        }]);
+        let sql = Dialect::Postgres.profile_sql(&plan);
+        assert!(!sql.sql.contains("DISTINCT"), "{}", sql.sql);
+        let values = vec![(Slot::RowCount, Some(2.0)), (Slot::NonNull(0), Some(1.0))];
+        let (obs, _) = observations_from(&plan, &values);
+        assert!(!obs.iter().any(|o| o.metric == Metric::DistinctCount));
+        assert!(Dialect::Postgres.has_equality("jsonb"));
+        assert!(!Dialect::Postgres.has_equality("json"));
+        assert!(!Dialect::Postgres.has_equality("point[]"));
+        assert!(Dialect::Mysql.has_equality("json"));
+    }
+}
