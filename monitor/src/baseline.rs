@@ -5,12 +5,8 @@ use crate::config::Monitor;
 use crate::scan::{display_value, ResultRow};
 use crate::store::{Store, StoreError};
 use checks::baseline::{assess_series, Assessment, Detector, HistoryPoint, Params, SeriesKind};
-use checks::{Expected, Metric, Status};
+use checks::{Expected, Metric, SeriesKey, Status, Target};
 use chrono::{DateTime, Utc};
-
-/// Bucket series (not a metric of the output) holding the newest timestamp per volume bucket, in unix
-/// seconds: the table's own load history, from which freshness learns its cadence on the first scan.
-pub const NEWEST_ROW: &str = "newest_row";
 
 /// Most points of per-scan history a detector replays.
 const MAX_HISTORY: i64 = 5000;
@@ -98,21 +94,18 @@ pub async fn apply(
             continue;
         };
         let params = params_for(monitor, kind);
+        let key = SeriesKey::new(
+            &monitor.name,
+            metric,
+            Target::from_label(metric, row.column.as_deref()),
+        );
         // What earlier scans reported for this series, with their verdicts and feedback.
-        let scanned = store
-            .series(
-                &monitor.name,
-                metric.as_str(),
-                row.column.as_deref(),
-                Some(since),
-                Some(MAX_HISTORY),
-            )
-            .await?;
+        let scanned = store.series(&key, Some(since), Some(MAX_HISTORY)).await?;
         let (assessment, points) = if metric.is_bucketed() {
             let Some(current_ts) = volume_bucket else {
                 continue;
             };
-            let bucket = monitor.bucket.as_secs() as i64;
+            let bucket = (monitor.bucket.as_secs() as i64).max(1);
             let verdicts: std::collections::HashMap<i64, (bool, bool)> = scanned
                 .into_iter()
                 .map(|p| {
@@ -121,12 +114,7 @@ pub async fn apply(
                 })
                 .collect();
             let history: Vec<BucketPoint> = store
-                .buckets(
-                    &monitor.name,
-                    metric.as_str(),
-                    row.column.as_deref(),
-                    Some(since),
-                )
+                .buckets(&key, bucket, Some(since))
                 .await?
                 .into_iter()
                 .map(|b| (b.bucket_start.timestamp(), b.value))
@@ -180,7 +168,11 @@ async fn freshness_backfill(
 ) -> Result<Vec<HistoryPoint>, StoreError> {
     let bucket = (monitor.bucket.as_secs() as i64).max(1);
     let newest_per_bucket: std::collections::HashMap<i64, i64> = store
-        .buckets(&monitor.name, NEWEST_ROW, None, Some(since))
+        .buckets(
+            &SeriesKey::table(&monitor.name, Metric::NewestRow),
+            bucket,
+            Some(since),
+        )
         .await?
         .into_iter()
         .map(|p| (p.bucket_start.timestamp(), p.value as i64))

@@ -3,7 +3,7 @@
 
 use crate::store::Store;
 use anyhow::Context;
-use checks::{Metric, Status};
+use checks::{Metric, SeriesKey, Status, Target};
 use chrono::{DateTime, Utc};
 
 /// Marks the measurement of `monitor`/`metric`/`column` taken at `at` (default: the newest one) as an
@@ -15,16 +15,11 @@ pub async fn mark_expected(
     column: Option<&str>,
     at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<String> {
-    let metric = Metric::parse(metric)
-        .with_context(|| format!("unknown metric {metric}"))?
-        .as_str();
+    let metric = Metric::parse(metric).with_context(|| format!("unknown metric {metric}"))?;
+    let key = SeriesKey::new(monitor, metric, Target::from_label(metric, column));
     let series = match at {
-        Some(at) => {
-            store
-                .series(monitor, metric, column, Some(at), Some(i64::MAX))
-                .await
-        }
-        None => store.series(monitor, metric, column, None, Some(1)).await,
+        Some(at) => store.series(&key, Some(at), Some(i64::MAX)).await,
+        None => store.series(&key, None, Some(1)).await,
     }
     .context("reading the history")?;
     let what = match column {
@@ -48,7 +43,7 @@ pub async fn mark_expected(
         );
     }
     let changed = store
-        .mark_expected(monitor, metric, column, point.observed_at)
+        .mark_expected(&key, point.observed_at)
         .await
         .context("marking the measurement")?;
     Ok(if changed == 0 {

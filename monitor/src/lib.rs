@@ -1,4 +1,4 @@
-//! Tidewatch monitor: config, state store, warehouse connectors and the `scan` pipeline.
+//! Tidewatch monitor: config, warehouse connectors and the `scan` pipeline.
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
 pub mod baseline;
@@ -11,5 +11,7 @@ pub mod ident;
 pub mod output;
 pub mod scan;
 pub mod secret;
-pub mod store;
 pub mod warehouse;
+
+/// The state store (crate `tidewatch-store`), under its old path so `crate::store::…` keeps working.
+pub use tidewatch_store as store;

@@ -9,7 +9,7 @@ use crate::store::{BucketRecord, MeasurementRecord, Store};
 use crate::warehouse::dialect::{ColumnPlan, ProfilePlan, Slot};
 use crate::warehouse::{CountedBucket, Warehouse};
 use checks::evaluate::{apply_checks, format_value};
-use checks::{Column, Expected, Metric, Observation, SchemaDiff, Status};
+use checks::{Column, Expected, Metric, Observation, SchemaDiff, SeriesKey, Status, Target};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
@@ -170,7 +170,10 @@ pub async fn scan(
         windows.push(match &m.timestamp_column {
             Some(_) => {
                 let newest = store
-                    .latest_bucket(&m.name, Metric::Volume.as_str(), None)
+                    .latest_bucket(
+                        &SeriesKey::table(&m.name, Metric::Volume),
+                        (m.bucket.as_secs() as i64).max(1),
+                    )
                     .await?
                     .map(|t| t.timestamp());
                 Some(VolumeWindow::new(
@@ -207,11 +210,10 @@ pub async fn scan(
             let newest = counted
                 .iter()
                 .filter_map(|c| Some((c.start, c.newest? as f64)));
-            let record = |metric: &str, column: Option<&String>, (b, value): (i64, f64)| {
+            let record = |metric: Metric, column: Option<&String>, (b, value): (i64, f64)| {
+                let target = column.map_or(Target::Table, |c| Target::Column(c.clone()));
                 Some(BucketRecord {
-                    monitor: monitor.name.clone(),
-                    metric: metric.to_string(),
-                    column: column.cloned(),
+                    key: SeriesKey::new(&monitor.name, metric, target),
                     bucket_start: DateTime::from_timestamp(b, 0)?,
                     bucket_seconds: w.bucket,
                     value,
@@ -220,19 +222,15 @@ pub async fn scan(
             };
             let mut buckets: Vec<BucketRecord> = filled
                 .iter()
-                .filter_map(|bn| record(Metric::Volume.as_str(), None, *bn))
-                .chain(newest.filter_map(|bn| record(crate::baseline::NEWEST_ROW, None, bn)))
+                .filter_map(|bn| record(Metric::Volume, None, *bn))
+                .chain(newest.filter_map(|bn| record(Metric::NewestRow, None, bn)))
                 .collect();
             // NULL rate per column per bucket; a bucket without rows has none.
             for (i, column) in m.bucket_columns.iter().enumerate() {
                 for c in &counted {
                     if let Some(rate) = c.null_rate(i) {
                         let point = (c.start, rate);
-                        buckets.extend(record(
-                            Metric::BucketNullRate.as_str(),
-                            Some(column),
-                            point,
-                        ));
+                        buckets.extend(record(Metric::BucketNullRate, Some(column), point));
                     }
                 }
             }
@@ -273,7 +271,9 @@ pub async fn scan(
                     .await?;
             }
         }
-        records.extend(rows.iter().map(|r| record(run_id, now, r)));
+        for r in &rows {
+            records.push(record(run_id, now, r)?);
+        }
         results.extend(rows);
     }
     store.insert_measurements(&records).await?;
@@ -282,14 +282,26 @@ pub async fn scan(
     Ok(ScanReport { run_id, results })
 }
 
-fn record(run_id: i64, now: DateTime<Utc>, r: &ResultRow) -> MeasurementRecord {
-    MeasurementRecord {
+fn record(
+    run_id: i64,
+    now: DateTime<Utc>,
+    r: &ResultRow,
+) -> Result<MeasurementRecord, crate::store::StoreError> {
+    // Every row's metric is a `Metric::as_str`; a name that does not parse is a bug, refused by name.
+    let metric =
+        Metric::parse_stored(&r.metric).ok_or_else(|| crate::store::StoreError::Invalid {
+            what: "measurement metric",
+            reason: format!("unknown metric {:?}", r.metric),
+        })?;
+    Ok(MeasurementRecord {
         run_id,
-        monitor: r.monitor.clone(),
+        key: SeriesKey::new(
+            &r.monitor,
+            metric,
+            Target::from_label(metric, r.column.as_deref()),
+        ),
         source: r.source.clone(),
         dataset: r.dataset.clone(),
-        metric: r.metric.clone(),
-        column: r.column.clone(),
         value: r.value,
         status: r.status,
         lower: r.expected.and_then(|e| e.lower),
@@ -297,7 +309,7 @@ fn record(run_id: i64, now: DateTime<Utc>, r: &ResultRow) -> MeasurementRecord {
         message: r.message.clone(),
         details: r.details.clone(),
         observed_at: now,
-    }
+    })
 }
 
 impl Measured {
