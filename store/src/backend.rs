@@ -38,7 +38,10 @@ pub(crate) trait Backend: sqlx::Database {
 }
 
 /// A failed migration; a lock wait that ran out is [`StoreError::Timeout`].
-pub(crate) fn migrate_error<DB: Backend>(source: MigrateError, lock_timeout: Duration) -> StoreError {
+pub(crate) fn migrate_error<DB: Backend>(
+    source: MigrateError,
+    lock_timeout: Duration,
+) -> StoreError {
     let cause = match &source {
         MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => Some(e),
         _ => None,

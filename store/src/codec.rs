@@ -301,7 +301,10 @@ mod tests {
         let ok = [
             key(Metric::RowCount, Target::Table),
             key(Metric::NullRate, Target::Column("a,b".into())),
-            key(Metric::DuplicateCount, Target::Key(vec!["a".into(), "b".into()])),
+            key(
+                Metric::DuplicateCount,
+                Target::Key(vec!["a".into(), "b".into()]),
+            ),
             key(Metric::NewestRow, Target::Table),
         ];
         for k in &ok {
@@ -319,7 +322,16 @@ mod tests {
             key(Metric::DuplicateCount, Target::Key(vec![])),
         ] {
             let err = StoredKey::of(&k).expect_err("empty label");
-            assert!(matches!(err, StoreError::Invalid { what: "series key", .. }), "{err:?}");
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Invalid {
+                        what: "series key",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
         }
     }
 

@@ -280,7 +280,16 @@ pub async fn series_order_since_limit(store: &Store) {
         Duration::seconds(180),
     ];
     // Inserted out of order, in two batches, so neither id nor insertion order gives the answer.
-    let point = |i: usize| rec(r, "orders", Metric::RowCount, None, i as f64, t0() + offsets[i]);
+    let point = |i: usize| {
+        rec(
+            r,
+            "orders",
+            Metric::RowCount,
+            None,
+            i as f64,
+            t0() + offsets[i],
+        )
+    };
     store
         .insert_measurements(&[point(3), point(0), point(4)])
         .await
@@ -394,7 +403,14 @@ pub async fn latest_per_metric_and_column(store: &Store) {
     store
         .insert_measurements(&[
             rec(run2, "orders", Metric::RowCount, None, 11.0, t0() + hour),
-            rec(run2, "orders", Metric::NullRate, Some("email"), 0.3, t0() + hour),
+            rec(
+                run2,
+                "orders",
+                Metric::NullRate,
+                Some("email"),
+                0.3,
+                t0() + hour,
+            ),
         ])
         .await
         .expect("run 2");
@@ -411,7 +427,14 @@ pub async fn latest_per_metric_and_column(store: &Store) {
     assert_eq!(
         latest,
         vec![
-            rec(run2, "orders", Metric::NullRate, Some("email"), 0.3, t0() + hour),
+            rec(
+                run2,
+                "orders",
+                Metric::NullRate,
+                Some("email"),
+                0.3,
+                t0() + hour
+            ),
             rec(run1, "orders", Metric::NullRate, Some("name"), 0.2, t0()),
             rec(run2, "orders", Metric::RowCount, None, 11.0, t0() + hour),
         ]
@@ -427,7 +450,14 @@ pub async fn latest_per_metric_and_column(store: &Store) {
 pub async fn insert_is_atomic_and_validated(store: &Store) {
     let r = run(store).await;
     let good = rec(r, "orders", Metric::RowCount, None, 1.0, t0());
-    let unknown_run = rec(r + 1_000_000, "orders", Metric::RowCount, None, 2.0, t0() + us(1));
+    let unknown_run = rec(
+        r + 1_000_000,
+        "orders",
+        Metric::RowCount,
+        None,
+        2.0,
+        t0() + us(1),
+    );
     let err = store
         .insert_measurements(&[good.clone(), unknown_run])
         .await;
@@ -474,14 +504,16 @@ pub async fn insert_is_atomic_and_validated(store: &Store) {
 /// Run ids increase, a run reads back as written; finishing an unknown run is an error.
 pub async fn runs_begin_and_finish(store: &Store) {
     let a = run(store).await;
-    let b = store
-        .begin_run(t0() + us(1))
-        .await
-        .expect("begin_run");
+    let b = store.begin_run(t0() + us(1)).await.expect("begin_run");
     assert!(b > a, "run ids increase: {a} then {b}");
     let begun = store.run(b).await.expect("read run b").expect("run b");
     assert_eq!(
-        (begun.id, begun.started_at, begun.finished_at, begun.problems),
+        (
+            begun.id,
+            begun.started_at,
+            begun.finished_at,
+            begun.problems
+        ),
         (b, t0() + us(1), None, None)
     );
     store
@@ -704,8 +736,14 @@ pub async fn mark_expected_changes_only_the_matched_row(store: &Store) {
             .expect("mark"),
         1
     );
-    assert_eq!(flags("orders", Metric::RowCount, None).await, vec![true, false]);
-    assert_eq!(flags("orders", Metric::RowCount, Some("x")).await, vec![false]);
+    assert_eq!(
+        flags("orders", Metric::RowCount, None).await,
+        vec![true, false]
+    );
+    assert_eq!(
+        flags("orders", Metric::RowCount, Some("x")).await,
+        vec![false]
+    );
     assert_eq!(flags("orders", Metric::NullCount, None).await, vec![false]);
     assert_eq!(flags("other", Metric::RowCount, None).await, vec![false]);
 
@@ -739,8 +777,14 @@ pub async fn mark_expected_changes_only_the_matched_row(store: &Store) {
             .expect("column"),
         1
     );
-    assert_eq!(flags("orders", Metric::RowCount, Some("x")).await, vec![true]);
-    assert_eq!(flags("orders", Metric::RowCount, None).await, vec![true, false]);
+    assert_eq!(
+        flags("orders", Metric::RowCount, Some("x")).await,
+        vec![true]
+    );
+    assert_eq!(
+        flags("orders", Metric::RowCount, None).await,
+        vec![true, false]
+    );
 }
 
 /// A bucket series is keyed by its width too: the same key at another width is another series, and
@@ -779,11 +823,17 @@ pub async fn buckets_are_keyed_by_width(store: &Store) {
         "the daily bucket at t0 did not overwrite the hourly one, nor the other way round"
     );
     assert_eq!(
-        store.latest_bucket(&volume, 3600).await.expect("latest hourly"),
+        store
+            .latest_bucket(&volume, 3600)
+            .await
+            .expect("latest hourly"),
         Some(t0() + Duration::hours(2))
     );
     assert_eq!(
-        store.latest_bucket(&volume, 86_400).await.expect("latest daily"),
+        store
+            .latest_bucket(&volume, 86_400)
+            .await
+            .expect("latest daily"),
         Some(t0())
     );
     assert_eq!(
@@ -791,7 +841,11 @@ pub async fn buckets_are_keyed_by_width(store: &Store) {
         None,
         "a new width starts empty"
     );
-    assert!(store.buckets(&volume, 60, None).await.expect("minutely").is_empty());
+    assert!(store
+        .buckets(&volume, 60, None)
+        .await
+        .expect("minutely")
+        .is_empty());
 
     for width in [0, -3600] {
         let mut bad = hourly(&volume, 5, 1.0);
@@ -842,7 +896,12 @@ pub async fn series_and_buckets_by_composite_key(store: &Store) {
         vec![Some(30.0)]
     );
     assert_eq!(
-        values(&store.series(&column_alike, None, None).await.expect("column")),
+        values(
+            &store
+                .series(&column_alike, None, None)
+                .await
+                .expect("column")
+        ),
         vec![Some(0.5)]
     );
     let latest = store.latest("orders").await.expect("latest");
@@ -854,7 +913,10 @@ pub async fn series_and_buckets_by_composite_key(store: &Store) {
         .await
         .expect("buckets");
     assert_eq!(
-        store.buckets(&composite, 3600, None).await.expect("buckets"),
+        store
+            .buckets(&composite, 3600, None)
+            .await
+            .expect("buckets"),
         vec![BucketPoint {
             bucket_start: t0(),
             value: 1.0
@@ -979,7 +1041,11 @@ async fn assert_nothing_written(store: &Store, run_id: i64, why: &str) {
         None,
         "{why}: no snapshot"
     );
-    assert_eq!(problems(store, run_id).await, None, "{why}: problems unchanged");
+    assert_eq!(
+        problems(store, run_id).await,
+        None,
+        "{why}: problems unchanged"
+    );
 }
 
 /// A write with one invalid record, a record of another monitor or run, or an unknown run stores
@@ -1007,11 +1073,18 @@ pub async fn write_monitor_is_atomic(store: &Store) {
     cases.push(("a bucket of another monitor", w));
     for (why, w) in &cases {
         let err = store.write_monitor(w).await;
-        assert!(matches!(err, Err(StoreError::Invalid { .. })), "{why}: {err:?}");
+        assert!(
+            matches!(err, Err(StoreError::Invalid { .. })),
+            "{why}: {err:?}"
+        );
         assert_nothing_written(store, r, why).await;
     }
     assert!(
-        store.latest("other").await.expect("latest other").is_empty(),
+        store
+            .latest("other")
+            .await
+            .expect("latest other")
+            .is_empty(),
         "nothing of the foreign records either"
     );
 
@@ -1044,7 +1117,10 @@ pub async fn write_monitor_rolls_back_when_the_snapshot_fails(store: &Store) {
 
     let mut without = monitor_write(r, "orders");
     without.schema = None;
-    store.write_monitor(&without).await.expect("without a snapshot");
+    store
+        .write_monitor(&without)
+        .await
+        .expect("without a snapshot");
     assert_eq!(store.latest("orders").await.expect("latest").len(), 2);
 }
 
@@ -1064,17 +1140,27 @@ pub async fn leases_serialize_a_monitor(store: &Store) {
             expires_at: secs(60),
         }
     );
-    assert_eq!(take("b", secs(30)).await.expect("try b"), None, "a's is live");
+    assert_eq!(
+        take("b", secs(30)).await.expect("try b"),
+        None,
+        "a's is live"
+    );
     let other = store
         .try_lease("other", "b", minute, secs(30))
         .await
         .expect("try other");
     assert!(other.is_some(), "another monitor is free");
 
-    let renewed = take("a", secs(30)).await.expect("renew").expect("own lease");
+    let renewed = take("a", secs(30))
+        .await
+        .expect("renew")
+        .expect("own lease");
     assert_eq!(renewed.expires_at, secs(90));
     assert_eq!(take("b", secs(89)).await.expect("try b"), None, "renewed");
-    let b = take("b", secs(90)).await.expect("take over").expect("expired");
+    let b = take("b", secs(90))
+        .await
+        .expect("take over")
+        .expect("expired");
     assert_eq!(b.expires_at, secs(150));
 
     store.release(&a).await.expect("stale release");
@@ -1084,7 +1170,10 @@ pub async fn leases_serialize_a_monitor(store: &Store) {
         "a's release did not free b's lease"
     );
     store.release(&b).await.expect("release");
-    let c = take("c", secs(100)).await.expect("take c").expect("released");
+    let c = take("c", secs(100))
+        .await
+        .expect("take c")
+        .expect("released");
     assert_eq!(c.holder, "c");
 
     for (holder, ttl) in [("", minute), ("d", std::time::Duration::ZERO)] {
@@ -1108,9 +1197,30 @@ pub async fn prune_deletes_old_history_and_keeps_the_newest_snapshot(store: &Sto
 
     store
         .insert_measurements(&[
-            rec(old_measured, "orders", Metric::RowCount, None, 1.0, days(-3)),
-            rec(old_measured, "orders", Metric::RowCount, None, 2.0, cutoff - us(1)),
-            rec(old_with_new_data, "orders", Metric::RowCount, None, 3.0, cutoff),
+            rec(
+                old_measured,
+                "orders",
+                Metric::RowCount,
+                None,
+                1.0,
+                days(-3),
+            ),
+            rec(
+                old_measured,
+                "orders",
+                Metric::RowCount,
+                None,
+                2.0,
+                cutoff - us(1),
+            ),
+            rec(
+                old_with_new_data,
+                "orders",
+                Metric::RowCount,
+                None,
+                3.0,
+                cutoff,
+            ),
             rec(at_cutoff, "orders", Metric::RowCount, None, 4.0, days(1)),
         ])
         .await

@@ -478,7 +478,9 @@ mod tests {
             err.to_string(),
             "invalid store options: lock_timeout must be positive"
         );
-        StoreOptions::default().validate().expect("defaults are valid");
+        StoreOptions::default()
+            .validate()
+            .expect("defaults are valid");
     }
 
     #[test]

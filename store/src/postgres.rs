@@ -70,7 +70,12 @@ pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<Sql<Postgr
         .options([("lock_timeout", millis(opts.lock_timeout))]);
     let mut conn = tokio::time::timeout(opts.connect_timeout, migrating.connect())
         .await
-        .map_err(|_| connect_err(format!("timed out after {}", show_duration(opts.connect_timeout))))?
+        .map_err(|_| {
+            connect_err(format!(
+                "timed out after {}",
+                show_duration(opts.connect_timeout)
+            ))
+        })?
         .map_err(driver_err)?;
     // `run_direct` is `run` on a connection; `run` itself makes this future not `Send` (sqlx's own
     // comment: the "`Acquire` is not general enough" error).

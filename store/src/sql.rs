@@ -27,7 +27,8 @@ fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Error) -> Store
     }
 }
 
-const INSERT_MEASUREMENT: &str = "INSERT INTO measurements (run_id, monitor, source, dataset, metric, \
+const INSERT_MEASUREMENT: &str =
+    "INSERT INTO measurements (run_id, monitor, source, dataset, metric, \
      column_name, value, status, lower_bound, upper_bound, message, details, observed_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
@@ -36,7 +37,8 @@ const UPSERT_BUCKET: &str = "INSERT INTO buckets (monitor, metric, column_name, 
      ON CONFLICT (monitor, metric, column_name, bucket_seconds, bucket_start) DO UPDATE SET \
      value = excluded.value, observed_at = excluded.observed_at";
 
-const INSERT_SNAPSHOT: &str = "INSERT INTO schema_snapshots (run_id, monitor, dataset, observed_at, \
+const INSERT_SNAPSHOT: &str =
+    "INSERT INTO schema_snapshots (run_id, monitor, dataset, observed_at, \
      columns) VALUES ($1, $2, $3, $4, $5)";
 
 impl<DB> Sql<DB>
@@ -327,7 +329,10 @@ where
             Ok(SchemaSnapshot {
                 run_id: Self::get(&row, "run_id")?,
                 observed_at: Self::get_time(&row, "observed_at")?,
-                columns: codec::columns_from_text(DB::BACKEND, &Self::get::<String>(&row, "columns")?)?,
+                columns: codec::columns_from_text(
+                    DB::BACKEND,
+                    &Self::get::<String>(&row, "columns")?,
+                )?,
             })
         })
         .transpose()
@@ -461,9 +466,12 @@ where
             before,
         )
         .await?;
-        let buckets =
-            Self::delete_before(&mut tx, "DELETE FROM buckets WHERE bucket_start < $1", before)
-                .await?;
+        let buckets = Self::delete_before(
+            &mut tx,
+            "DELETE FROM buckets WHERE bucket_start < $1",
+            before,
+        )
+        .await?;
         let schema_snapshots = Self::delete_before(
             &mut tx,
             "DELETE FROM schema_snapshots WHERE observed_at < $1 AND id NOT IN ( \

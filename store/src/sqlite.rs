@@ -21,7 +21,8 @@ impl Backend for Sqlite {
     }
 
     fn decode_time(v: i64) -> Result<DateTime<Utc>, String> {
-        DateTime::<Utc>::from_timestamp_micros(v).ok_or_else(|| format!("timestamp {v} out of range"))
+        DateTime::<Utc>::from_timestamp_micros(v)
+            .ok_or_else(|| format!("timestamp {v} out of range"))
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {

@@ -11,7 +11,9 @@ use tidewatch_tests::db::{fresh, fresh_pg_database, migrate_up_to, unique_suffix
 tidewatch_store::store_conformance_tests!(|case| fresh(Backend::Postgres, case));
 
 async fn raw(url: &str) -> PgConnection {
-    PgConnection::connect(url).await.expect("a direct connection")
+    PgConnection::connect(url)
+        .await
+        .expect("a direct connection")
 }
 
 fn short(lock_timeout: Duration) -> StoreOptions {
@@ -120,7 +122,13 @@ async fn unknown_stored_metric_is_corrupt() {
     conn.close().await.expect("close");
     let err = store.latest("orders").await.expect_err("unknown metric");
     assert!(
-        matches!(err, StoreError::Corrupt { what: "metric name", .. }),
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "metric name",
+                ..
+            }
+        ),
         "{err:?}"
     );
     store.close().await;
@@ -160,12 +168,25 @@ async fn upgrade_keeps_buckets_and_keys_them_by_width() {
             value: 6.0,
         },
     ];
-    assert_eq!(store.buckets(&volume, 3600, None).await.expect("kept"), hourly);
+    assert_eq!(
+        store.buckets(&volume, 3600, None).await.expect("kept"),
+        hourly
+    );
     let mut daily = conformance::hourly(&volume, 0, 11.0);
     daily.bucket_seconds = 86_400;
     store.upsert_buckets(&[daily]).await.expect("a new width");
-    assert_eq!(store.buckets(&volume, 3600, None).await.expect("hourly"), hourly);
-    assert_eq!(store.buckets(&volume, 86_400, None).await.expect("daily").len(), 1);
+    assert_eq!(
+        store.buckets(&volume, 3600, None).await.expect("hourly"),
+        hourly
+    );
+    assert_eq!(
+        store
+            .buckets(&volume, 86_400, None)
+            .await
+            .expect("daily")
+            .len(),
+        1
+    );
     store.close().await;
     db.drop_db().await.expect("drop");
 }
@@ -194,7 +215,10 @@ async fn migration_lock_wait_is_bounded() {
 
     // A long query holds the table 0005 alters.
     let mut blocker = raw(db.url()).await;
-    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
+    sqlx::query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .expect("begin");
     sqlx::query("LOCK TABLE buckets IN ACCESS SHARE MODE")
         .execute(&mut blocker)
         .await
@@ -206,18 +230,26 @@ async fn migration_lock_wait_is_bounded() {
         .expect_err("0005 cannot lock buckets");
     assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
     assert_eq!(err.to_string(), message);
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 
     // A replica that waits without bound takes the advisory lock and waits for the table; a second
     // one waits for the advisory lock, at most `lock_timeout`.
     let url = db.url().to_string();
-    let patient = tokio::spawn(async move {
-        Store::connect_with(&url, &short(Duration::from_secs(60))).await
-    });
+    let patient =
+        tokio::spawn(
+            async move { Store::connect_with(&url, &short(Duration::from_secs(60))).await },
+        );
     let mut watcher = raw(db.url()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !advisory_lock_held(&mut watcher).await {
-        assert!(Instant::now() < deadline, "the patient replica never took the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the patient replica never took the lock"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();
@@ -225,8 +257,16 @@ async fn migration_lock_wait_is_bounded() {
         .await
         .expect_err("the patient replica holds the migration lock");
     assert_eq!(err.to_string(), message);
-    assert!(started.elapsed() >= wait, "it did wait: {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= wait,
+        "it did wait: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 
     sqlx::query("ROLLBACK")
         .execute(&mut blocker)
@@ -260,7 +300,10 @@ async fn statements_are_cut_at_the_statement_timeout() {
     };
     let store = Store::connect_with(db.url(), &opts).await.expect("connect");
     let mut blocker = raw(db.url()).await;
-    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
+    sqlx::query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .expect("begin");
     sqlx::query("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
         .execute(&mut blocker)
         .await
@@ -269,7 +312,11 @@ async fn statements_are_cut_at_the_statement_timeout() {
     let err = store.begin_run(t0()).await.expect_err("runs is locked");
     assert!(matches!(err, StoreError::Query { .. }), "{err:?}");
     assert!(err.to_string().contains("statement timeout"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     sqlx::query("ROLLBACK")
         .execute(&mut blocker)
         .await
@@ -303,6 +350,10 @@ async fn connect_gives_up_after_the_connect_timeout() {
         format!("cannot connect to postgres store at 127.0.0.1:{port}/x: timed out after 300ms")
     );
     assert_hides_password(&err);
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     drop(silent);
 }

@@ -115,7 +115,13 @@ async fn unknown_stored_metric_is_corrupt() {
     conn.close().await.expect("close");
     let err = store.latest("orders").await.expect_err("unknown metric");
     assert!(
-        matches!(err, StoreError::Corrupt { what: "metric name", .. }),
+        matches!(
+            err,
+            StoreError::Corrupt {
+                what: "metric name",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("rows_per_fortnight"), "{err}");
@@ -156,7 +162,10 @@ async fn upgrade_keeps_buckets_and_keys_them_by_width() {
             value: 6.0,
         },
     ];
-    assert_eq!(store.buckets(&volume, 3600, None).await.expect("kept"), hourly);
+    assert_eq!(
+        store.buckets(&volume, 3600, None).await.expect("kept"),
+        hourly
+    );
     assert_eq!(
         store
             .latest_bucket(&SeriesKey::table("orders", Metric::NewestRow), 3600)
@@ -167,8 +176,18 @@ async fn upgrade_keeps_buckets_and_keys_them_by_width() {
     let mut daily = conformance::hourly(&volume, 0, 11.0);
     daily.bucket_seconds = 86_400;
     store.upsert_buckets(&[daily]).await.expect("a new width");
-    assert_eq!(store.buckets(&volume, 3600, None).await.expect("hourly"), hourly);
-    assert_eq!(store.buckets(&volume, 86_400, None).await.expect("daily").len(), 1);
+    assert_eq!(
+        store.buckets(&volume, 3600, None).await.expect("hourly"),
+        hourly
+    );
+    assert_eq!(
+        store
+            .buckets(&volume, 86_400, None)
+            .await
+            .expect("daily")
+            .len(),
+        1
+    );
     store.close().await;
 }
 
