@@ -11,4 +11,6 @@ pub mod output;
 pub mod pipeline;
 pub mod secret;
 pub mod sources;
-pub mod store;
+
+/// The state store (crate `tidewatch-store`), under its old path so `crate::store::…` keeps working.
+pub use tidewatch_store as store;

@@ -3,7 +3,7 @@
 //! fallback on `Drop` so a panicking test does not leak them.
 
 use anyhow::Context;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -189,4 +189,69 @@ impl Fixture {
             Fixture::Postgres(db) => db.drop_db().await,
         }
     }
+}
+
+/// A fresh database for a case of the store conformance suite; panics when none can be made.
+pub async fn fresh(backend: Backend, case: &str) -> Fixture {
+    Fixture::create(backend, case)
+        .await
+        .expect("create a fresh database")
+}
+
+impl tidewatch_store::conformance::TestDatabase for Fixture {
+    fn url(&self) -> String {
+        Fixture::url(self)
+    }
+
+    async fn remove(self) {
+        self.cleanup().await.expect("remove the database");
+    }
+}
+
+/// Applies the store migrations of `backend` up to and including `version` to the database at `url`,
+/// leaving it as an older release did: the next `Store::connect` applies the rest.
+pub async fn migrate_up_to(backend: Backend, version: i64, url: &str) -> anyhow::Result<()> {
+    let dialect = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(dialect);
+    let some = std::env::temp_dir().join(format!("tw_migrations_{}", unique_suffix()));
+    std::fs::create_dir(&some).with_context(|| format!("create {}", some.display()))?;
+    let result = async {
+        for entry in std::fs::read_dir(&all).with_context(|| format!("read {}", all.display()))? {
+            let name = entry?.file_name();
+            let v: i64 = name
+                .to_str()
+                .and_then(|n| n.split('_').next())
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("migration file name {name:?}"))?;
+            if v <= version {
+                std::fs::copy(all.join(&name), some.join(&name))?;
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(some.as_path()).await?;
+        match backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::connect(&format!("{url}?mode=rwc")).await?;
+                // As the store left it: in WAL mode.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&mut conn)
+                    .await?;
+                migrator.run(&mut conn).await?;
+                conn.close().await?;
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(url).await?;
+                migrator.run(&mut conn).await?;
+                conn.close().await?;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&some);
+    result.with_context(|| format!("migrate the {dialect} store to version {version}"))
 }

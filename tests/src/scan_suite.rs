@@ -6,7 +6,7 @@
 
 use crate::warehouses::{Kind, TestWarehouse};
 use anyhow::Context;
-use checks::Status;
+use checks::{Metric, SeriesKey, Status};
 use std::path::PathBuf;
 use checks::{ResultRow, ScanReport};
 
@@ -543,7 +543,9 @@ pub async fn volume_warm_start(kind: Kind) -> anyhow::Result<()> {
     let nulls = find(&report, "drop", "bucket_null_rate", Some("email"));
     assert_eq!(nulls.value, Some(0.25), "{nulls:?}");
     let store = ws.store().await?;
-    let buckets = store.buckets("drop", "volume", None, None).await?;
+    let buckets = store
+        .buckets(&SeriesKey::table("drop", Metric::Volume), 3600, None)
+        .await?;
     assert_eq!(buckets.len(), 28 * 24 + 1);
     let recounted = &buckets[buckets.len() - 2];
     assert_eq!(
@@ -650,13 +652,15 @@ pub async fn buckets_counted_inline_after_the_warm_start(kind: Kind) -> anyhow::
     );
     let store = ws.store().await?;
     let counted: Vec<(i64, f64)> = store
-        .buckets("ev", "volume", None, None)
+        .buckets(&SeriesKey::table("ev", Metric::Volume), 3600, None)
         .await?
         .iter()
         .map(|b| (b.bucket_start.timestamp() - current, b.value))
         .collect();
     assert_eq!(counted, [(-2 * hour, 3.0), (-hour, 2.0), (0, 4.0)]);
-    let newest = store.buckets("ev", "newest_row", None, None).await?;
+    let newest = store
+        .buckets(&SeriesKey::table("ev", Metric::NewestRow), 3600, None)
+        .await?;
     assert_eq!(newest.last().map(|b| b.value as i64), Some(current + 3599));
     store.close().await;
     wh.cleanup().await

@@ -59,7 +59,15 @@ async fn postgres_state_store() -> anyhow::Result<()> {
     );
     let store = tidewatch::store::Store::connect(store_db.url()).await?;
     let history = store
-        .series("t", "null_rate", Some("v"), None, None)
+        .series(
+            &checks::SeriesKey::new(
+                "t",
+                checks::Metric::NullRate,
+                checks::Target::Column("v".into()),
+            ),
+            None,
+            None,
+        )
         .await?;
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].value, Some(0.5));
