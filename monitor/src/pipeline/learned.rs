@@ -3,7 +3,7 @@
 //! the replay rules live in `checks::baseline`; this file only reads history.
 
 use crate::config::Monitor;
-use crate::store::{Store, StoreError};
+use crate::store::{BucketRecord, Store, StoreError};
 use checks::baseline::{replay, HistoryPoint, Params, ReplayPoint, SeriesKind};
 use checks::window::reported_bucket;
 use checks::{Metric, ResultRow, SeriesKey, Status};
@@ -25,13 +25,16 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
 }
 
 /// Gives every `learning` row of a monitor its learned verdict. `volume_bucket` is the start of the
-/// bucket the bucketed rows (`volume`, `bucket_null_rate`) count.
+/// bucket the bucketed rows (`volume`, `bucket_null_rate`) count; `fresh` are the buckets this scan
+/// counted, which are written only with the rest of the monitor's results (one transaction) and so are
+/// not in the store yet: they overlay the stored buckets.
 pub async fn apply(
     store: &Store,
     monitor: &Monitor,
     rows: &mut [ResultRow],
     now: DateTime<Utc>,
     volume_bucket: Option<i64>,
+    fresh: &[BucketRecord],
 ) -> Result<(), StoreError> {
     let mut since = now - chrono::Duration::seconds(monitor.lookback.as_secs() as i64);
     if let Some(reset) = monitor.baseline_since {
@@ -62,11 +65,9 @@ pub async fn apply(
                     (b, (p.status == Status::Anomaly, p.expected_anomaly))
                 })
                 .collect();
-            let history: Vec<ReplayPoint> = store
-                .buckets(&key, bucket, Some(since))
+            let history: Vec<ReplayPoint> = bucket_series(store, &key, bucket, since, fresh)
                 .await?
                 .into_iter()
-                .map(|b| (b.bucket_start.timestamp(), b.value))
                 .filter(|(ts, _)| *ts < current_ts)
                 .map(|(ts, value)| ReplayPoint {
                     ts,
@@ -78,7 +79,7 @@ pub async fn apply(
         } else {
             let mut history: Vec<HistoryPoint> = Vec::new();
             if row.metric == Metric::FreshnessSeconds {
-                history = freshness_backfill(store, &key, bucket, since, now).await?;
+                history = freshness_backfill(store, &key, bucket, since, now, fresh).await?;
             }
             history.extend(scanned.into_iter().filter_map(|p| {
                 Some(HistoryPoint {
@@ -114,14 +115,40 @@ async fn freshness_backfill(
     bucket: i64,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
+    fresh: &[BucketRecord],
 ) -> Result<Vec<HistoryPoint>, StoreError> {
-    let newest_per_bucket: HashMap<i64, i64> = store
-        .buckets(&freshness.with_metric(Metric::NewestRow), bucket, Some(since))
+    let newest = freshness.with_metric(Metric::NewestRow);
+    let newest_per_bucket: HashMap<i64, i64> =
+        bucket_series(store, &newest, bucket, since, fresh)
+            .await?
+            .into_iter()
+            .map(|(ts, v)| (ts, v as i64))
+            .collect();
+    Ok(saw_tooth(&newest_per_bucket, bucket, now.timestamp()))
+}
+
+/// A bucket series from `since`, oldest first: the stored buckets of `key` at this width, overlaid by
+/// this scan's fresh counts of the same series.
+async fn bucket_series(
+    store: &Store,
+    key: &SeriesKey,
+    bucket: i64,
+    since: DateTime<Utc>,
+    fresh: &[BucketRecord],
+) -> Result<Vec<(i64, f64)>, StoreError> {
+    let mut by_start: std::collections::BTreeMap<i64, f64> = store
+        .buckets(key, bucket, Some(since))
         .await?
         .into_iter()
-        .map(|p| (p.bucket_start.timestamp(), p.value as i64))
+        .map(|b| (b.bucket_start.timestamp(), b.value))
         .collect();
-    Ok(saw_tooth(&newest_per_bucket, bucket, now.timestamp()))
+    for r in fresh
+        .iter()
+        .filter(|r| r.key == *key && r.bucket_seconds == bucket && r.bucket_start >= since)
+    {
+        by_start.insert(r.bucket_start.timestamp(), r.value);
+    }
+    Ok(by_start.into_iter().collect())
 }
 
 /// At the end of every complete bucket from the first one with rows up to `now`'s bucket, the age of

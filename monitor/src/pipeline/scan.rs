@@ -183,7 +183,7 @@ async fn judge_and_store(
         dataset: &monitor.dataset,
     };
     let mut rows = judge(subject, &named, &profile, previous);
-    learned::apply(store, monitor, &mut rows, now, volume_bucket).await?;
+    learned::apply(store, monitor, &mut rows, now, volume_bucket, &buckets).await?;
     if let (Some(b), Some(counts)) = (volume_bucket, &profile.buckets) {
         let start = DateTime::from_timestamp(b, 0).map(|t| t.to_rfc3339());
         for r in rows
