@@ -8,10 +8,8 @@ pub mod baseline;
 pub mod evaluate;
 pub mod expr;
 pub mod metric;
-pub mod nab;
 pub mod schema;
 pub mod series;
-pub mod synthetic;
 pub mod verdict;
 
 pub use metric::{Metric, Observation};

@@ -2,7 +2,6 @@
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
 pub mod baseline;
-pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod detect;

@@ -1,4 +1,4 @@
-//! `tidewatch bench profile`: how long a whole `tidewatch scan` of one PostgreSQL table takes compared
+//! `tidewatch-lab bench profile`: how long a whole `tidewatch scan` of one PostgreSQL table takes compared
 //! with the floor, one hand-written SQL statement computing the same metrics (issue 2).
 //!
 //! The bench creates its own database on the server, builds 21-column tables deterministically with
@@ -6,26 +6,30 @@
 //! medians and their ratio. It prints figures; it asserts nothing about speed. The database is dropped
 //! at the end, on errors and on Ctrl-C too, unless `--keep`.
 
-use crate::warehouse::dialect::Dialect;
-use crate::warehouse::Warehouse;
 use anyhow::{anyhow, bail, Context};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection, Row};
 use std::time::{Duration, Instant};
+use tidewatch::warehouse::dialect::Dialect;
+use tidewatch::warehouse::Warehouse;
 
 /// Ratio of the median tidewatch time to the median floor time the issue asks for.
 pub const TARGET_RATIO: f64 = 1.10;
 
-/// What `tidewatch bench profile` was asked to do.
-#[derive(Debug, Clone)]
+/// What `tidewatch-lab bench profile` was asked to do (its flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProfileOptions {
-    /// Server to benchmark on; the bench creates and drops its own database there.
+    /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub url: String,
-    /// Table sizes, one table each.
+    /// Table sizes in rows, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     pub rows: Vec<u64>,
-    /// Timed runs of each side, after one untimed warm-up of each.
+    /// Timed runs of each side (after one untimed warm-up of each).
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    /// Leave the database and its tables behind (for looking at them afterwards).
+    /// Keep the bench database and its tables instead of dropping them.
+    #[arg(long)]
     pub keep: bool,
 }
 
@@ -507,7 +511,7 @@ async fn run_size(
         .await;
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
-    let (plan, failures) = crate::scan::plan_profile(monitor, &schema, Dialect::Postgres);
+    let (plan, failures) = tidewatch::scan::plan_profile(monitor, &schema, Dialect::Postgres);
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }
@@ -574,15 +578,15 @@ fn parse_config(
     yaml: &str,
     dir: &std::path::Path,
     url: &str,
-) -> anyhow::Result<crate::config::Config> {
+) -> anyhow::Result<tidewatch::config::Config> {
     let env = |name: &str| (name == "TW_BENCH_URL").then(|| url.to_string());
-    crate::config::parse_str(yaml, &dir.join("tidewatch.yaml"), &env)
+    tidewatch::config::parse_str(yaml, &dir.join("tidewatch.yaml"), &env)
         .map_err(|e| anyhow!("the bench config is invalid: {e}"))
 }
 
 fn monitor_and_source(
-    config: &crate::config::Config,
-) -> anyhow::Result<(&crate::config::Monitor, &crate::config::Source)> {
+    config: &tidewatch::config::Config,
+) -> anyhow::Result<(&tidewatch::config::Monitor, &tidewatch::config::Source)> {
     let monitor = config
         .monitors
         .first()
@@ -631,7 +635,7 @@ async fn run_tidewatch(
     yaml: &str,
     dir: &std::path::Path,
     url: &str,
-) -> anyhow::Result<(Duration, crate::scan::ScanReport)> {
+) -> anyhow::Result<(Duration, tidewatch::scan::ScanReport)> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -639,10 +643,10 @@ async fn run_tidewatch(
     let started = Instant::now();
     let result = async {
         let config = parse_config(yaml, dir, url)?;
-        let store = crate::store::Store::connect(config.store.expose_secret())
+        let store = tidewatch::store::Store::connect(config.store.expose_secret())
             .await
             .context("opening the state store")?;
-        let report = crate::scan::scan(&config, &store, None, chrono::Utc::now()).await;
+        let report = tidewatch::scan::scan(&config, &store, None, chrono::Utc::now()).await;
         store.close().await;
         report.context("writing to the state store")
     }
@@ -666,7 +670,7 @@ async fn run_tidewatch(
 fn compare(
     meaning: &[FloorValue],
     floor: &[Option<f64>],
-    report: &crate::scan::ScanReport,
+    report: &tidewatch::scan::ScanReport,
     rows: u64,
 ) -> String {
     let tw = |metric: &str, column: Option<&str>| {
