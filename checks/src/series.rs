@@ -118,10 +118,7 @@ mod tests {
     fn labels_round_trip_per_metric_kind() {
         let key = Target::Key(vec!["a".into(), "b".into()]);
         assert_eq!(key.label().as_deref(), Some("a,b"));
-        assert_eq!(
-            Target::from_label(Metric::DuplicateCount, Some("a,b")),
-            key
-        );
+        assert_eq!(Target::from_label(Metric::DuplicateCount, Some("a,b")), key);
         // A column metric keeps a comma inside a (quoted) column name whole.
         assert_eq!(
             Target::from_label(Metric::NullRate, Some("a,b")),
@@ -136,6 +133,9 @@ mod tests {
         let b = SeriesKey::new("m", Metric::NullRate, Target::Column("x/c".into()));
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint(), "m%2Fx/null_rate/c");
-        assert_eq!(SeriesKey::table("m", Metric::Volume).fingerprint(), "m/volume/");
+        assert_eq!(
+            SeriesKey::table("m", Metric::Volume).fingerprint(),
+            "m/volume/"
+        );
     }
 }
