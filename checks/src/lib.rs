@@ -12,10 +12,8 @@ pub mod judge;
 pub mod metric;
 pub mod profile;
 pub mod report;
-pub mod nab;
 pub mod schema;
 pub mod series;
-pub mod synthetic;
 pub mod verdict;
 pub mod window;
 

@@ -1,7 +1,6 @@
 //! Tidewatch monitor: config, sources (warehouse connectors), the scan pipeline and the CLI's pieces.
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
-pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod detect;

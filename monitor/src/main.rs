@@ -54,42 +54,12 @@ enum Command {
     },
     /// Run the learned-baseline model over a `timestamp,value` CSV, strictly online.
     Detect(tidewatch::detect::DetectArgs),
-    /// Score the anomaly model on the NAB corpus (../shared/nab) and print throughput.
-    Nab(tidewatch::detect::NabArgs),
     /// Write an example SQLite warehouse (four weeks of orders with an incident) and a config beside
     /// it, then scan it. Exits 0 when the demo ran, whatever it found.
     Demo {
         /// Where to write warehouse.db, tidewatch.yaml and the state store.
         #[arg(long, default_value = "tidewatch-demo")]
         dir: PathBuf,
-    },
-    /// Benchmarks: figures printed for a person to read, never pass/fail.
-    Bench {
-        #[command(subcommand)]
-        bench: BenchCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Run the synthetic data-observability suite: our detector against a rolling z-score and a
-    /// seasonal median/MAD baseline (precision, recall, delay, false alarms per series-week).
-    Detectors(tidewatch::detect::BenchArgs),
-    /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
-    /// computing the same metrics, and print the ratio of the medians per table size.
-    Profile {
-        /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
-        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-        url: String,
-        /// Table sizes in rows, comma separated.
-        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
-        rows: Vec<u64>,
-        /// Timed runs of each side (after one untimed warm-up of each).
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Keep the bench database and its tables instead of dropping them.
-        #[arg(long)]
-        keep: bool,
     },
 }
 
@@ -160,7 +130,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Detect(a) => tidewatch::detect::run_detect(&a).map(|()| 0),
-        Command::Nab(a) => tidewatch::detect::run_nab(&a).map(|()| 0),
         Command::Demo { dir } => {
             let rt = runtime()?;
             let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
@@ -178,27 +147,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
                 config.display()
             );
-            Ok(0)
-        }
-        Command::Bench {
-            bench: BenchCommand::Detectors(a),
-        } => tidewatch::detect::run_bench(&a).map(|()| 0),
-        Command::Bench {
-            bench:
-                BenchCommand::Profile {
-                    url,
-                    rows,
-                    repeat,
-                    keep,
-                },
-        } => {
-            let opts = tidewatch::bench::ProfileOptions {
-                url,
-                rows,
-                repeat,
-                keep,
-            };
-            runtime()?.block_on(tidewatch::bench::profile(&opts))?;
             Ok(0)
         }
     }

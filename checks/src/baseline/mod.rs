@@ -16,7 +16,6 @@
 
 mod freshness;
 mod generic;
-mod novelty;
 pub mod stats;
 
 use std::fmt;
@@ -24,7 +23,6 @@ use std::str::FromStr;
 
 pub use freshness::FreshnessModel;
 pub use generic::GenericModel;
-pub use novelty::{NoveltyConfig, NoveltyModel};
 
 /// Default sensitivity: the anomaly threshold is `1 - sensitivity = 0.54`, i.e. `p <= 10^-2.93`. Chosen
 /// once for the whole NAB dev corpus (its best standard-profile threshold), never per series.
@@ -180,8 +178,10 @@ impl Params {
         1.0 - self.sensitivity.clamp(0.0, 1.0)
     }
 
-    /// Smallest deviation that may count as an anomaly around a prediction of `reference`.
-    pub(crate) fn min_change(&self, reference: f64) -> f64 {
+    /// Smallest deviation that may count as an anomaly around a prediction of `reference`: the larger
+    /// of `min_abs_change` and `min_rel_change * |reference|`. Public for models outside this crate
+    /// (the lab's comparison models) that apply the same floor.
+    pub fn min_change(&self, reference: f64) -> f64 {
         self.min_abs_change
             .max(self.min_rel_change * reference.abs())
     }
@@ -202,7 +202,9 @@ pub struct Assessment {
 }
 
 impl Assessment {
-    pub(crate) fn learning() -> Assessment {
+    /// The assessment of a point seen while learning (or of a skipped NaN/infinite value): score 0,
+    /// no band, never an anomaly. Public for models outside this crate (the lab's comparison models).
+    pub fn learning() -> Assessment {
         Assessment {
             score: 0.0,
             anomaly: false,

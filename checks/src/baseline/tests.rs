@@ -111,16 +111,40 @@ fn direction_up_ignores_drops() {
     assert!(d.assess(300 * HOUR, 1000.0).anomaly);
 }
 
+/// `Detector::step` skips NaN and infinite values: they are not learned and never anomalies (score 0,
+/// no band). So a detector fed them assesses every later point exactly as one that never saw them.
 #[test]
 fn nan_is_skipped() {
-    let mut d = Detector::new(
-        SeriesKind::Generic,
-        Params::default_for(SeriesKind::Generic),
-    );
-    for i in 0..100 {
-        let a = d.step(i * HOUR, if i % 10 == 0 { f64::NAN } else { 5.0 });
-        assert!(!a.anomaly);
+    let mut flagged = 0;
+    for kind in SeriesKind::ALL {
+        let params = Params::default_for(kind);
+        let mut with = Detector::new(kind, params);
+        let mut without = Detector::new(kind, params);
+        for i in 0..300 {
+            let ts = i * HOUR;
+            let v = if i == 250 {
+                1000.0
+            } else {
+                100.0 + ((i * 37) % 11) as f64
+            };
+            if i % 10 == 5 {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let a = with.step(ts - 60, bad);
+                    assert!(
+                        !a.anomaly && a.score == 0.0 && a.lower.is_none() && a.upper.is_none(),
+                        "{kind} {a:?}"
+                    );
+                    assert_eq!(a.learning, without.is_learning(), "{kind}");
+                }
+                with.learn(ts - 30, f64::NAN);
+            }
+            let (a, b) = (with.step(ts, v), without.step(ts, v));
+            assert_eq!(a, b, "{kind} point {i}");
+            flagged += usize::from(b.anomaly);
+        }
     }
+    // The comparison covers anomalies, not only quiet points.
+    assert!(flagged > 0);
 }
 
 #[test]

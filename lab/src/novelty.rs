@@ -22,8 +22,10 @@
 //!   behaviour alerts at its onset rather than on every point until it has been learned.
 //!
 //! Pure, deterministic, std only; each point is scored from the past, then learned.
+//!
+//! A comparison model for `tidewatch-lab nab --model generic,novelty`: no monitor uses it.
 
-use super::{score_of_p, Assessment, GenericModel, Params};
+use checks::baseline::{score_of_p, Assessment, GenericModel, Params, HALF_SCORE_DECADES};
 
 /// Longest window a scale can use.
 pub const MAX_WINDOW: usize = 16;
@@ -455,7 +457,7 @@ impl NoveltyModel {
         let mut tests = self.scales.len() * if self.cfg.short > 0 { 2 } else { 1 };
         if let Some(sc) = residual_score {
             if sc > 0.0 {
-                let decades = super::HALF_SCORE_DECADES * sc / (1.0 - sc).max(1e-12);
+                let decades = HALF_SCORE_DECADES * sc / (1.0 - sc).max(1e-12);
                 p_min = p_min.min(10f64.powf(-decades));
             }
             tests += 1;
@@ -593,7 +595,7 @@ impl NoveltyModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::SeriesKind;
+    use checks::baseline::SeriesKind;
 
     fn model() -> NoveltyModel {
         NoveltyModel::new(Params::default_for(SeriesKind::Generic))
@@ -631,33 +633,34 @@ mod tests {
         assert!(a.upper.is_some_and(|u| u < 100.0));
     }
 
+    /// NaN and infinite values are never anomalies and never learned: a model fed them stays in the
+    /// state of one that never saw them, spike included.
     #[test]
-    fn deterministic() {
-        let run = || {
-            let mut m = model();
-            (0..3000)
-                .map(|i| {
-                    let x = (i as f64 / 50.0).sin() * 10.0 + noise(i);
-                    m.step(i as i64 * 300, x).score
-                })
-                .collect::<Vec<f64>>()
-        };
-        assert_eq!(run(), run());
-    }
-
-    #[test]
-    fn nan_is_skipped() {
-        let mut m = model();
-        for i in 0..500 {
-            let x = if i % 7 == 0 { f64::NAN } else { 1.0 + noise(i) };
-            let a = m.step(i as i64, x);
-            assert!(a.score.is_finite());
-            if x.is_nan() {
-                assert!(!a.anomaly);
+    fn non_finite_values_are_not_learned() {
+        let mut with = model();
+        let mut without = model();
+        let mut flagged = false;
+        for i in 0..1500 {
+            let x = if i == 1400 { 100.0 } else { 10.0 + noise(i) };
+            if i % 7 == 0 {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let a = with.step(i as i64, bad);
+                    assert!(
+                        !a.anomaly && a.score == 0.0 && a.lower.is_none() && a.upper.is_none(),
+                        "{a:?}"
+                    );
+                    assert_eq!(a.learning, without.is_learning());
+                }
+                with.learn(i as i64, f64::NAN);
             }
+            let (a, b) = (with.step(i as i64, x), without.step(i as i64, x));
+            assert_eq!(a, b, "point {i}");
+            flagged |= b.anomaly;
         }
-        m.learn(501, f64::NAN);
-        assert!(!m.assess(502, f64::INFINITY).anomaly);
+        assert!(
+            flagged,
+            "the spike at 1400 is an anomaly, so the comparison covers one"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `tidewatch bench profile`: how long a whole `tidewatch scan` of one PostgreSQL table takes compared
+//! `tidewatch-lab bench profile`: how long a whole `tidewatch scan` of one PostgreSQL table takes compared
 //! with the floor, one hand-written SQL statement computing the same metrics (issue 2).
 //!
 //! The bench creates its own database on the server, builds 21-column tables deterministically with
@@ -6,8 +6,8 @@
 //! medians and their ratio. It prints figures; it asserts nothing about speed. The database is dropped
 //! at the end, on errors and on Ctrl-C too, unless `--keep`.
 
-use crate::sources::warehouse::dialect::Dialect;
-use crate::sources::warehouse::Warehouse;
+use tidewatch::sources::warehouse::dialect::Dialect;
+use tidewatch::sources::warehouse::Warehouse;
 use anyhow::{anyhow, bail, Context};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection, Row};
@@ -16,16 +16,20 @@ use std::time::{Duration, Instant};
 /// Ratio of the median tidewatch time to the median floor time the issue asks for.
 pub const TARGET_RATIO: f64 = 1.10;
 
-/// What `tidewatch bench profile` was asked to do.
-#[derive(Debug, Clone)]
+/// What `tidewatch-lab bench profile` was asked to do (its flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProfileOptions {
-    /// Server to benchmark on; the bench creates and drops its own database there.
+    /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub url: String,
-    /// Table sizes, one table each.
+    /// Table sizes in rows, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     pub rows: Vec<u64>,
-    /// Timed runs of each side, after one untimed warm-up of each.
+    /// Timed runs of each side (after one untimed warm-up of each).
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    /// Leave the database and its tables behind (for looking at them afterwards).
+    /// Keep the bench database and its tables instead of dropping them.
+    #[arg(long)]
     pub keep: bool,
 }
 
@@ -507,8 +511,8 @@ async fn run_size(
         .await;
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
-    let crate::sources::warehouse::profile::Planned { plan, failures, .. } =
-        crate::sources::warehouse::profile::plan_profile(monitor, &schema, Dialect::Postgres);
+    let tidewatch::sources::warehouse::profile::Planned { plan, failures, .. } =
+        tidewatch::sources::warehouse::profile::plan_profile(monitor, &schema, Dialect::Postgres);
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }
@@ -575,15 +579,15 @@ fn parse_config(
     yaml: &str,
     dir: &std::path::Path,
     url: &str,
-) -> anyhow::Result<crate::config::Config> {
+) -> anyhow::Result<tidewatch::config::Config> {
     let env = |name: &str| (name == "TW_BENCH_URL").then(|| url.to_string());
-    crate::config::parse_str(yaml, &dir.join("tidewatch.yaml"), &env)
+    tidewatch::config::parse_str(yaml, &dir.join("tidewatch.yaml"), &env)
         .map_err(|e| anyhow!("the bench config is invalid: {e}"))
 }
 
 fn monitor_and_source(
-    config: &crate::config::Config,
-) -> anyhow::Result<(&crate::config::Monitor, &crate::config::Source)> {
+    config: &tidewatch::config::Config,
+) -> anyhow::Result<(&tidewatch::config::Monitor, &tidewatch::config::Source)> {
     let monitor = config
         .monitors
         .first()
@@ -640,10 +644,10 @@ async fn run_tidewatch(
     let started = Instant::now();
     let result = async {
         let config = parse_config(yaml, dir, url)?;
-        let store = crate::store::Store::connect(config.store.expose_secret())
+        let store = tidewatch::store::Store::connect(config.store.expose_secret())
             .await
             .context("opening the state store")?;
-        let report = crate::pipeline::scan(&config, &store, None, chrono::Utc::now()).await;
+        let report = tidewatch::pipeline::scan(&config, &store, None, chrono::Utc::now()).await;
         store.close().await;
         report.context("writing to the state store")
     }

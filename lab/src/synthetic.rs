@@ -4,7 +4,8 @@
 //! Everything is deterministic: the generators draw from a splitmix64 stream seeded by the caller.
 //! Weekend pauses, nights without loads and holidays are part of the normal behaviour, not incidents.
 
-use crate::baseline::{Detector, Params, SeriesKind};
+use checks::baseline::{Detector, Params, SeriesKind};
+use checks::Metric;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -48,11 +49,13 @@ impl Rng {
     }
 }
 
-/// One generated series: points, incident intervals `[start, end]` and the kind to monitor it as.
+/// One generated series: points, incident intervals `[start, end]` and the metric it imitates.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub name: &'static str,
-    pub kind: SeriesKind,
+    /// The monitor metric this series imitates; it picks the model as a monitor does
+    /// ([`SeriesKind::for_metric`]).
+    pub metric: Metric,
     pub points: Vec<(i64, f64)>,
     pub incidents: Vec<(i64, i64)>,
 }
@@ -104,7 +107,7 @@ fn volume_seasonal(rng: &mut Rng, weeks: u32) -> Series {
         .collect();
     Series {
         name: "volume_seasonal",
-        kind: SeriesKind::Volume,
+        metric: Metric::Volume,
         points,
         incidents: vec![drop, spike],
     }
@@ -140,7 +143,7 @@ fn volume_business_hours(rng: &mut Rng, weeks: u32) -> Series {
         .collect();
     Series {
         name: "volume_business_hours",
-        kind: SeriesKind::Volume,
+        metric: Metric::Volume,
         points,
         incidents: vec![double, outage],
     }
@@ -189,7 +192,7 @@ fn freshness_hourly(rng: &mut Rng, weeks: u32) -> Series {
     // The detectable part of an incident starts once the load is clearly overdue.
     Series {
         name: "freshness_hourly",
-        kind: SeriesKind::Freshness,
+        metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, 15 * 60, &loads),
         incidents: vec![stall, late],
     }
@@ -211,7 +214,7 @@ fn freshness_daily(rng: &mut Rng, weeks: u32) -> Series {
     );
     Series {
         name: "freshness_daily",
-        kind: SeriesKind::Freshness,
+        metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, HOUR, &loads),
         incidents: vec![miss],
     }
@@ -232,13 +235,14 @@ fn freshness_business_hours(rng: &mut Rng, weeks: u32) -> Series {
     }
     Series {
         name: "freshness_business_hours",
-        kind: SeriesKind::Freshness,
+        metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, HOUR, &loads),
         incidents: vec![stall],
     }
 }
 
-/// Hourly null rate of a column (1000 rows an hour, 2 % NULL). Incidents: a jump to 20 % for 6 hours
+/// Hourly null rate of a column over each hour's rows (a monitor's `bucket_null_rate`; 1000 rows an
+/// hour, 2 % NULL). Incidents: a jump to 20 % for 6 hours
 /// and a creep from 2 % to 10 % over two days.
 fn null_rate(rng: &mut Rng, weeks: u32) -> Series {
     let jump = (START + 3 * WEEK + 10 * HOUR, START + 3 * WEEK + 15 * HOUR);
@@ -259,13 +263,13 @@ fn null_rate(rng: &mut Rng, weeks: u32) -> Series {
         .collect();
     Series {
         name: "null_rate",
-        kind: SeriesKind::Rate,
+        metric: Metric::BucketNullRate,
         points,
         incidents: vec![jump, creep],
     }
 }
 
-/// Hourly duplicate rate: zero almost always (a stray duplicate now and then). Incidents: two bursts
+/// Hourly duplicate rate (a monitor's `duplicate_rate`, scanned hourly): zero almost always (a stray duplicate now and then). Incidents: two bursts
 /// of 5 % duplicates lasting 3 hours.
 fn duplicate_rate(rng: &mut Rng, weeks: u32) -> Series {
     let b1 = (
@@ -287,7 +291,7 @@ fn duplicate_rate(rng: &mut Rng, weeks: u32) -> Series {
         .collect();
     Series {
         name: "duplicate_rate",
-        kind: SeriesKind::Rate,
+        metric: Metric::DuplicateRate,
         points,
         incidents: vec![b1, b2],
     }
@@ -314,7 +318,8 @@ pub trait Flagger {
     fn flags(&self, series: &Series) -> Vec<bool>;
 }
 
-/// Our detector with the kind's default parameters.
+/// Our detector as a monitor with the default settings runs it on the series' metric: the model of
+/// [`SeriesKind::for_metric`] with that kind's default parameters.
 pub struct Ours;
 
 impl Flagger for Ours {
@@ -322,7 +327,11 @@ impl Flagger for Ours {
         "tidewatch"
     }
     fn flags(&self, s: &Series) -> Vec<bool> {
-        let mut d = Detector::new(s.kind, Params::default_for(s.kind));
+        // A metric without a learned baseline is never an anomaly in a monitor either.
+        let Some(kind) = SeriesKind::for_metric(s.metric) else {
+            return vec![false; s.points.len()];
+        };
+        let mut d = Detector::new(kind, Params::default_for(kind));
         s.points
             .iter()
             .map(|&(t, v)| d.step(t, v).anomaly)
@@ -383,11 +392,11 @@ impl Flagger for SeasonalMad {
                 if past.len() < 3 {
                     return false;
                 }
-                let Some(m) = crate::baseline::stats::median(&past) else {
+                let Some(m) = checks::baseline::stats::median(&past) else {
                     return false;
                 };
                 let dev: Vec<f64> = past.iter().map(|x| (x - m).abs()).collect();
-                let mad = crate::baseline::stats::median(&dev).unwrap_or(0.0) * 1.4826;
+                let mad = checks::baseline::stats::median(&dev).unwrap_or(0.0) * 1.4826;
                 (v - m).abs() > self.k * mad.max(1e-9)
             })
             .collect()
@@ -581,14 +590,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generators_are_deterministic_and_labelled() {
-        let a = suite(3, 8);
-        let b = suite(3, 8);
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.points, y.points);
-            assert!(!x.incidents.is_empty());
-            assert!(x.incidents.iter().all(|&(s, _)| s >= START + WARMUP));
+    fn every_series_is_labelled_after_the_warm_up_and_has_a_learned_baseline() {
+        for s in suite(3, 8) {
+            let end = s.points.last().map_or(START, |p| p.0);
+            assert!(!s.incidents.is_empty(), "{}", s.name);
+            assert!(
+                s.incidents
+                    .iter()
+                    .all(|&(a, b)| a >= START + WARMUP && a <= b && b <= end),
+                "{}",
+                s.name
+            );
+            assert!(SeriesKind::for_metric(s.metric).is_some(), "{}", s.name);
         }
     }
 
@@ -596,7 +609,7 @@ mod tests {
     fn evaluation_counts_episodes_and_delay() {
         let s = Series {
             name: "t",
-            kind: SeriesKind::Generic,
+            metric: Metric::Mean,
             points: hourly(4).map(|t| (t, 0.0)).collect(),
             incidents: vec![(START + 3 * WEEK, START + 3 * WEEK + 2 * HOUR)],
         };

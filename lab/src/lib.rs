@@ -1,0 +1,13 @@
+//! Tidewatch's lab: the research and benchmark code behind the figures in the README, kept out of the
+//! shipped `tidewatch` binary. Its own binary, `tidewatch-lab`, runs `nab`, `bench detectors` and
+//! `bench profile`.
+//!
+//! Architecture Invariant: nothing in `checks` or `monitor` depends on this crate; the lab measures the
+//! product's models and pipeline through their public API (`checks::baseline`, `tidewatch::pipeline`).
+
+pub mod bench_detectors;
+pub mod bench_profile;
+pub mod nab;
+pub mod nab_driver;
+pub mod novelty;
+pub mod synthetic;

@@ -1,0 +1,344 @@
+//! `tidewatch-lab nab`: the NAB driver. Reads the NAB corpus (data files, labelled windows, cost
+//! profiles), runs a model over every file strictly online and scores the scores with [`crate::nab`].
+//!
+//! The files are parsed with `tidewatch detect`'s CSV parser ([`tidewatch::detect::parse_row`]), so a
+//! NAB file reads exactly as `tidewatch detect --input` would read it.
+
+use crate::nab::{self, ScoredSeries, Window};
+use crate::novelty::{NoveltyConfig, NoveltyModel};
+use anyhow::{bail, Context, Result};
+use checks::baseline::{Detector, Params, SeriesKind};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tidewatch::detect::{parse_row, parse_timestamp};
+
+/// Scores the detector on the NAB corpus (dev half) under the three NAB profiles.
+#[derive(Debug, clap::Args)]
+pub struct NabArgs {
+    /// The NAB folder with `data/`, `labels/combined_windows.json` and `profiles.json`.
+    #[arg(long, default_value = "../shared/nab")]
+    pub data: PathBuf,
+    /// Sensitivity whose threshold is reported as the shipped default.
+    #[arg(long)]
+    pub sensitivity: Option<f64>,
+    /// Also print each file's standard-profile raw score at the best threshold.
+    #[arg(long)]
+    pub per_file: bool,
+    /// Model(s) to score: generic or novelty; repeat (or comma-separate) to compare them in one run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [NabModel::Generic])]
+    pub model: Vec<NabModel>,
+    /// Overrides of the novelty model's settings, `key=value,...` (scales=1:4:16, window, vigilance,
+    /// max_boxes, warmup, peak_half_life, prior_weight, tail_after); for experiments.
+    #[arg(long)]
+    pub novelty_config: Option<String>,
+    /// Write each file's scores (one per line) under this folder, as `<model>/<category>/<file>`.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// With `--per-file`, also list each window's first detection and each false positive.
+    #[arg(long)]
+    pub windows: bool,
+}
+
+/// A model `tidewatch-lab nab` can score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NabModel {
+    /// The monitors' seasonal robust residual model.
+    Generic,
+    /// The multi-scale window novelty model.
+    Novelty,
+}
+
+impl std::fmt::Display for NabModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NabModel::Generic => "generic",
+            NabModel::Novelty => "novelty",
+        })
+    }
+}
+
+/// Parses `key=value,...` overrides of the novelty settings.
+fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
+    let mut c = NoveltyConfig::default();
+    let Some(spec) = spec else { return Ok(c) };
+    for kv in spec.split(',').filter(|s| !s.trim().is_empty()) {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("novelty config: expected key=value, got `{kv}`");
+        };
+        let (k, v) = (k.trim(), v.trim());
+        let num = |v: &str| -> Result<f64> {
+            v.parse::<f64>()
+                .with_context(|| format!("novelty config: bad number `{v}` for {k}"))
+        };
+        match k {
+            "scales" => {
+                let mut s = [0usize; 3];
+                for (slot, f) in s.iter_mut().zip(v.split(':')) {
+                    *slot = num(f)? as usize;
+                }
+                c.scales = s;
+            }
+            "window" => c.window = num(v)? as usize,
+            "vigilance" => c.vigilance = num(v)?,
+            "max_boxes" => c.max_boxes = num(v)? as usize,
+            "warmup" => c.warmup = num(v)? as usize,
+            "peak_half_life" => c.peak_half_life = num(v)?,
+            "prior_weight" => c.prior_weight = num(v)?,
+            "tail_after" => c.tail_after = num(v)? as usize,
+            "short" => c.short = num(v)? as usize,
+            "range_follow" => c.range_follow = num(v)?,
+            "residual" => c.residual = num(v)? != 0.0,
+            "margin" => c.margin = num(v)?,
+            "pareto" => c.pareto = num(v)?,
+            _ => bail!("novelty config: unknown key `{k}`"),
+        }
+    }
+    Ok(c)
+}
+
+/// One parsed row: timestamp, the value (NaN when empty or `nan`) and the value's original text.
+type Row = (i64, f64, String);
+
+/// Reads a `timestamp,value` CSV; the header line is optional, blank lines are skipped.
+fn read_csv(reader: impl Read) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (i, line) in BufReader::new(reader).lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.with_context(|| format!("cannot read line {line_no}"))?;
+        if let Some((ts, value, text)) = parse_row(line_no, &line, rows.is_empty())? {
+            rows.push((ts, value, text.to_string()));
+        }
+    }
+    Ok(rows)
+}
+
+/// The scores of one run of the detector over a NAB folder.
+struct NabRun {
+    names: Vec<String>,
+    corpus: Vec<ScoredSeries>,
+    points: usize,
+    seconds: f64,
+}
+
+fn nab_files(data: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let root = data.join("data");
+    let cats =
+        std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))?;
+    for cat in cats {
+        let cat = cat?;
+        if !cat.file_type()?.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(cat.path())? {
+            let f = f?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if name.ends_with(".csv") {
+                names.push(format!("{}/{}", cat.file_name().to_string_lossy(), name));
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn run_nab_detector(data: &Path, model: NabModel, cfg: &NoveltyConfig) -> Result<NabRun> {
+    let labels_path = data.join("labels/combined_windows.json");
+    let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_str(
+        &std::fs::read_to_string(&labels_path)
+            .with_context(|| format!("cannot read {}", labels_path.display()))?,
+    )
+    .with_context(|| format!("cannot parse {}", labels_path.display()))?;
+    let names = nab_files(data)?;
+    let mut corpus = Vec::new();
+    let mut points = 0;
+    let mut seconds = 0.0;
+    for name in &names {
+        let path = data.join("data").join(name);
+        let rows = read_csv(
+            std::fs::File::open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?,
+        )
+        .with_context(|| format!("in {}", path.display()))?;
+        let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let mut windows = Vec::new();
+        for [a, b] in labels.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            let (Some(a), Some(b)) = (parse_timestamp(a), parse_timestamp(b)) else {
+                bail!("bad window [{a}, {b}] for {name}");
+            };
+            let start = ts.partition_point(|&t| t < a);
+            let end = ts.partition_point(|&t| t <= b);
+            if end > start {
+                windows.push(Window {
+                    start,
+                    end: end - 1,
+                });
+            }
+        }
+        let started = Instant::now();
+        let params = Params::default_for(SeriesKind::Generic);
+        let scores: Vec<f64> = match model {
+            NabModel::Generic => {
+                let mut detector = Detector::new(SeriesKind::Generic, params);
+                rows.iter().map(|r| detector.step(r.0, r.1).score).collect()
+            }
+            NabModel::Novelty => {
+                let mut m = NoveltyModel::with_config(params, *cfg);
+                rows.iter().map(|r| m.step(r.0, r.1).score).collect()
+            }
+        };
+        seconds += started.elapsed().as_secs_f64();
+        points += rows.len();
+        corpus.push(ScoredSeries { scores, windows });
+    }
+    Ok(NabRun {
+        names,
+        corpus,
+        points,
+        seconds,
+    })
+}
+
+fn read_profiles(data: &Path) -> Result<Vec<nab::Profile>> {
+    let path = data.join("profiles.json");
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("cannot parse {}", path.display()))?;
+    let mut out = Vec::new();
+    for p in nab::PROFILES {
+        let m = &v[p.name]["CostMatrix"];
+        let w = |k: &str| {
+            m[k].as_f64()
+                .with_context(|| format!("{}: missing {k}", p.name))
+        };
+        out.push(nab::Profile {
+            tp_weight: w("tpWeight")?,
+            fn_weight: w("fnWeight")?,
+            fp_weight: w("fpWeight")?,
+            ..p
+        });
+    }
+    Ok(out)
+}
+
+/// `tidewatch-lab nab`.
+pub fn run_nab(args: &NabArgs) -> Result<()> {
+    let profiles = read_profiles(&args.data)?;
+    let cfg = novelty_config(args.novelty_config.as_deref())?;
+    let mut params = Params::default_for(SeriesKind::Generic);
+    if let Some(s) = args.sensitivity {
+        params.sensitivity = s;
+    }
+    let default_threshold = params.threshold();
+    for (i, &model) in args.model.iter().enumerate() {
+        let run = run_nab_detector(&args.data, model, &cfg)?;
+        if i == 0 {
+            let windows: usize = run.corpus.iter().map(|s| s.windows.len()).sum();
+            println!(
+                "NAB: {} files, {} rows, {} windows ({})",
+                run.corpus.len(),
+                run.points,
+                windows,
+                args.data.display()
+            );
+        }
+        println!(
+            "{:<20} {:>8} {:>10} {:>12} {:>10}",
+            format!("[{model}] profile"),
+            "best",
+            "threshold",
+            "default",
+            "threshold"
+        );
+        for p in &profiles {
+            let (null, perfect) = nab::null_and_perfect(&run.corpus, p);
+            let (t, raw) = nab::best_threshold(&run.corpus, p);
+            let at_default = nab::score_corpus(&run.corpus, p, default_threshold);
+            println!(
+                "{:<20} {:>8.1} {:>10.4} {:>12.1} {:>10.4}",
+                p.name,
+                nab::normalise(raw, null, perfect),
+                t,
+                nab::normalise(at_default, null, perfect),
+                default_threshold
+            );
+        }
+        if let Some(dir) = &args.dump {
+            for (name, s) in run.names.iter().zip(&run.corpus) {
+                let path = dir.join(model.to_string()).join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let text: String = s.scores.iter().map(|v| format!("{v}\n")).collect();
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        if args.per_file {
+            let p = &profiles[0];
+            let (t, _) = nab::best_threshold(&run.corpus, p);
+            for (name, s) in run.names.iter().zip(&run.corpus) {
+                let detections = s.scores.iter().filter(|&&x| x >= t).count();
+                println!(
+                    "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) detections {detections}",
+                    s.windows.len(),
+                    nab::score_series(s, p, t),
+                    -(s.windows.len() as f64)
+                );
+                if args.windows {
+                    print_windows(s, p, t);
+                }
+            }
+        }
+        println!(
+            "[{model}] throughput: {:.2} M points/s ({} points in {:.3} s, one core)",
+            run.points as f64 / run.seconds.max(1e-9) / 1e6,
+            run.points,
+            run.seconds
+        );
+    }
+    Ok(())
+}
+
+/// Each window's first detection (row, relative position, value) and each scored false positive.
+fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
+    let values = nab::row_values(s.scores.len(), &s.windows, p);
+    for (k, w) in s.windows.iter().enumerate() {
+        let first = (w.start..=w.end).find(|&i| s.scores[i] >= t && !values[i].probationary);
+        let probation = values[w.end].probationary;
+        match first {
+            Some(i) => println!(
+                "      window {k} [{}..{}] hit at {i} (y {:+.2}) worth {:.3} score {:.3}",
+                w.start,
+                w.end,
+                -((w.end - i + 1) as f64) / (w.end - w.start + 1) as f64,
+                values[i].value,
+                s.scores[i]
+            ),
+            None => println!(
+                "      window {k} [{}..{}] MISSED{} (max score {:.3})",
+                w.start,
+                w.end,
+                if probation { " (probation)" } else { "" },
+                s.scores[w.start..=w.end]
+                    .iter()
+                    .fold(0.0f64, |a, &b| a.max(b))
+            ),
+        }
+    }
+    let fps: Vec<String> = values
+        .iter()
+        .zip(&s.scores)
+        .enumerate()
+        .filter(|(_, (v, &x))| !v.probationary && v.window.is_none() && x >= t)
+        .map(|(i, (v, x))| format!("{i}:{:.2}({x:.3})", v.value))
+        .collect();
+    if !fps.is_empty() {
+        println!("      FP {}", fps.join(" "));
+    }
+}
