@@ -47,7 +47,12 @@ pub fn judge(
     let mut judged_checks = vec![false; checks.len()];
 
     for obs in &profile.observations {
-        let mut r = row(obs.metric, obs.target.clone(), Some(obs.value), Status::Learning);
+        let mut r = row(
+            obs.metric,
+            obs.target.clone(),
+            Some(obs.value),
+            Status::Learning,
+        );
         let applicable: Vec<(&Check, &str)> = checks
             .iter()
             .enumerate()

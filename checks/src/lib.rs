@@ -18,9 +18,9 @@ pub mod verdict;
 pub mod window;
 
 pub use metric::{Metric, Observation};
+pub use profile::{Failure, Profile, Skipped};
+pub use report::{ResultRow, ScanReport};
 pub use schema::{Column, SchemaDiff, TypeChange};
 pub use series::{SeriesKey, Target};
 pub use verdict::{Direction, Expected, Status};
-pub use profile::{Failure, Profile, Skipped};
-pub use report::{ResultRow, ScanReport};
 pub use window::{BucketCounts, CountedBucket, VolumeWindow};

@@ -132,8 +132,13 @@ mod tests {
         // Field order is part of the format: serialize to text and find each name after the previous.
         let text = serde_json::to_string(&row).unwrap();
         let mut at = 0;
-        for field in ["monitor", "source", "dataset", "metric", "column", "value", "status", "expected", "message"] {
-            let pos = text[at..].find(&format!("\"{field}\":")).unwrap_or_else(|| panic!("{field} out of order in {text}"));
+        for field in [
+            "monitor", "source", "dataset", "metric", "column", "value", "status", "expected",
+            "message",
+        ] {
+            let pos = text[at..]
+                .find(&format!("\"{field}\":"))
+                .unwrap_or_else(|| panic!("{field} out of order in {text}"));
             at += pos;
         }
         assert!(!text.contains("details"));
@@ -141,7 +146,10 @@ mod tests {
 
     #[test]
     fn durations_read_in_hours_or_days() {
-        assert_eq!(display_value(Metric::FreshnessSeconds, 7200.0), "7200s (2.0h)");
+        assert_eq!(
+            display_value(Metric::FreshnessSeconds, 7200.0),
+            "7200s (2.0h)"
+        );
         assert_eq!(display_value(Metric::RowCount, 7200.0), "7200");
     }
 }

@@ -6,12 +6,12 @@
 //! medians and their ratio. It prints figures; it asserts nothing about speed. The database is dropped
 //! at the end, on errors and on Ctrl-C too, unless `--keep`.
 
-use tidewatch::sources::warehouse::dialect::Dialect;
-use tidewatch::sources::warehouse::Warehouse;
 use anyhow::{anyhow, bail, Context};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection, Row};
 use std::time::{Duration, Instant};
+use tidewatch::sources::warehouse::dialect::Dialect;
+use tidewatch::sources::warehouse::Warehouse;
 
 /// Ratio of the median tidewatch time to the median floor time the issue asks for.
 pub const TARGET_RATIO: f64 = 1.10;

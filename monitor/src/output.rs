@@ -1,8 +1,8 @@
 //! Printing scan reports: one JSON object, or an aligned table for people.
 
 use checks::report::display_value;
-use checks::{ResultRow, ScanReport};
 use checks::Status;
+use checks::{ResultRow, ScanReport};
 use std::io::Write;
 
 /// `--format` of `scan`.

@@ -7,8 +7,8 @@
 use crate::warehouses::{Kind, TestWarehouse};
 use anyhow::Context;
 use checks::{Metric, SeriesKey, Status};
-use std::path::PathBuf;
 use checks::{ResultRow, ScanReport};
+use std::path::PathBuf;
 
 /// A temp directory holding a config and its state store.
 pub struct Workspace {
@@ -86,7 +86,9 @@ pub fn find<'a>(
     report
         .results
         .iter()
-        .find(|r| r.monitor == monitor && r.metric.as_str() == metric && r.column().as_deref() == column)
+        .find(|r| {
+            r.monitor == monitor && r.metric.as_str() == metric && r.column().as_deref() == column
+        })
         .unwrap_or_else(|| panic!("no {monitor}/{metric}/{column:?} in {:#?}", report.results))
 }
 

@@ -35,15 +35,28 @@ async fn non_finite_values_fail_only_their_metrics() -> anyhow::Result<()> {
     let mean_y = find(&report, "readings", "mean", Some("y"));
     assert_eq!(mean_y.status, Status::Error, "{mean_y:?}");
     assert_eq!(find(&report, "readings", "min", Some("y")).value, Some(2.0));
-    assert_eq!(find(&report, "readings", "null_count", Some("y")).value, Some(1.0));
-    assert_eq!(find(&report, "readings", "row_count", None).value, Some(3.0));
-    assert_eq!(find(&report, "other", "row_count", None).status, Status::Pass);
+    assert_eq!(
+        find(&report, "readings", "null_count", Some("y")).value,
+        Some(1.0)
+    );
+    assert_eq!(
+        find(&report, "readings", "row_count", None).value,
+        Some(3.0)
+    );
+    assert_eq!(
+        find(&report, "other", "row_count", None).status,
+        Status::Pass
+    );
     assert_eq!(report.exit_code(), 2);
     // Everything measured was stored, the error rows too.
     let store = ws.store().await?;
     let stored = store.latest("readings").await?;
-    assert!(stored.iter().any(|r| r.key.metric == Metric::Max && r.status == Status::Error));
-    assert!(stored.iter().any(|r| r.key.metric == Metric::RowCount && r.value == Some(3.0)));
+    assert!(stored
+        .iter()
+        .any(|r| r.key.metric == Metric::Max && r.status == Status::Error));
+    assert!(stored
+        .iter()
+        .any(|r| r.key.metric == Metric::RowCount && r.value == Some(3.0)));
     store.close().await;
     wh.cleanup().await
 }
@@ -71,22 +84,36 @@ async fn columns_without_equality_are_profiled_without_distinct() -> anyhow::Res
         let details = nulls.details.as_ref().unwrap();
         assert_eq!(details["not_measured"][0], "distinct_count", "{col}");
         assert!(
-            details["reason"].as_str().unwrap().contains("no equality operator"),
+            details["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no equality operator"),
             "{details}"
         );
         assert!(!report
             .results
             .iter()
-            .any(|r| r.metric == Metric::DistinctCount && r.column().as_deref() == Some(col)
+            .any(|r| r.metric == Metric::DistinctCount
+                && r.column().as_deref() == Some(col)
                 && r.value.is_some()));
     }
     // jsonb has equality: counted as usual.
-    assert_eq!(find(&report, "docs", "distinct_count", Some("tags")).value, Some(1.0));
-    assert_eq!(find(&report, "docs", "null_count", Some("doc")).status, Status::Pass);
+    assert_eq!(
+        find(&report, "docs", "distinct_count", Some("tags")).value,
+        Some(1.0)
+    );
+    assert_eq!(
+        find(&report, "docs", "null_count", Some("doc")).status,
+        Status::Pass
+    );
     // A check on the skipped metric says why it could not be judged.
     let check = find(&report, "docs", "distinct_count", Some("doc"));
     assert_eq!(check.status, Status::Error);
-    assert!(check.message.contains("no equality operator"), "{}", check.message);
+    assert!(
+        check.message.contains("no equality operator"),
+        "{}",
+        check.message
+    );
     assert_eq!(find(&report, "docs", "row_count", None).value, Some(2.0));
     wh.cleanup().await
 }
@@ -132,7 +159,10 @@ async fn a_new_bucket_width_starts_a_clean_series() -> anyhow::Result<()> {
     let key = SeriesKey::table("ev", Metric::Volume);
     let hours = store.buckets(&key, 3600, None).await?;
     let days = store.buckets(&key, 86400, None).await?;
-    assert!(hours.iter().all(|b| b.value == 10.0), "hourly series unchanged");
+    assert!(
+        hours.iter().all(|b| b.value == 10.0),
+        "hourly series unchanged"
+    );
     assert_eq!(hours.len(), 7 * 24);
     // Warm-started again over the lookback: 7 complete days, each of 240 rows.
     assert_eq!(days.len(), 7, "{days:?}");
@@ -194,7 +224,10 @@ async fn retention_prunes_old_history() -> anyhow::Result<()> {
     wh.exec("CREATE TABLE t (id INT); INSERT INTO t VALUES (1)")
         .await?;
     let yaml = config_head(&wh, "").replace("monitors:\n", "retention: 30d\nmonitors:\n")
-        + &format!("  - name: t\n    source: wh\n    table: {}\n", wh.dataset("t"));
+        + &format!(
+            "  - name: t\n    source: wh\n    table: {}\n",
+            wh.dataset("t")
+        );
     let ws = Workspace::new();
     let now = chrono::Utc::now();
     ws.scan_at(&yaml, now - chrono::Duration::days(45)).await?;
@@ -202,9 +235,17 @@ async fn retention_prunes_old_history() -> anyhow::Result<()> {
     ws.scan_at(&yaml, now).await?;
     let store = ws.store().await?;
     let history = store
-        .series(&SeriesKey::new("t", Metric::NullRate, Target::Column("id".into())), None, None)
+        .series(
+            &SeriesKey::new("t", Metric::NullRate, Target::Column("id".into())),
+            None,
+            None,
+        )
         .await?;
-    assert_eq!(history.len(), 2, "the 45-day-old point is gone: {history:?}");
+    assert_eq!(
+        history.len(),
+        2,
+        "the 45-day-old point is gone: {history:?}"
+    );
     // The first schema snapshot is older than the retention but is the newest one: kept.
     assert!(store.latest_schema("t").await?.is_some());
     store.close().await;

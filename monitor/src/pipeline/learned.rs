@@ -51,9 +51,7 @@ pub async fn apply(
         let params = params_for(monitor, kind);
         let key = row.key();
         // What earlier scans reported for this series, with their verdicts and feedback.
-        let scanned = store
-            .series(&key, Some(since), Some(MAX_HISTORY))
-            .await?;
+        let scanned = store.series(&key, Some(since), Some(MAX_HISTORY)).await?;
         let (history, current) = if row.metric.is_bucketed() {
             let Some(current_ts) = volume_bucket else {
                 continue;
@@ -118,12 +116,11 @@ async fn freshness_backfill(
     fresh: &[BucketRecord],
 ) -> Result<Vec<HistoryPoint>, StoreError> {
     let newest = freshness.with_metric(Metric::NewestRow);
-    let newest_per_bucket: HashMap<i64, i64> =
-        bucket_series(store, &newest, bucket, since, fresh)
-            .await?
-            .into_iter()
-            .map(|(ts, v)| (ts, v as i64))
-            .collect();
+    let newest_per_bucket: HashMap<i64, i64> = bucket_series(store, &newest, bucket, since, fresh)
+        .await?
+        .into_iter()
+        .map(|(ts, v)| (ts, v as i64))
+        .collect();
     Ok(saw_tooth(&newest_per_bucket, bucket, now.timestamp()))
 }
 

@@ -68,12 +68,9 @@ pub async fn scan(
     }
 
     // Measured concurrently on this task (the sources do the work), results kept in config order.
-    let profiles: Vec<Option<Profile>> = futures::stream::iter(
-        monitors
-            .iter()
-            .zip(&windows)
-            .zip(&leases)
-            .map(|((m, w), lease)| async move {
+    let profiles: Vec<Option<Profile>> =
+        futures::stream::iter(monitors.iter().zip(&windows).zip(&leases).map(
+            |((m, w), lease)| async move {
                 if lease.is_err() {
                     return None;
                 }
@@ -82,11 +79,11 @@ pub async fn scan(
                     // validate() guarantees every monitor's source exists.
                     None => Profile::whole_failure(format!("source {} is not defined", m.source)),
                 })
-            }),
-    )
-    .buffered(PARALLEL_MONITORS)
-    .collect()
-    .await;
+            },
+        ))
+        .buffered(PARALLEL_MONITORS)
+        .collect()
+        .await;
 
     let mut results = Vec::new();
     let mut problems = 0;

@@ -307,7 +307,11 @@ impl Dialect {
     /// the other dialects can.
     pub fn has_equality(self, data_type: &str) -> bool {
         let t = data_type.to_ascii_lowercase();
-        let base = t.trim_end_matches("[]").split(['(', ' ']).next().unwrap_or("");
+        let base = t
+            .trim_end_matches("[]")
+            .split(['(', ' '])
+            .next()
+            .unwrap_or("");
         match self {
             Dialect::Postgres => !matches!(
                 base,

@@ -375,10 +375,16 @@ mod tests {
         ];
         let (obs, failures) = observations_from(&plan, &values);
         assert!(obs.iter().all(|o| o.value.is_finite()));
-        assert!(obs.iter().any(|o| o.metric == Metric::Min && o.value == 1.0));
+        assert!(obs
+            .iter()
+            .any(|o| o.metric == Metric::Min && o.value == 1.0));
         let failed: Vec<Metric> = failures.iter().map(|f| f.metric).collect();
         assert_eq!(failed, vec![Metric::Max, Metric::Mean]);
-        assert!(failures[0].message.contains("max(x) is NaN"), "{}", failures[0].message);
+        assert!(
+            failures[0].message.contains("max(x) is NaN"),
+            "{}",
+            failures[0].message
+        );
         assert!(failures.iter().all(|f| !f.whole));
     }
 
