@@ -41,9 +41,14 @@ impl Muter for [Silence] {
 /// Silences and inhibition together, with the inhibition sources copied out of the aggregator (so
 /// the aggregator can be flushed while this is borrowed):
 ///
-/// ```ignore
+/// ```
+/// # use alerts::{Aggregator, Inhibitor, Mutes, Silence};
+/// # let mut agg = Aggregator::default();
+/// # let (silences, inhibitor): (Vec<Silence>, Inhibitor) = (vec![], Inhibitor::default());
+/// # let now = chrono::Utc::now();
 /// let mutes = Mutes::snapshot(&agg, &silences, &inhibitor);
 /// let notifications = agg.due(now, &mutes);
+/// # assert!(notifications.is_empty());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Mutes<'a> {

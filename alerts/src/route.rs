@@ -498,10 +498,13 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Labels of an alert and the receivers it must reach, in order.
+    type RoutingCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
     #[test]
     fn issue_config_routing_table() {
         let route = issue_route();
-        let table: &[(&[(&str, &str)], &[&str])] = &[
+        let table: &[RoutingCase] = &[
             // The `orders` monitor: team payments, severity critical → pager (continue) and mail.
             (
                 &[
