@@ -1,15 +1,12 @@
-//! The HTTP notifiers against a real HTTP server on 127.0.0.1 playing Slack, PagerDuty and a webhook
-//! receiver. The first path segment picks the answer: `ok` 200, `accepted` 202 (PagerDuty), `bad`
-//! 400, `limited` 429 + `Retry-After: 7`, `unavailable` 503 + `Retry-After` as an HTTP date,
-//! `error` 500, `slow` (answers after 3 s), `echo` 400 repeating the routing key, URI and body,
-//! `redirect` 302.
+//! The HTTP notifiers against a real HTTP server on 127.0.0.1 (`support::http`) playing Slack,
+//! PagerDuty and a webhook receiver, answering 200, 400, 429 + Retry-After, 500, 503, slowly, or by
+//! echoing the secrets it was sent.
 
 // Helpers outside #[test] fns panic on an unexpected error on purpose: that is the assertion.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alerts::notify::webhook::{signature, Body, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -18,118 +15,9 @@ use alerts::notify::{
     ReceiverConfig, SlackConfig, SlackNotifier, WebhookConfig, WebhookNotifier,
 };
 use alerts::Notification;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use chrono::Utc;
-use serde_json::Value;
+use support::http::{closed_port, server};
 use support::{assert_no_secret, notification, SECRET};
-
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Mock {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-async fn answer(State(m): State<Mock>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    m.seen.lock().unwrap().push(Seen {
-        path: uri.path().to_string(),
-        headers,
-        body: body.to_vec(),
-    });
-    let first = uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    match first {
-        "ok" => (StatusCode::OK, "ok").into_response(),
-        "accepted" => (
-            StatusCode::ACCEPTED,
-            [("content-type", "application/json")],
-            r#"{"status":"success","message":"Event processed"}"#,
-        )
-            .into_response(),
-        "bad" => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
-        "limited" => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "7")],
-            "rate_limited",
-        )
-            .into_response(),
-        "unavailable" => {
-            let at = Utc::now() + chrono::TimeDelta::seconds(120);
-            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [("retry-after", date)],
-                "maintenance",
-            )
-                .into_response()
-        }
-        "error" => (StatusCode::INTERNAL_SERVER_ERROR, "rollup_error").into_response(),
-        "slow" => {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            (StatusCode::OK, "ok").into_response()
-        }
-        "echo" => {
-            // A careless receiver that repeats what it was sent: the routing key first (so it
-            // lands within the part of the body the error keeps), then the URI and the body.
-            let key = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["routing_key"].as_str().map(String::from))
-                .unwrap_or_default();
-            let text = format!(
-                "bad key {key} for {uri} with {}",
-                String::from_utf8_lossy(&body)
-            );
-            (StatusCode::BAD_REQUEST, text).into_response()
-        }
-        "redirect" => (
-            StatusCode::FOUND,
-            [("location", "http://127.0.0.1:9/elsewhere")],
-            "",
-        )
-            .into_response(),
-        _ => (StatusCode::NOT_FOUND, "no such route").into_response(),
-    }
-}
-
-async fn server() -> (String, Mock) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mock = Mock::default();
-    let app = Router::new().fallback(answer).with_state(mock.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), mock)
-}
-
-/// A loopback port with nothing listening.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 fn slack_at(url: &str) -> SlackNotifier {
     let cfg: SlackConfig =

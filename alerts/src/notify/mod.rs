@@ -68,9 +68,9 @@ impl NotifyError {
 }
 
 /// A problem in a receiver's configuration; `path` is relative to the receiver, e.g.
-/// `slack.webhook_url`.
+/// `slack.webhook_url` (empty when it is about the receiver as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {reason}")]
+#[error("{}{reason}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
 pub struct ReceiverError {
     pub path: String,
     pub reason: String,
@@ -128,36 +128,18 @@ impl Notifier {
         cfg: &ReceiverConfig,
         opts: &MessageOptions,
     ) -> Result<Notifier, Vec<ReceiverError>> {
-        let kinds = [
-            cfg.slack.is_some(),
-            cfg.email.is_some(),
-            cfg.webhook.is_some(),
-            cfg.pagerduty.is_some(),
-        ]
-        .iter()
-        .filter(|k| **k)
-        .count();
-        if kinds != 1 {
-            return Err(vec![ReceiverError::new(
+        match (&cfg.slack, &cfg.email, &cfg.webhook, &cfg.pagerduty) {
+            (Some(c), None, None, None) => SlackNotifier::new(c, opts).map(Notifier::Slack),
+            (None, Some(c), None, None) => EmailNotifier::new(c, opts).map(Notifier::Email),
+            (None, None, Some(c), None) => WebhookNotifier::new(c, opts).map(Notifier::Webhook),
+            (None, None, None, Some(c)) => PagerDutyNotifier::new(c, opts).map(Notifier::PagerDuty),
+            _ => Err(vec![ReceiverError::new(
                 "",
                 format!(
-                    "receiver {:?} needs exactly one of slack, email, webhook, pagerduty (has {kinds})",
+                    "receiver {:?} needs exactly one of slack, email, webhook, pagerduty",
                     cfg.name
                 ),
-            )]);
-        }
-        if let Some(c) = &cfg.slack {
-            return SlackNotifier::new(c, opts).map(Notifier::Slack);
-        }
-        if let Some(c) = &cfg.email {
-            return EmailNotifier::new(c, opts).map(Notifier::Email);
-        }
-        if let Some(c) = &cfg.webhook {
-            return WebhookNotifier::new(c, opts).map(Notifier::Webhook);
-        }
-        match &cfg.pagerduty {
-            Some(c) => PagerDutyNotifier::new(c, opts).map(Notifier::PagerDuty),
-            None => unreachable!("exactly one kind is set"),
+            )]),
         }
     }
 

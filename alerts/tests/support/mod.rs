@@ -3,6 +3,9 @@
 #![allow(dead_code)] // each test binary uses a different part
 #![allow(clippy::unwrap_used)] // sample data known to be valid; a panic is the assertion
 
+pub mod http;
+pub mod smtp;
+
 use alerts::{Alert, Annotations, LabelSet, Notification};
 use chrono::{TimeZone, Utc};
 
