@@ -135,6 +135,18 @@ async fn slack_failures_are_classified_and_redacted() {
     check_error(&e, true, "http 500 internal server error: rollup_error");
     assert_eq!(e.retry_after, None);
 
+    let e = slack_at(&slack_url(&base, "requesttimeout"))
+        .notify(&n)
+        .await
+        .unwrap_err();
+    check_error(&e, true, "http 408");
+
+    let e = slack_at(&slack_url(&base, "gone"))
+        .notify(&n)
+        .await
+        .unwrap_err();
+    check_error(&e, false, "http 404 not found: no such route");
+
     let started = std::time::Instant::now();
     let e = slack_at(&slack_url(&base, "slow"))
         .notify(&n)

@@ -1,7 +1,8 @@
 //! A real HTTP server on 127.0.0.1 playing Slack, PagerDuty and webhook receivers. The first path
 //! segment picks the answer: `ok` 200, `accepted` 202 (PagerDuty), `bad` 400, `limited` 429 +
-//! `Retry-After: 7`, `unavailable` 503 + `Retry-After` as an HTTP date, `error` 500, `slow` (answers
-//! after 3 s), `echo` 400 repeating the routing key, URI and body, `redirect` 302.
+//! `Retry-After: 7`, `unavailable` 503 + `Retry-After` as an HTTP date, `error` 500,
+//! `requesttimeout` 408, `slow` (answers after 3 s), `echo` 400 repeating the routing key, URI and
+//! body, `redirect` 302, anything else 404.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +77,7 @@ async fn answer(State(m): State<Mock>, uri: Uri, headers: HeaderMap, body: Bytes
                 .into_response()
         }
         "error" => (StatusCode::INTERNAL_SERVER_ERROR, "rollup_error").into_response(),
+        "requesttimeout" => (StatusCode::REQUEST_TIMEOUT, "too slow").into_response(),
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             (StatusCode::OK, "ok").into_response()
