@@ -92,6 +92,16 @@ pub fn judge(
                 r.details = Some(serde_json::json!({ "not_measured": names, "reason": s.reason }));
             }
         }
+        for note in profile
+            .notes
+            .iter()
+            .filter(|n| n.metric == obs.metric && n.target == obs.target)
+        {
+            let details = r.details.get_or_insert_with(|| serde_json::json!({}));
+            if let (Some(into), Some(from)) = (details.as_object_mut(), note.details.as_object()) {
+                into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
         match apply_checks(obs.value, &applicable) {
             Some(v) => {
                 // An explicit check decides; schema drift still shows as an anomaly beside a pass.

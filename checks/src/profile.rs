@@ -17,6 +17,17 @@ pub struct Profile {
     /// Notes on what was deliberately not measured (e.g. distinct counts of a `json` column), by
     /// target; they travel into the result's `details.not_measured`.
     pub skipped: Vec<Skipped>,
+    /// Details a source attaches to an observation (e.g. `{"approximate": true, "method": ...}` for
+    /// an estimated distinct count); merged into that result row's `details`.
+    pub notes: Vec<Note>,
+}
+
+/// Details about one observation, by metric and target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub metric: Metric,
+    pub target: Target,
+    pub details: serde_json::Value,
 }
 
 /// A measurement that could not be taken.

@@ -71,6 +71,8 @@ const MONITOR_KEYS: &[&str] = &[
     "timestamp_column",
     "key",
     "columns",
+    "distinct",
+    "where",
     "checks",
     "bucket",
     "sensitivity",
@@ -736,6 +738,28 @@ impl Walker<'_> {
             Some(n) => self.idents(n, "columns").map(Some),
             None => Some(None),
         };
+        let distinct = match self.optional(map, "distinct") {
+            Some(n) => self.idents(n, "distinct"),
+            None => Some(Vec::new()),
+        };
+        let filter = match self.optional(map, "where") {
+            Some(n) => self.string(n, "where").and_then(|s| {
+                let text = s.value.trim();
+                if text.is_empty() {
+                    self.error(s.node.span(), "\"where\" must not be empty");
+                    None
+                } else if text.contains(';') {
+                    self.error(
+                        s.node.span(),
+                        "\"where\" must be one boolean SQL expression, without \";\"",
+                    );
+                    None
+                } else {
+                    Some(Some(text.to_string()))
+                }
+            }),
+            None => Some(None),
+        };
 
         let bucket = self.duration(map, "bucket", DEFAULT_BUCKET);
         let lookback = self.duration(map, "lookback", DEFAULT_LOOKBACK);
@@ -813,6 +837,8 @@ impl Walker<'_> {
             timestamp_column: timestamp_column?,
             key: key?,
             columns: columns?,
+            distinct: distinct?,
+            filter: filter?,
             checks: checks?,
             bucket: bucket?,
             sensitivity: sensitivity?,
@@ -895,17 +921,13 @@ impl Walker<'_> {
             ));
         }
         if metric.is_key_metric() {
-            let key = key?;
-            if key.is_empty() {
-                return Some(format!("{shown} checks need \"key\" on the monitor"));
-            }
-            let configured: Vec<&str> = key.iter().map(Ident::as_str).collect();
-            let configured = configured.join(",");
-            if check.column.as_deref() != Some(configured.as_str()) {
-                return Some(format!(
-                    "{shown}({}) does not match the monitor's key ({configured})",
-                    check.column.as_deref().unwrap_or_default()
-                ));
+            // Any column set can be checked for uniqueness, beside the monitor's key: each is
+            // counted in the same profile statement.
+            let _ = key;
+            for column in check.column.as_deref().unwrap_or_default().split(',') {
+                if let Err(e) = Ident::new(column) {
+                    return Some(format!("invalid column in check: {e}"));
+                }
             }
         }
         if metric.is_column_metric() {

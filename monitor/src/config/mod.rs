@@ -81,6 +81,12 @@ pub struct Monitor {
     pub key: Vec<Ident>,
     /// Columns to profile; `None` means every column of the table.
     pub columns: Option<Vec<Ident>>,
+    /// Columns that get an exact distinct count (config `distinct`), besides those a
+    /// `distinct_count(col)` check names. The rest get none (or the warehouse's approximate one).
+    pub distinct: Vec<Ident>,
+    /// A boolean SQL expression (config `where`) that every statement over the table applies, so a
+    /// partition or a slice can be watched. Written by the user; runs inside the read-only transaction.
+    pub filter: Option<String>,
     pub checks: Vec<CheckSpec>,
     /// Width of a volume bucket (config `bucket`, default 1 hour).
     pub bucket: Duration,
@@ -94,6 +100,40 @@ pub struct Monitor {
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
     /// an intended change so the baseline starts over.
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Monitor {
+    /// The key column sets counted for duplicates: the monitor's `key`, then every other column set a
+    /// `duplicate_count` / `duplicate_rate` check names, each once, in file order.
+    pub fn key_sets(&self) -> Vec<Vec<Ident>> {
+        let mut sets: Vec<Vec<Ident>> = Vec::new();
+        if !self.key.is_empty() {
+            sets.push(self.key.clone());
+        }
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.check.metric.is_key_metric())
+        {
+            let Some(label) = c.check.column.as_deref() else {
+                continue;
+            };
+            let set: Option<Vec<Ident>> = label.split(',').map(|k| Ident::new(k).ok()).collect();
+            if let Some(set) = set.filter(|s| !s.is_empty() && !sets.contains(s)) {
+                sets.push(set);
+            }
+        }
+        sets
+    }
+
+    /// Whether a column's exact distinct count is asked for (by `distinct:` or a check).
+    pub fn wants_distinct(&self, column: &str) -> bool {
+        self.distinct.iter().any(|d| d.as_str() == column)
+            || self.checks.iter().any(|c| {
+                c.check.metric == checks::Metric::DistinctCount
+                    && c.check.column.as_deref() == Some(column)
+            })
+    }
 }
 
 /// One explicit check as written in the file.

@@ -344,7 +344,6 @@ monitors:
             "/etc/tidewatch/tidewatch.yaml:15:10: \"key\" needs at least one column",
             "/etc/tidewatch/tidewatch.yaml:19:11: duplicate monitor name \"twice\" (first defined on line 16)",
             "/etc/tidewatch/tidewatch.yaml:23:9: freshness checks need \"timestamp_column\" on the monitor",
-            "/etc/tidewatch/tidewatch.yaml:24:9: duplicate_count checks need \"key\" on the monitor",
             "/etc/tidewatch/tidewatch.yaml:25:9: volume checks need \"timestamp_column\" on the monitor",
             "/etc/tidewatch/tidewatch.yaml:26:22: null_rate takes exactly one column, found 2",
         ]
@@ -352,11 +351,39 @@ monitors:
 }
 
 #[test]
-fn duplicate_checks_must_use_the_key() {
-    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    key: [tenant, id]\n    checks:\n      - duplicate_rate(tenant, id) < 1%\n      - duplicate_count(id) = 0\n";
+fn any_column_set_can_be_checked_for_duplicates() {
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    key: [tenant, id]\n    checks:\n      - duplicate_rate(tenant, id) < 1%\n      - duplicate_count(customer_id) = 0\n      - duplicate_count(a, b) = 0\n      - duplicate_rate(customer_id) < 1%\n";
+    let c = parse(text).unwrap();
+    let sets: Vec<Vec<String>> = c.monitors[0]
+        .key_sets()
+        .iter()
+        .map(|s| s.iter().map(|i| i.to_string()).collect())
+        .collect();
+    // The key first, then each other set once, in file order.
+    assert_eq!(
+        sets,
+        [vec!["tenant", "id"], vec!["customer_id"], vec!["a", "b"]]
+    );
+    // Without a key, a check alone names the set.
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    checks: [duplicate_count(email) = 0]\n";
+    assert_eq!(parse(text).unwrap().monitors[0].key_sets().len(), 1);
+}
+
+#[test]
+fn where_and_distinct_are_validated() {
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    where: \"status <> 'test'\"\n    distinct: [email]\n    checks: [distinct_count(city) > 0]\n";
+    let c = parse(text).unwrap();
+    let m = &c.monitors[0];
+    assert_eq!(m.filter.as_deref(), Some("status <> 'test'"));
+    assert!(m.wants_distinct("email") && m.wants_distinct("city"));
+    assert!(!m.wants_distinct("country"));
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    where: \"1=1; DROP TABLE t\"\n    distinct: []\n";
     assert_eq!(
         errors(text),
-        ["/etc/tidewatch/tidewatch.yaml:10:9: duplicate_count(id) does not match the monitor's key (tenant,id)"]
+        [
+            "/etc/tidewatch/tidewatch.yaml:7:12: \"where\" must be one boolean SQL expression, without \";\"",
+            "/etc/tidewatch/tidewatch.yaml:8:15: \"distinct\" needs at least one column",
+        ]
     );
 }
 

@@ -49,21 +49,9 @@ pub async fn scan(
     }
     let mut windows = Vec::with_capacity(monitors.len());
     for (m, lease) in monitors.iter().zip(&leases) {
-        windows.push(match (&m.timestamp_column, lease) {
-            (Some(_), Ok(_)) => {
-                let bucket = m.bucket.as_secs() as i64;
-                let newest = store
-                    .latest_bucket(&SeriesKey::table(m.name.clone(), Metric::Volume), bucket)
-                    .await?
-                    .map(|t| t.timestamp());
-                Some(VolumeWindow::new(
-                    now.timestamp(),
-                    bucket,
-                    m.lookback.as_secs() as i64,
-                    newest,
-                ))
-            }
-            _ => None,
+        windows.push(match lease {
+            Ok(_) => window_for(store, m, now).await?,
+            Err(_) => None,
         });
     }
 
@@ -105,6 +93,29 @@ pub async fn scan(
     store.prune(before).await?;
     store.finish_run(run_id, Utc::now(), problems).await?;
     Ok(ScanReport { run_id, results })
+}
+
+/// The buckets a scan of `m` at `now` counts: the lookback on its first scan (the warm start), then
+/// only from the newest stored bucket of its width. `None` without a timestamp column.
+pub async fn window_for(
+    store: &Store,
+    m: &Monitor,
+    now: DateTime<Utc>,
+) -> Result<Option<VolumeWindow>, StoreError> {
+    if m.timestamp_column.is_none() {
+        return Ok(None);
+    }
+    let bucket = m.bucket.as_secs() as i64;
+    let newest = store
+        .latest_bucket(&SeriesKey::table(m.name.clone(), Metric::Volume), bucket)
+        .await?
+        .map(|t| t.timestamp());
+    Ok(Some(VolumeWindow::new(
+        now.timestamp(),
+        bucket,
+        m.lookback.as_secs() as i64,
+        newest,
+    )))
 }
 
 /// Long enough for a connect, the profile statement and the warm-start statement, with slack.
