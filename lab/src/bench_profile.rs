@@ -19,8 +19,12 @@ pub const TARGET_RATIO: f64 = 1.10;
 /// What `tidewatch-lab bench profile` was asked to do (its flags).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfileOptions {
-    /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    /// Server to use; the bench creates its own database `tw_bench_<pid>` there and drops it.
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        help = "Server to use; the bench creates its own database tw_bench_<pid> there and drops it"
+    )]
     pub url: String,
     /// Table sizes in rows, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
