@@ -138,6 +138,12 @@ pub fn judge(
             .observations
             .iter()
             .any(|o| o.metric == Metric::Volume && o.value == 0.0);
+        let new_data_metric = c.check.metric.is_bucketed()
+            || matches!(c.check.metric, Metric::FreshnessSeconds | Metric::Schema);
+        if profile.partial.is_some() && !new_data_metric {
+            // Measured by the next full profile, not by this incremental one.
+            continue;
+        }
         let target = Target::from_label(c.check.metric, c.check.column.as_deref());
         let mut r = row(c.check.metric, target, None, Status::Error);
         if c.check.metric == Metric::BucketNullRate && empty_bucket {

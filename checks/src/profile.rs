@@ -20,6 +20,10 @@ pub struct Profile {
     /// Details a source attaches to an observation (e.g. `{"approximate": true, "method": ...}` for
     /// an estimated distinct count); merged into that result row's `details`.
     pub notes: Vec<Note>,
+    /// Set when the source measured only new data (an incremental profile): table-wide metrics are
+    /// absent by design, so checks on them are not judged this time (no `error` row). The text says
+    /// what was measured.
+    pub partial: Option<String>,
 }
 
 /// Details about one observation, by metric and target.

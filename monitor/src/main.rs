@@ -201,13 +201,13 @@ fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
             .iter()
             .filter(|m| monitor.is_none_or(|o| m.name == o))
         {
-            let window =
-                tidewatch::pipeline::scan::window_for(&store, m, chrono::Utc::now()).await?;
+            let request =
+                tidewatch::pipeline::scan::request_for(&store, m, chrono::Utc::now()).await?;
             let _ = writeln!(out, "-- monitor {} ({}: {})", m.name, m.source, m.dataset);
             let Some(source) = cfg.sources.get(&m.source) else {
                 continue;
             };
-            match tidewatch::sources::warehouse::profile::explain(m, source, window).await {
+            match tidewatch::sources::warehouse::profile::explain(m, source, request).await {
                 Ok(statements) => {
                     for sql in statements {
                         let _ = writeln!(out, "{sql};");

@@ -2,7 +2,7 @@
 //! walks it into [`Config`] and collects every problem with its place instead of stopping at the first.
 
 use super::interp::{interpolate, InterpError};
-use super::{CheckSpec, Config, Monitor, Place, Source, SourceKind};
+use super::{CheckSpec, Config, Monitor, Place, ProfileMode, Source, SourceKind};
 use crate::ident::{Ident, TableRef};
 use checks::expr::{self, ExprError};
 use checks::{Direction, Metric};
@@ -58,6 +58,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BUCKET: Duration = Duration::from_secs(60 * 60);
 /// Measurements, runs and buckets older than this are pruned from the state store after each scan.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+/// How often a `mode: incremental` monitor runs its full (table-wide) profile.
+pub const DEFAULT_FULL_PROFILE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
@@ -73,6 +75,9 @@ const MONITOR_KEYS: &[&str] = &[
     "columns",
     "distinct",
     "where",
+    "mode",
+    "full_profile_every",
+    "lateness",
     "checks",
     "bucket",
     "sensitivity",
@@ -761,6 +766,34 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let mode = match self.optional(map, "mode") {
+            Some(n) => self.string(n, "mode").and_then(|s| match s.value.trim() {
+                "full" => Some(ProfileMode::Full),
+                "incremental" => Some(ProfileMode::Incremental),
+                other => {
+                    self.error(
+                        s.node.span(),
+                        format!("unknown mode \"{other}\" (expected full or incremental)"),
+                    );
+                    None
+                }
+            }),
+            None => Some(ProfileMode::Full),
+        };
+        if let (Some(ProfileMode::Incremental), Some(None)) = (&mode, &timestamp_column) {
+            if let Some(n) = self.optional(map, "mode") {
+                self.error(
+                    n.span(),
+                    "mode: incremental needs \"timestamp_column\" on the monitor",
+                );
+            }
+        }
+        let full_profile_every =
+            self.duration(map, "full_profile_every", DEFAULT_FULL_PROFILE_EVERY);
+        let lateness = match self.optional(map, "lateness") {
+            Some(_) => self.duration(map, "lateness", Duration::ZERO),
+            None => Some(Duration::ZERO),
+        };
         let bucket = self.duration(map, "bucket", DEFAULT_BUCKET);
         let lookback = self.duration(map, "lookback", DEFAULT_LOOKBACK);
         let sensitivity = match self.optional(map, "sensitivity") {
@@ -839,6 +872,9 @@ impl Walker<'_> {
             columns: columns?,
             distinct: distinct?,
             filter: filter?,
+            mode: mode?,
+            full_profile_every: full_profile_every?,
+            lateness: lateness?,
             checks: checks?,
             bucket: bucket?,
             sensitivity: sensitivity?,

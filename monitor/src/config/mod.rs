@@ -10,8 +10,8 @@ mod load;
 pub use interp::{interpolate, InterpError};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT,
-    DEFAULT_STORE_FILE,
+    DEFAULT_FULL_PROFILE_EVERY, DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_STORE_FILE,
 };
 
 use crate::ident::{Ident, TableRef};
@@ -87,6 +87,14 @@ pub struct Monitor {
     /// A boolean SQL expression (config `where`) that every statement over the table applies, so a
     /// partition or a slice can be watched. Written by the user; runs inside the read-only transaction.
     pub filter: Option<String>,
+    /// `full` (default): every scan profiles the whole table. `incremental`: scans read only the new
+    /// rows (the buckets being counted) and freshness; the table-wide profile runs every
+    /// `full_profile_every`.
+    pub mode: ProfileMode,
+    pub full_profile_every: Duration,
+    /// How late rows may arrive: the buckets of the last `lateness` are counted again on every scan
+    /// (default 0: only the newest stored bucket is).
+    pub lateness: Duration,
     pub checks: Vec<CheckSpec>,
     /// Width of a volume bucket (config `bucket`, default 1 hour).
     pub bucket: Duration,
@@ -134,6 +142,13 @@ impl Monitor {
                     && c.check.column.as_deref() == Some(column)
             })
     }
+}
+
+/// How a monitor's scans read the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileMode {
+    Full,
+    Incremental,
 }
 
 /// One explicit check as written in the file.

@@ -12,6 +12,16 @@ pub mod warehouse;
 
 use crate::config::{Monitor, Source as SourceConfig};
 use checks::{Profile, VolumeWindow};
+
+/// What the pipeline asks of a source for one monitor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProfileRequest {
+    /// The buckets to count, when the monitor has a time column.
+    pub window: Option<VolumeWindow>,
+    /// Measure only the new data (the window's rows and freshness) when the source can: an
+    /// incremental scan of a `mode: incremental` monitor between full profiles.
+    pub new_data_only: bool,
+}
 use std::future::Future;
 
 /// A connector that can profile a monitor's dataset.
@@ -20,13 +30,9 @@ use std::future::Future;
 /// warehouse connector's futures (a known higher-ranked lifetime limitation), and the pipeline drives
 /// all of a scan's profiles on one task anyway.
 pub trait Source {
-    /// Measures `monitor` once. `window` is the range of buckets to count, when the monitor has a
-    /// time column; the profile's `buckets` answer it.
-    fn profile(
-        &self,
-        monitor: &Monitor,
-        window: Option<VolumeWindow>,
-    ) -> impl Future<Output = Profile>;
+    /// Measures `monitor` once. `request.window` is the range of buckets to count, when the monitor
+    /// has a time column; the profile's `buckets` answer it.
+    fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> impl Future<Output = Profile>;
 }
 
 /// A warehouse source: one connection per profile, closed after it.
@@ -35,12 +41,8 @@ pub struct WarehouseSource<'a> {
 }
 
 impl Source for WarehouseSource<'_> {
-    fn profile(
-        &self,
-        monitor: &Monitor,
-        window: Option<VolumeWindow>,
-    ) -> impl Future<Output = Profile> {
-        warehouse::profile::measure(monitor, self.config, window)
+    fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> impl Future<Output = Profile> {
+        warehouse::profile::measure(monitor, self.config, request)
     }
 }
 
@@ -56,9 +58,9 @@ impl<'a> Connector<'a> {
 }
 
 impl Source for Connector<'_> {
-    async fn profile(&self, monitor: &Monitor, window: Option<VolumeWindow>) -> Profile {
+    async fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> Profile {
         match self {
-            Connector::Warehouse(w) => w.profile(monitor, window).await,
+            Connector::Warehouse(w) => w.profile(monitor, request).await,
         }
     }
 }

@@ -263,6 +263,76 @@ impl Dialect {
         ProfileSql { sql, slots }
     }
 
+    /// The incremental profile: ONE statement that reads only the new data. A derived table counts the
+    /// plan's buckets (rows, newest timestamp, non-NULL values per column) over `ts >= first bucket`
+    /// — a sargable predicate an index on the timestamp column answers — and a second one-row derived
+    /// table takes the newest timestamp of the whole table for freshness (an index answers `MAX` too).
+    /// Table-wide metrics (row count, NULL counts, duplicates, min/max/mean) are left to the full
+    /// profile. Slots: freshness, newest, then the bucket slots.
+    pub fn incremental_sql(self, plan: &ProfilePlan) -> Option<ProfileSql> {
+        let ts = plan.timestamp.as_ref()?;
+        let first = *plan.buckets.first()?;
+        let q = self.quote_ident(ts);
+        let table = self.qualified(plan.schema.as_ref(), &plan.table);
+        let mut fresh: Vec<String> = Vec::new();
+        let mut window: Vec<String> = Vec::new();
+        let mut slots = Vec::new();
+        let mut col = |list: &mut Vec<String>, expr: String, slot: Slot| {
+            list.push(format!("{} AS c{}", self.to_double(&expr), slots.len()));
+            slots.push(slot);
+        };
+        col(&mut fresh, self.freshness(&q), Slot::FreshnessSeconds);
+        col(
+            &mut fresh,
+            self.epoch_seconds(&format!("MAX({q})")),
+            Slot::NewestEpoch,
+        );
+        let epoch = self.epoch_seconds(&q);
+        for (k, start) in plan.buckets.iter().enumerate() {
+            let end = start + plan.bucket_seconds;
+            let inside = format!(
+                "{} AND {}",
+                self.ts_compare(&q, ">=", *start),
+                self.ts_compare(&q, "<", end)
+            );
+            col(&mut window, self.count_if(&inside), Slot::BucketRows(k));
+            col(
+                &mut window,
+                format!("MAX(CASE WHEN {inside} THEN {epoch} END)"),
+                Slot::BucketNewest(k),
+            );
+            for (i, c) in plan.columns.iter().enumerate() {
+                let c = self.quote_ident(&c.name);
+                col(
+                    &mut window,
+                    format!("COUNT(CASE WHEN {inside} THEN {c} END)"),
+                    Slot::BucketNonNull(k, i),
+                );
+            }
+        }
+        let filter = |extra: Option<String>| {
+            let parts: Vec<String> = plan
+                .filter
+                .iter()
+                .map(|f| format!("({f})"))
+                .chain(extra)
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", parts.join(" AND "))
+            }
+        };
+        let sql = format!(
+            "SELECT f.*, w.* FROM (SELECT {} FROM {table}{}) f CROSS JOIN (SELECT {} FROM {table}{}) w",
+            fresh.join(", "),
+            filter(None),
+            window.join(", "),
+            filter(Some(self.ts_compare(&q, ">=", first))),
+        );
+        Some(ProfileSql { sql, slots })
+    }
+
     /// Seconds since the unix epoch of a timestamp column's value, as an integer-valued expression.
     fn epoch_seconds(self, ts: &str) -> String {
         match self {
@@ -683,6 +753,30 @@ mod tests {
         assert!(volume.contains("WHERE (status <> 'test') AND \"created_at\" >= to_timestamp(0)"));
         assert!(Dialect::BigQuery.has_approximate_distinct());
         assert!(!Dialect::Postgres.has_approximate_distinct());
+    }
+
+    #[test]
+    fn incremental_statement_reads_only_new_rows() {
+        let mut p = plan(&["id"]);
+        p.buckets = vec![7200, 10800];
+        p.filter = Some("x = 1".into());
+        let sql = Dialect::Postgres.incremental_sql(&p).unwrap();
+        assert!(
+            sql.sql.ends_with(
+                "FROM \"shop\".\"orders\" WHERE (x = 1) AND \"created_at\" >= to_timestamp(7200)) w"
+            ),
+            "{}",
+            sql.sql
+        );
+        assert!(
+            !sql.sql.contains("DISTINCT"),
+            "no table-wide metrics: {}",
+            sql.sql
+        );
+        assert_eq!(sql.slots[..2], [Slot::FreshnessSeconds, Slot::NewestEpoch]);
+        assert_eq!(sql.slots.len(), 2 + 2 * (2 + p.columns.len()));
+        p.buckets.clear();
+        assert!(Dialect::Postgres.incremental_sql(&p).is_none());
     }
 
     #[test]

@@ -225,6 +225,25 @@ impl Warehouse {
         Ok(sql.slots.into_iter().zip(values).collect())
     }
 
+    /// Runs the plan's incremental statement (only new rows; see `Dialect::incremental_sql`) in a
+    /// read-only transaction with the source's statement timeout.
+    pub async fn incremental(
+        &mut self,
+        source: &Source,
+        plan: &ProfilePlan,
+    ) -> Result<ProfileValues, WarehouseError> {
+        let Some(sql) = self.dialect().incremental_sql(plan) else {
+            return Err(WarehouseError::Query {
+                source_name: source.name.clone(),
+                message: "an incremental profile needs a timestamp column and buckets".into(),
+            });
+        };
+        let fut = self.select(&sql.sql, sql.slots.len(), source.statement_timeout);
+        let mut rows = with_timeout(source, fut).await?;
+        let values = rows.pop().unwrap_or_default();
+        Ok(sql.slots.into_iter().zip(values).collect())
+    }
+
     /// Rows (and non-NULL values per planned column) per bucket of `ts` in `[start, end)` with ONE
     /// grouped statement, oldest first, buckets without rows absent.
     pub async fn volume(
