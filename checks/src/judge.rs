@@ -92,6 +92,18 @@ pub fn judge(
                 r.details = Some(serde_json::json!({ "not_measured": names, "reason": s.reason }));
             }
         }
+        if let Some(d) = profile
+            .details
+            .iter()
+            .find(|d| d.metric == obs.metric && d.target == obs.target)
+        {
+            match (&mut r.details, &d.value) {
+                (Some(serde_json::Value::Object(have)), serde_json::Value::Object(more)) => {
+                    have.extend(more.clone());
+                }
+                (details, value) => *details = Some(value.clone()),
+            }
+        }
         match apply_checks(obs.value, &applicable) {
             Some(v) => {
                 // An explicit check decides; schema drift still shows as an anomaly beside a pass.

@@ -17,6 +17,17 @@ pub struct Profile {
     /// Notes on what was deliberately not measured (e.g. distinct counts of a `json` column), by
     /// target; they travel into the result's `details.not_measured`.
     pub skipped: Vec<Skipped>,
+    /// Structure that travels with an observation into its result's `details` (e.g. the buckets a
+    /// reconciliation found disagreeing).
+    pub details: Vec<Detail>,
+}
+
+/// Details of one observation, by metric and target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub metric: Metric,
+    pub target: Target,
+    pub value: serde_json::Value,
 }
 
 /// A measurement that could not be taken.

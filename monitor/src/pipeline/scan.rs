@@ -49,8 +49,8 @@ pub async fn scan(
     }
     let mut windows = Vec::with_capacity(monitors.len());
     for (m, lease) in monitors.iter().zip(&leases) {
-        windows.push(match (&m.timestamp_column, lease) {
-            (Some(_), Ok(_)) => {
+        windows.push(match (m.is_bucketed(), lease) {
+            (true, Ok(_)) => {
                 let bucket = m.bucket.as_secs() as i64;
                 let newest = store
                     .latest_bucket(&SeriesKey::table(m.name.clone(), Metric::Volume), bucket)
@@ -74,8 +74,8 @@ pub async fn scan(
                 if lease.is_err() {
                     return None;
                 }
-                Some(match config.sources.get(&m.source) {
-                    Some(source) => Connector::for_config(source).profile(m, *w).await,
+                Some(match Connector::for_monitor(config, m) {
+                    Some(connector) => connector.profile(m, *w).await,
                     // validate() guarantees every monitor's source exists.
                     None => Profile::whole_failure(format!("source {} is not defined", m.source)),
                 })

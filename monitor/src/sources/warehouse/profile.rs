@@ -5,7 +5,7 @@
 use super::dialect::{ColumnPlan, Dialect, ProfilePlan, Slot};
 use super::{ProfileValues, Warehouse};
 use crate::config::{Monitor, Source as SourceConfig};
-use crate::ident::Ident;
+use crate::ident::{Ident, TableRef};
 use checks::{
     BucketCounts, Column, CountedBucket, Failure, Metric, Observation, Profile, Skipped, Target,
     VolumeWindow,
@@ -21,11 +21,17 @@ pub async fn measure(
     source: &SourceConfig,
     window: Option<VolumeWindow>,
 ) -> Profile {
+    let Some(table) = monitor.table() else {
+        return Profile::whole_failure(format!(
+            "monitor {} does not measure a table",
+            monitor.name
+        ));
+    };
     let mut wh = match Warehouse::connect(source).await {
         Ok(wh) => wh,
         Err(e) => return Profile::whole_failure(e.to_string()),
     };
-    let profile = measure_on(&mut wh, monitor, source, window).await;
+    let profile = measure_on(&mut wh, monitor, table, source, window).await;
     wh.close().await;
     profile
 }
@@ -33,11 +39,12 @@ pub async fn measure(
 async fn measure_on(
     wh: &mut Warehouse,
     monitor: &Monitor,
+    table: &TableRef,
     source: &SourceConfig,
     window: Option<VolumeWindow>,
 ) -> Profile {
     let schema = match wh
-        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .columns(source, table.schema.as_ref(), &table.name)
         .await
     {
         Ok(cols) if cols.is_empty() => {
@@ -53,7 +60,7 @@ async fn measure_on(
         mut plan,
         mut failures,
         skipped,
-    } = plan_profile(monitor, &schema, wh.dialect());
+    } = plan_profile(monitor, table, &schema, wh.dialect());
     // A window of a few buckets (every scan after the first) is counted inside the profile statement
     // itself: one pass over the table.
     let inline = match (&plan.timestamp, window) {
@@ -112,6 +119,7 @@ async fn measure_on(
         buckets,
         failures,
         skipped,
+        details: Vec::new(),
     }
 }
 
@@ -157,7 +165,12 @@ fn key_target(key: &[Ident]) -> Target {
 /// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
 /// have become failures for just those metrics; the rest of the table is still profiled. Columns of a
 /// type without equality are profiled without a distinct count (said in `skipped`).
-pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> Planned {
+pub fn plan_profile(
+    monitor: &Monitor,
+    table: &TableRef,
+    schema: &[Column],
+    dialect: Dialect,
+) -> Planned {
     let find = |name: &str| schema.iter().find(|c| c.name == name);
     let missing = |what: &str, name: &str| {
         format!(
@@ -254,8 +267,8 @@ pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> P
         monitor.key.clone()
     };
     let plan = ProfilePlan {
-        schema: monitor.table.schema.clone(),
-        table: monitor.table.name.clone(),
+        schema: table.schema.clone(),
+        table: table.name.clone(),
         columns,
         key,
         timestamp,

@@ -1,0 +1,480 @@
+//! Payload profiling: a sample of JSON messages → one Arrow `RecordBatch` (schema inferred from the
+//! sample, nested objects as struct columns reported by field path `a.b.c`) → metrics computed with
+//! Arrow kernels. The same code profiles Kafka and NATS samples; it does no IO.
+//!
+//! - `parse_error_rate` = messages that are not one JSON object / sampled messages.
+//! - `null_count` / `null_rate` per leaf field path over the decoded messages; a missing field and a
+//!   field under a NULL or missing parent count as NULL.
+//! - `duplicate_count` on the key = messages whose key fields are all non-NULL minus distinct such keys
+//!   (the warehouse rule); `duplicate_rate` = that / messages. `key: message_key` uses the broker's
+//!   message key instead (messages without one are not duplicates of anything).
+//! - `late_rate` = messages whose event time is older than their broker time minus `lateness_grace` /
+//!   messages with both times. Event time: RFC 3339 string, or epoch seconds (milliseconds when its
+//!   magnitude is above 1e11).
+//! - `schema`: one `Column` per leaf field path with the Arrow type, `, nullable` when the sample had a
+//!   NULL there; drift is the usual snapshot diff.
+
+use crate::config::{KeySpec, StreamMonitor};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, StructArray};
+use arrow::buffer::NullBuffer;
+use arrow::compute::kernels::{cast, cmp};
+use arrow::datatypes::{DataType, Float64Type, Schema, TimeUnit, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use checks::{Column, Failure, Metric, Observation, Target};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// One sampled message as the broker returned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampled {
+    pub payload: Vec<u8>,
+    /// The broker's message key (Kafka key, NATS subject).
+    pub key: Option<Vec<u8>>,
+    /// Broker timestamp, unix milliseconds.
+    pub broker_ms: Option<i64>,
+}
+
+/// What the payload side of a stream profile found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PayloadProfile {
+    /// Leaf fields of the decoded sample; `None` when nothing decoded.
+    pub schema: Option<Vec<Column>>,
+    pub observations: Vec<Observation>,
+    pub failures: Vec<Failure>,
+    /// Event time (unix seconds) of each sampled message that decoded and had a readable one.
+    pub event_times: Vec<i64>,
+}
+
+/// A leaf column of the batch: its path, array and the NULLs inherited from its parents.
+struct Leaf {
+    path: String,
+    array: ArrayRef,
+    nulls: Option<NullBuffer>,
+}
+
+impl Leaf {
+    fn null_count(&self) -> usize {
+        self.nulls.as_ref().map_or(0, NullBuffer::null_count)
+    }
+    fn is_valid(&self, i: usize) -> bool {
+        self.nulls.as_ref().is_none_or(|n| n.is_valid(i))
+    }
+}
+
+/// Profiles the sampled payloads of `spec` (see the module docs).
+pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
+    let mut out = PayloadProfile::default();
+    let total = messages.len();
+    if total == 0 {
+        return out;
+    }
+    // 1. Which messages are one JSON object; their values feed the schema inference.
+    let mut values = Vec::with_capacity(total);
+    let mut decoded: Vec<&Sampled> = Vec::with_capacity(total);
+    for m in messages {
+        if let Ok(v @ serde_json::Value::Object(_)) =
+            serde_json::from_slice::<serde_json::Value>(&m.payload)
+        {
+            values.push(v);
+            decoded.push(m);
+        }
+    }
+    let errors = total - decoded.len();
+    out.observations.push(Observation::table(
+        Metric::ParseErrorRate,
+        errors as f64 / total as f64,
+    ));
+    if let KeySpec::MessageKey = spec.key {
+        message_key_duplicates(messages, &mut out);
+    }
+    if decoded.is_empty() {
+        out.failures.push(Failure {
+            metric: Metric::Schema,
+            target: Target::Table,
+            message: format!("none of the {total} sampled messages is a JSON object"),
+            whole: false,
+        });
+        return out;
+    }
+    // 2. One batch of the decoded messages.
+    let batch = match decode(&values, &decoded) {
+        Ok(b) => b,
+        Err(e) => {
+            out.failures.push(Failure {
+                metric: Metric::Schema,
+                target: Target::Table,
+                message: format!("decoding the sampled payloads failed: {e}"),
+                whole: false,
+            });
+            return out;
+        }
+    };
+    drop(values);
+    let rows = batch.num_rows();
+    let mut leaves = Vec::new();
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        flatten(field.name(), array, None, &mut leaves);
+    }
+
+    // 3. Schema and NULLs per field path.
+    out.schema = Some(
+        leaves
+            .iter()
+            .map(|l| Column {
+                name: l.path.clone(),
+                data_type: type_name(l.array.data_type(), l.null_count() > 0),
+            })
+            .collect(),
+    );
+    out.observations
+        .push(Observation::table(Metric::Schema, leaves.len() as f64));
+    for l in &leaves {
+        let nulls = l.null_count() as f64;
+        out.observations
+            .push(Observation::column(Metric::NullCount, l.path.clone(), nulls));
+        out.observations.push(Observation::column(
+            Metric::NullRate,
+            l.path.clone(),
+            nulls / rows as f64,
+        ));
+    }
+
+    // 4. Duplicates on the key fields.
+    if let KeySpec::Fields(paths) = &spec.key {
+        field_duplicates(paths, &leaves, rows, &mut out);
+    }
+
+    // 5. Event time: late share and the per-message times.
+    if let Some(field) = &spec.event_time_field {
+        match leaves.iter().find(|l| &l.path == field) {
+            Some(leaf) => {
+                let grace_ms = spec.lateness_grace.as_millis() as i64;
+                match event_millis(leaf) {
+                    Ok(event) => {
+                        late(&event, &decoded, grace_ms, &mut out);
+                        out.event_times = event
+                            .iter()
+                            .flatten()
+                            .map(|ms| ms.div_euclid(1000))
+                            .collect();
+                    }
+                    Err(message) => out.failures.push(Failure {
+                        metric: Metric::LateRate,
+                        target: Target::Table,
+                        message,
+                        whole: false,
+                    }),
+                }
+            }
+            None => out.failures.push(Failure {
+                metric: Metric::LateRate,
+                target: Target::Table,
+                message: format!("event time field {field} is not in the sampled payloads"),
+                whole: false,
+            }),
+        }
+    }
+    out
+}
+
+/// Infers the schema from the decoded values and decodes the raw payloads into one batch.
+fn decode(
+    values: &[serde_json::Value],
+    decoded: &[&Sampled],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema: Schema =
+        arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))?;
+    let schema = Arc::new(schema);
+    let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(decoded.len().max(1))
+        .with_coerce_primitive(true)
+        .build_decoder()?;
+    for m in decoded {
+        decoder.decode(&m.payload)?;
+        decoder.decode(b"\n")?;
+    }
+    Ok(decoder
+        .flush()?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+/// Leaf arrays by field path; a struct's NULLs are inherited by its children.
+fn flatten(path: &str, array: &ArrayRef, parent: Option<&NullBuffer>, out: &mut Vec<Leaf>) {
+    let nulls = NullBuffer::union(parent, array.logical_nulls().as_ref());
+    if let DataType::Struct(fields) = array.data_type() {
+        if !fields.is_empty() {
+            let s: &StructArray = array.as_struct();
+            for (f, child) in fields.iter().zip(s.columns()) {
+                flatten(&format!("{path}.{}", f.name()), child, nulls.as_ref(), out);
+            }
+            return;
+        }
+    }
+    out.push(Leaf {
+        path: path.to_string(),
+        array: array.clone(),
+        nulls,
+    });
+}
+
+/// The type as shown in the schema: Arrow's name, lowercased, with `, nullable` when the sample had NULLs.
+fn type_name(dt: &DataType, nullable: bool) -> String {
+    let base = match dt {
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("list<{}>", type_name(f.data_type(), false))
+        }
+        DataType::Struct(_) => "struct".to_string(),
+        other => other.to_string().to_ascii_lowercase(),
+    };
+    if nullable {
+        format!("{base}, nullable")
+    } else {
+        base
+    }
+}
+
+/// `duplicate_count` / `duplicate_rate` over complete keys, distinct keys found through the Arrow row
+/// format.
+fn field_duplicates(paths: &[String], leaves: &[Leaf], rows: usize, out: &mut PayloadProfile) {
+    let parts: Vec<&Leaf> = paths
+        .iter()
+        .filter_map(|p| leaves.iter().find(|l| &l.path == p))
+        .collect();
+    let target = Target::Key(paths.to_vec());
+    if parts.len() != paths.len() {
+        let missing: Vec<&str> = paths
+            .iter()
+            .filter(|p| !leaves.iter().any(|l| &l.path == *p))
+            .map(String::as_str)
+            .collect();
+        out.failures.push(Failure {
+            metric: Metric::DuplicateCount,
+            target,
+            message: format!(
+                "key field {} is not in the sampled payloads",
+                missing.join(", ")
+            ),
+            whole: false,
+        });
+        return;
+    }
+    let converter = RowConverter::new(
+        parts
+            .iter()
+            .map(|l| SortField::new(l.array.data_type().clone()))
+            .collect(),
+    );
+    let arrays: Vec<ArrayRef> = parts.iter().map(|l| l.array.clone()).collect();
+    let converted = converter.and_then(|c| c.convert_columns(&arrays));
+    let converted = match converted {
+        Ok(r) => r,
+        Err(e) => {
+            out.failures.push(Failure {
+                metric: Metric::DuplicateCount,
+                target,
+                message: format!("key fields cannot be compared: {e}"),
+                whole: false,
+            });
+            return;
+        }
+    };
+    let mut seen = HashSet::with_capacity(rows);
+    let mut complete = 0usize;
+    for i in 0..rows {
+        if parts.iter().all(|l| l.is_valid(i)) {
+            complete += 1;
+            seen.insert(converted.row(i));
+        }
+    }
+    let dups = (complete - seen.len()) as f64;
+    out.observations
+        .push(Observation::key(Metric::DuplicateCount, paths.to_vec(), dups));
+    out.observations.push(Observation::key(
+        Metric::DuplicateRate,
+        paths.to_vec(),
+        dups / rows as f64,
+    ));
+}
+
+/// Duplicates of the broker's message key over every sampled message.
+fn message_key_duplicates(messages: &[Sampled], out: &mut PayloadProfile) {
+    let keys = BinaryArray::from_iter(messages.iter().map(|m| m.key.as_deref()));
+    let mut seen = HashSet::with_capacity(keys.len());
+    let mut complete = 0usize;
+    for k in keys.iter().flatten() {
+        complete += 1;
+        seen.insert(k);
+    }
+    let dups = (complete - seen.len()) as f64;
+    let key = vec!["message_key".to_string()];
+    out.observations
+        .push(Observation::key(Metric::DuplicateCount, key.clone(), dups));
+    out.observations.push(Observation::key(
+        Metric::DuplicateRate,
+        key,
+        dups / messages.len() as f64,
+    ));
+}
+
+/// The event time of every row in unix milliseconds (NULL where absent or unreadable).
+fn event_millis(leaf: &Leaf) -> Result<Int64Array, String> {
+    let array = match leaf.array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 => {
+            let ts = cast::cast(
+                &leaf.array,
+                &DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+            )
+            .map_err(|e| format!("event time field {} is not a time: {e}", leaf.path))?;
+            let ts = ts.as_primitive::<TimestampMillisecondType>();
+            // A field whose values mix strings and numbers is a string column: numbers in it are
+            // epoch seconds or milliseconds too.
+            let text = cast::cast(&leaf.array, &DataType::Utf8)
+                .map_err(|e| format!("event time field {} is not a time: {e}", leaf.path))?;
+            let text = text.as_string::<i32>();
+            ts.iter()
+                .zip(text.iter())
+                .map(|(t, s)| t.or_else(|| s.and_then(|s| s.trim().parse::<f64>().ok()).and_then(epoch_millis)))
+                .collect()
+        }
+        DataType::Int64 | DataType::Float64 | DataType::Int32 | DataType::UInt64 => {
+            let f = cast::cast(&leaf.array, &DataType::Float64)
+                .map_err(|e| format!("event time field {} is not a time: {e}", leaf.path))?;
+            f.as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.and_then(epoch_millis))
+                .collect()
+        }
+        DataType::Null => Int64Array::new_null(leaf.array.len()),
+        other => {
+            return Err(format!(
+                "event time field {} has type {} (expected an RFC 3339 string or epoch seconds/millis)",
+                leaf.path,
+                type_name(other, false)
+            ))
+        }
+    };
+    // Rows under a NULL parent have no event time either.
+    let nulls = NullBuffer::union(array.nulls(), leaf.nulls.as_ref());
+    Ok(Int64Array::new(array.values().clone(), nulls))
+}
+
+/// Epoch seconds, or milliseconds when the magnitude is above 1e11 (year 5138 in seconds).
+fn epoch_millis(v: f64) -> Option<i64> {
+    if !v.is_finite() {
+        None
+    } else if v.abs() > 1e11 {
+        Some(v as i64)
+    } else {
+        Some((v * 1000.0) as i64)
+    }
+}
+
+/// `late_rate`: event time < broker time - grace, over messages with both.
+fn late(event: &Int64Array, decoded: &[&Sampled], grace_ms: i64, out: &mut PayloadProfile) {
+    let threshold: Int64Array = decoded
+        .iter()
+        .map(|m| m.broker_ms.map(|b| b.saturating_sub(grace_ms)))
+        .collect();
+    match cmp::lt(event, &threshold) {
+        Ok(is_late) => {
+            let judged = is_late.len() - is_late.null_count();
+            if judged > 0 {
+                out.observations.push(Observation::table(
+                    Metric::LateRate,
+                    is_late.true_count() as f64 / judged as f64,
+                ));
+            } else {
+                out.failures.push(Failure {
+                    metric: Metric::LateRate,
+                    target: Target::Table,
+                    message: "no sampled message has both an event time and a broker time".into(),
+                    whole: false,
+                });
+            }
+        }
+        Err(e) => out.failures.push(Failure {
+            metric: Metric::LateRate,
+            target: Target::Table,
+            message: format!("comparing event times failed: {e}"),
+            whole: false,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn spec(key: KeySpec, event: Option<&str>) -> StreamMonitor {
+        StreamMonitor {
+            name: "t".into(),
+            format: crate::config::PayloadFormat::Json,
+            key,
+            event_time_field: event.map(String::from),
+            sample: 100,
+            consumer_groups: Vec::new(),
+            lateness_grace: Duration::from_secs(300),
+        }
+    }
+
+    fn msg(payload: &str, broker_ms: i64) -> Sampled {
+        Sampled {
+            payload: payload.as_bytes().to_vec(),
+            key: None,
+            broker_ms: Some(broker_ms),
+        }
+    }
+
+    fn value(p: &PayloadProfile, metric: Metric, target: Target) -> Option<f64> {
+        p.observations
+            .iter()
+            .find(|o| o.metric == metric && o.target == target)
+            .map(|o| o.value)
+    }
+
+    #[test]
+    fn nulls_duplicates_late_and_parse_errors_are_exact() {
+        let t = 1_800_000_000_000i64;
+        let msgs = vec![
+            msg(r#"{"id": 1, "user": {"email": "a@x"}, "ts": "2027-01-15T08:00:00Z"}"#, t),
+            msg(r#"{"id": 1, "user": {"email": null}, "ts": 1799999000}"#, t),
+            msg(r#"{"id": 2, "user": null, "ts": 1799999999000}"#, t),
+            msg(r#"{"id": 3, "ts": 1800000000}"#, t),
+            msg("not json", t),
+            msg("[1, 2]", t),
+        ];
+        let p = profile(&msgs, &spec(KeySpec::Fields(vec!["id".into()]), Some("ts")));
+        assert_eq!(value(&p, Metric::ParseErrorRate, Target::Table), Some(2.0 / 6.0));
+        let email = Target::Column("user.email".into());
+        assert_eq!(value(&p, Metric::NullCount, email.clone()), Some(3.0));
+        assert_eq!(value(&p, Metric::NullRate, email), Some(0.75));
+        let key = Target::Key(vec!["id".into()]);
+        assert_eq!(value(&p, Metric::DuplicateCount, key.clone()), Some(1.0));
+        assert_eq!(value(&p, Metric::DuplicateRate, key), Some(0.25));
+        // 2027-01-15T08:00:00Z is the broker time itself; 1799999000 s is 1000 s before it (late with
+        // a 300 s grace); 1799999999000 ms is 1 s before it; 1800000000 s is it again.
+        assert_eq!(value(&p, Metric::LateRate, Target::Table), Some(0.25));
+        let schema = p.schema.unwrap();
+        let names: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "ts", "user.email"]);
+        assert_eq!(schema[0].data_type, "int64");
+        assert_eq!(schema[1].data_type, "utf8");
+        assert_eq!(schema[2].data_type, "utf8, nullable");
+        assert_eq!(p.event_times.len(), 4);
+    }
+
+    #[test]
+    fn message_keys_and_no_decodable_message() {
+        let mut msgs = vec![msg("x", 0), msg("y", 0), msg("z", 0)];
+        msgs[0].key = Some(b"k".to_vec());
+        msgs[1].key = Some(b"k".to_vec());
+        let p = profile(&msgs, &spec(KeySpec::MessageKey, None));
+        assert_eq!(value(&p, Metric::ParseErrorRate, Target::Table), Some(1.0));
+        let key = Target::Key(vec!["message_key".into()]);
+        assert_eq!(value(&p, Metric::DuplicateCount, key), Some(1.0));
+        assert!(p.schema.is_none());
+        assert_eq!(p.failures.len(), 1);
+    }
+}
