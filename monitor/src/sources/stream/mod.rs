@@ -142,6 +142,16 @@ pub fn assemble(
         profile.buckets = broker_buckets(&reading.sample, reading.sample_complete, w);
     }
     let p = payload::profile(&reading.sample, spec);
+    // The event-time age beside the broker-time freshness: now minus the newest sampled event time.
+    if let (Some(_), Some(newest_event)) = (reading.newest_ms, p.event_times.iter().max()) {
+        profile.details.push(checks::Detail {
+            metric: Metric::FreshnessSeconds,
+            target: Target::Table,
+            value: serde_json::json!({
+                "event_time_age_seconds": (now_ms / 1000 - newest_event).max(0),
+            }),
+        });
+    }
     profile.schema = p.schema;
     profile.observations.extend(p.observations);
     profile.failures.extend(p.failures);

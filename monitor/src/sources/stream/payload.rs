@@ -18,7 +18,7 @@ use crate::config::{KeySpec, StreamMonitor};
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, StructArray};
 use arrow::buffer::NullBuffer;
 use arrow::compute::kernels::{cast, cmp};
-use arrow::datatypes::{DataType, Float64Type, Schema, TimeUnit, TimestampMillisecondType};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use checks::{Column, Failure, Metric, Observation, Target};
@@ -69,15 +69,20 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
     if total == 0 {
         return out;
     }
-    // 1. Which messages are one JSON object; their values feed the schema inference.
-    let mut values = Vec::with_capacity(total);
+    // 1. Which messages are one JSON object, and the shape of those that are (one serde pass each,
+    // no values built). A message that fails half way may have left fields in the shape: then the
+    // shape is rebuilt from the decodable messages alone.
+    let mut shape = Shape::default();
     let mut decoded: Vec<&Sampled> = Vec::with_capacity(total);
     for m in messages {
-        if let Ok(v @ serde_json::Value::Object(_)) =
-            serde_json::from_slice::<serde_json::Value>(&m.payload)
-        {
-            values.push(v);
+        if shape_of(&m.payload, &mut shape) {
             decoded.push(m);
+        }
+    }
+    if decoded.len() < total {
+        shape = Shape::default();
+        for m in &decoded {
+            shape_of(&m.payload, &mut shape);
         }
     }
     let errors = total - decoded.len();
@@ -98,7 +103,7 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
         return out;
     }
     // 2. One batch of the decoded messages.
-    let batch = match decode(&values, &decoded) {
+    let batch = match decode(&shape, &decoded) {
         Ok(b) => b,
         Err(e) => {
             out.failures.push(Failure {
@@ -110,7 +115,6 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
             return out;
         }
     };
-    drop(values);
     let rows = batch.num_rows();
     let mut leaves = Vec::new();
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -178,14 +182,14 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
     out
 }
 
-/// Infers the schema from the decoded values and decodes the raw payloads into one batch.
-fn decode(
-    values: &[serde_json::Value],
-    decoded: &[&Sampled],
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let schema: Schema =
-        arrow_json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))?;
-    let schema = Arc::new(schema);
+/// Decodes the payloads into one batch of the inferred schema (the Arrow JSON tape decoder).
+fn decode(shape: &Shape, decoded: &[&Sampled]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let fields: Vec<Field> = shape
+        .fields
+        .iter()
+        .map(|(name, s)| Field::new(name, s.data_type(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
         .with_batch_size(decoded.len().max(1))
         .with_coerce_primitive(true)
@@ -197,6 +201,152 @@ fn decode(
     Ok(decoder
         .flush()?
         .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+/// The JSON kinds seen at one place of the payloads, with the fields (objects) and items (arrays).
+#[derive(Debug, Default)]
+struct Shape {
+    kinds: u8,
+    /// In order of first appearance.
+    fields: Vec<(String, Shape)>,
+    item: Option<Box<Shape>>,
+}
+
+const K_NULL: u8 = 1;
+const K_BOOL: u8 = 2;
+const K_INT: u8 = 4;
+const K_FLOAT: u8 = 8;
+const K_STR: u8 = 16;
+const K_OBJ: u8 = 32;
+const K_ARR: u8 = 64;
+
+impl Shape {
+    /// The Arrow type of the values seen: numbers widen to float64, scalars of different kinds become
+    /// utf8 (the decoder coerces numbers and booleans into it), only NULLs become null.
+    fn data_type(&self) -> DataType {
+        let k = self.kinds & !K_NULL;
+        match k {
+            0 => DataType::Null,
+            K_OBJ => DataType::Struct(
+                self.fields
+                    .iter()
+                    .map(|(n, s)| Field::new(n, s.data_type(), true))
+                    .collect(),
+            ),
+            K_ARR => DataType::List(Arc::new(Field::new(
+                "item",
+                self.item.as_ref().map_or(DataType::Null, |i| i.data_type()),
+                true,
+            ))),
+            K_BOOL => DataType::Boolean,
+            K_INT => DataType::Int64,
+            k if k & !(K_INT | K_FLOAT) == 0 => DataType::Float64,
+            // Strings, or mixed scalars; objects or arrays mixed with scalars fail to decode.
+            _ => DataType::Utf8,
+        }
+    }
+}
+
+/// Adds the shape of one payload to `shape`; `false` when it is not exactly one JSON object.
+fn shape_of(payload: &[u8], shape: &mut Shape) -> bool {
+    use serde::de::DeserializeSeed;
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return false;
+    }
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let mut top = std::mem::take(shape);
+    let ok = ShapeSeed(&mut top).deserialize(&mut de).is_ok() && de.end().is_ok();
+    *shape = top;
+    ok
+}
+
+struct ShapeSeed<'a>(&'a mut Shape);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ShapeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ShapeSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a json value")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.kinds |= K_NULL;
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.kinds |= K_NULL;
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.0.kinds |= K_BOOL;
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.0.kinds |= K_INT;
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.kinds |= if v > i64::MAX as u64 { K_FLOAT } else { K_INT };
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.0.kinds |= K_FLOAT;
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.0.kinds |= K_STR;
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.kinds |= K_ARR;
+        let item = self.0.item.get_or_insert_with(Box::default);
+        while seq.next_element_seed(ShapeSeed(item))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.kinds |= K_OBJ;
+        let fields = &mut self.0.fields;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let i = match fields.iter().position(|(n, _)| *n == *key) {
+                Some(i) => i,
+                None => {
+                    fields.push((key.into_owned(), Shape::default()));
+                    fields.len() - 1
+                }
+            };
+            map.next_value_seed(ShapeSeed(&mut fields[i].1))?;
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the payload when it has no escapes.
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_string()))
+    }
 }
 
 /// Leaf arrays by field path; a struct's NULLs are inherited by its children.
@@ -458,11 +608,34 @@ mod tests {
         assert_eq!(value(&p, Metric::LateRate, Target::Table), Some(0.25));
         let schema = p.schema.unwrap();
         let names: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["id", "ts", "user.email"]);
+        // In order of first appearance; `ts` mixes strings and numbers, so it is a string field.
+        assert_eq!(names, ["id", "user.email", "ts"]);
         assert_eq!(schema[0].data_type, "int64");
-        assert_eq!(schema[1].data_type, "utf8");
-        assert_eq!(schema[2].data_type, "utf8, nullable");
+        assert_eq!(schema[1].data_type, "utf8, nullable");
+        assert_eq!(schema[2].data_type, "utf8");
         assert_eq!(p.event_times.len(), 4);
+    }
+
+    #[test]
+    fn a_message_that_breaks_half_way_leaves_no_field_behind() {
+        let msgs = vec![
+            msg(r#"{"a": 1, "b": [1, 2.5], "c": {"d": true}}"#, 0),
+            msg(r#"{"a": 2, "ghost": 1, "b": ["#, 0),
+            msg(r#"{"a": 3.5, "b": null, "c": {"d": false}} trailing"#, 0),
+        ];
+        let p = profile(&msgs, &spec(KeySpec::None, None));
+        let schema: Vec<(String, String)> = p
+            .schema
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.data_type))
+            .collect();
+        let want = [("a", "int64"), ("b", "list<float64>"), ("c.d", "boolean")];
+        let want: Vec<(String, String)> =
+            want.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        assert_eq!(schema, want);
+        assert_eq!(value(&p, Metric::ParseErrorRate, Target::Table), Some(2.0 / 3.0));
     }
 
     #[test]
