@@ -721,8 +721,13 @@ mod tests {
 
     #[test]
     fn field_paths_are_column_names() {
-        assert_eq!(ok("null_rate(user.email) < 2%").column.as_deref(), Some("user.email"));
-        assert!(err("null_rate(.email) < 2%").message.contains("column name"));
+        assert_eq!(
+            ok("null_rate(user.email) < 2%").column.as_deref(),
+            Some("user.email")
+        );
+        assert!(err("null_rate(.email) < 2%")
+            .message
+            .contains("column name"));
     }
 
     #[test]

@@ -515,7 +515,12 @@ async fn run_size(
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
     let tidewatch::sources::warehouse::profile::Planned { plan, failures, .. } =
-        tidewatch::sources::warehouse::profile::plan_profile(monitor, table_ref, &schema, Dialect::Postgres);
+        tidewatch::sources::warehouse::profile::plan_profile(
+            monitor,
+            table_ref,
+            &schema,
+            Dialect::Postgres,
+        );
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }

@@ -72,7 +72,9 @@ pub struct KafkaEmulator {
 impl KafkaEmulator {
     /// Starts the emulator on a free loopback port and waits until it answers.
     pub fn start() -> anyhow::Result<KafkaEmulator> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let dir = std::env::temp_dir().join(format!("tw_noida_{}", crate::db::unique_suffix()));
         std::fs::create_dir_all(&dir)?;
         let out = Command::new("noida-db")

@@ -134,27 +134,60 @@ monitors:
     let report = ws.scan(&yaml).await?;
     assert!(started.elapsed().as_secs() < 60, "the scan must not hang");
     let m = "order-events";
-    close(find(&report, m, "message_count", None).value, 20.0, "message_count");
-    close(find(&report, m, "parse_error_rate", None).value, 0.1, "parse_error_rate");
+    close(
+        find(&report, m, "message_count", None).value,
+        20.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "parse_error_rate", None).value,
+        0.1,
+        "parse_error_rate",
+    );
     let nulls = find(&report, m, "null_rate", Some("user.email"));
     close(nulls.value, 4.0 / 18.0, "null_rate(user.email)");
     assert_eq!(nulls.status, Status::Fail);
-    close(find(&report, m, "duplicate_count", Some("order_id")).value, 3.0, "duplicate_count");
-    close(find(&report, m, "duplicate_rate", Some("order_id")).value, 3.0 / 18.0, "duplicate_rate");
-    close(find(&report, m, "late_rate", None).value, 6.0 / 18.0, "late_rate");
-    close(find(&report, m, "consumer_lag", Some(group.as_str())).value, 10.0, "consumer_lag");
+    close(
+        find(&report, m, "duplicate_count", Some("order_id")).value,
+        3.0,
+        "duplicate_count",
+    );
+    close(
+        find(&report, m, "duplicate_rate", Some("order_id")).value,
+        3.0 / 18.0,
+        "duplicate_rate",
+    );
+    close(
+        find(&report, m, "late_rate", None).value,
+        6.0 / 18.0,
+        "late_rate",
+    );
+    close(
+        find(&report, m, "consumer_lag", Some(group.as_str())).value,
+        10.0,
+        "consumer_lag",
+    );
     // The oldest uncommitted message (offset 5 of partition 1: message 11) is ~10 s old.
     let lag_s = find(&report, m, "consumer_lag_seconds", Some(group.as_str()))
         .value
         .unwrap();
     let expected = (chrono::Utc::now().timestamp_millis() - (now_ms - 10_000)) as f64 / 1000.0;
-    assert!((lag_s - expected).abs() < 30.0, "consumer_lag_seconds {lag_s} vs {expected}");
+    assert!(
+        (lag_s - expected).abs() < 30.0,
+        "consumer_lag_seconds {lag_s} vs {expected}"
+    );
     let fresh = find(&report, m, "freshness_seconds", None);
     assert_eq!(fresh.status, Status::Pass, "{fresh:?}");
     assert!(fresh.value.unwrap() < 60.0);
     close(find(&report, m, "schema", None).value, 4.0, "schema fields"); // order_id, user.email, ts, other
     close(
-        find(&report, "by-message-key", "duplicate_count", Some("message_key")).value,
+        find(
+            &report,
+            "by-message-key",
+            "duplicate_count",
+            Some("message_key"),
+        )
+        .value,
         2.0,
         "duplicate_count(message_key)",
     );
@@ -172,7 +205,11 @@ monitors:
             (
                 (i % 2) as i32,
                 None,
-                format!(r#"{{"order_id": {}, "coupon": "c{i}", "ts": {}}}"#, 100 + i, ts / 1000),
+                format!(
+                    r#"{{"order_id": {}, "coupon": "c{i}", "ts": {}}}"#,
+                    100 + i,
+                    ts / 1000
+                ),
                 ts,
             )
         })
@@ -194,8 +231,16 @@ monitors:
     };
     assert_eq!(names("added"), ["coupon"]);
     assert_eq!(names("removed"), ["other", "user.email"]);
-    close(find(&report, m, "message_count", None).value, 40.0, "message_count");
-    close(find(&report, m, "consumer_lag", Some(group.as_str())).value, 30.0, "consumer_lag");
+    close(
+        find(&report, m, "message_count", None).value,
+        40.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "consumer_lag", Some(group.as_str())).value,
+        30.0,
+        "consumer_lag",
+    );
     drop(billing);
     Ok(())
 }

@@ -105,26 +105,63 @@ monitors:
     let report = ws.scan(&yaml).await?;
     assert!(started.elapsed().as_secs() < 30, "the scan must not hang");
     let m = "order-events";
-    close(find(&report, m, "message_count", None).value, 20.0, "message_count");
-    close(find(&report, m, "parse_error_rate", None).value, 0.1, "parse_error_rate");
+    close(
+        find(&report, m, "message_count", None).value,
+        20.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "parse_error_rate", None).value,
+        0.1,
+        "parse_error_rate",
+    );
     let nulls = find(&report, m, "null_rate", Some("user.email"));
     close(nulls.value, 4.0 / 18.0, "null_rate(user.email)");
     assert_eq!(nulls.status, Status::Fail);
-    close(find(&report, m, "null_count", Some("user.email")).value, 4.0, "null_count");
-    close(find(&report, m, "null_count", Some("order_id")).value, 0.0, "null_count(order_id)");
-    close(find(&report, m, "duplicate_count", Some("order_id")).value, 3.0, "duplicate_count");
-    close(find(&report, m, "duplicate_rate", Some("order_id")).value, 3.0 / 18.0, "duplicate_rate");
-    close(find(&report, m, "late_rate", None).value, 6.0 / 18.0, "late_rate");
+    close(
+        find(&report, m, "null_count", Some("user.email")).value,
+        4.0,
+        "null_count",
+    );
+    close(
+        find(&report, m, "null_count", Some("order_id")).value,
+        0.0,
+        "null_count(order_id)",
+    );
+    close(
+        find(&report, m, "duplicate_count", Some("order_id")).value,
+        3.0,
+        "duplicate_count",
+    );
+    close(
+        find(&report, m, "duplicate_rate", Some("order_id")).value,
+        3.0 / 18.0,
+        "duplicate_rate",
+    );
+    close(
+        find(&report, m, "late_rate", None).value,
+        6.0 / 18.0,
+        "late_rate",
+    );
     let lag = find(&report, m, "consumer_lag", Some("billing"));
     close(lag.value, 12.0, "consumer_lag(billing)");
     assert_eq!(lag.status, Status::Pass);
-    let lag_s = find(&report, m, "consumer_lag_seconds", Some("billing")).value.unwrap();
-    assert!((0.0..120.0).contains(&lag_s), "consumer_lag_seconds {lag_s}");
+    let lag_s = find(&report, m, "consumer_lag_seconds", Some("billing"))
+        .value
+        .unwrap();
+    assert!(
+        (0.0..120.0).contains(&lag_s),
+        "consumer_lag_seconds {lag_s}"
+    );
     let fresh = find(&report, m, "freshness_seconds", None);
     assert_eq!(fresh.status, Status::Pass, "{fresh:?}");
     let schema = find(&report, m, "schema", None);
     close(schema.value, 5.0, "schema fields"); // order_id, other, ts, user.email, user.tier
-    for r in report.results.iter().filter(|r| r.monitor == "gone" || r.monitor == "unreachable") {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| r.monitor == "gone" || r.monitor == "unreachable")
+    {
         assert_eq!(r.status, Status::Error, "{r:?}");
     }
     let gone = find(&report, "gone", "row_count", None);
@@ -137,7 +174,11 @@ monitors:
         .map(|i| {
             (
                 format!("n{i}"),
-                format!(r#"{{"order_id": {}, "coupon": "c{i}", "ts": "{}"}}"#, 100 + i, now.to_rfc3339()),
+                format!(
+                    r#"{{"order_id": {}, "coupon": "c{i}", "ts": "{}"}}"#,
+                    100 + i,
+                    now.to_rfc3339()
+                ),
             )
         })
         .collect();
@@ -158,9 +199,21 @@ monitors:
     };
     assert_eq!(names("added"), ["coupon"]);
     assert_eq!(names("removed"), ["other", "user.email", "user.tier"]);
-    close(find(&report, m, "message_count", None).value, 40.0, "message_count");
-    close(find(&report, m, "parse_error_rate", None).value, 0.0, "parse_error_rate");
-    close(find(&report, m, "consumer_lag", Some("billing")).value, 32.0, "consumer_lag");
+    close(
+        find(&report, m, "message_count", None).value,
+        40.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "parse_error_rate", None).value,
+        0.0,
+        "parse_error_rate",
+    );
+    close(
+        find(&report, m, "consumer_lag", Some("billing")).value,
+        32.0,
+        "consumer_lag",
+    );
 
     stream.delete().await
 }
@@ -232,15 +285,24 @@ monitors:
     let gap = find(&report, "orders-lambda", "reconcile_gap", None);
     close(gap.value, 1.0, "reconcile_gap");
     assert_eq!(gap.status, Status::Fail);
-    let listed = gap.details.as_ref().unwrap()["buckets"].as_array().unwrap().clone();
+    let listed = gap.details.as_ref().unwrap()["buckets"]
+        .as_array()
+        .unwrap()
+        .clone();
     let at = |b: i64| chrono::DateTime::from_timestamp(b, 0).unwrap().to_rfc3339();
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0]["bucket_start"], at(buckets[1]));
     assert_eq!(listed[0]["kind"], "duplicated");
-    assert_eq!((listed[0]["stream"].as_f64(), listed[0]["table"].as_f64()), (Some(5.0), Some(10.0)));
+    assert_eq!(
+        (listed[0]["stream"].as_f64(), listed[0]["table"].as_f64()),
+        (Some(5.0), Some(10.0))
+    );
     assert_eq!(listed[1]["bucket_start"], at(buckets[2]));
     assert_eq!(listed[1]["kind"], "missing");
-    assert_eq!((listed[1]["stream"].as_f64(), listed[1]["table"].as_f64()), (Some(5.0), Some(2.0)));
+    assert_eq!(
+        (listed[1]["stream"].as_f64(), listed[1]["table"].as_f64()),
+        (Some(5.0), Some(2.0))
+    );
     assert_eq!(listed[1]["gap"].as_f64(), Some(0.6));
     stream.delete().await
 }

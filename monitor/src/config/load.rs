@@ -6,7 +6,6 @@ pub(crate) mod stream;
 
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, Source, SourceKind};
-use stream::RawKind;
 use crate::ident::{Ident, TableRef};
 use checks::expr::{self, ExprError};
 use checks::{Direction, Metric};
@@ -17,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use stream::RawKind;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -764,25 +764,26 @@ impl Walker<'_> {
             }
         });
 
-        let source = match self.required_unless(map, "source", &what, raw_kind == RawKind::Reconcile) {
-            Some(n) => self.string(n, "source").and_then(|s| {
-                if source_names.contains(&s.value) {
-                    Some(s.value)
-                } else {
-                    let defined = if source_names.is_empty() {
-                        "no sources are defined".to_string()
+        let source =
+            match self.required_unless(map, "source", &what, raw_kind == RawKind::Reconcile) {
+                Some(n) => self.string(n, "source").and_then(|s| {
+                    if source_names.contains(&s.value) {
+                        Some(s.value)
                     } else {
-                        format!("defined sources: {}", source_names.join(", "))
-                    };
-                    self.error(
-                        s.node.span(),
-                        format!("source \"{}\" is not defined ({defined})", s.value),
-                    );
-                    None
-                }
-            }),
-            None => None,
-        };
+                        let defined = if source_names.is_empty() {
+                            "no sources are defined".to_string()
+                        } else {
+                            format!("defined sources: {}", source_names.join(", "))
+                        };
+                        self.error(
+                            s.node.span(),
+                            format!("source \"{}\" is not defined ({defined})", s.value),
+                        );
+                        None
+                    }
+                }),
+                None => None,
+            };
 
         let mut reconcile_bucket = None;
         let mut reconcile_source = None;
@@ -802,11 +803,16 @@ impl Walker<'_> {
             RawKind::Stream => self
                 .stream_target(map, &what)
                 .map(|(dataset, s)| (dataset, MonitorTarget::Stream(s))),
-            RawKind::Reconcile => self.reconcile_target(map, &what).map(|(r, bucket, source)| {
-                reconcile_bucket = Some(bucket);
-                reconcile_source = Some(source);
-                (format!("{} ~ {}", r.stream, r.table), MonitorTarget::Reconcile(r))
-            }),
+            RawKind::Reconcile => self
+                .reconcile_target(map, &what)
+                .map(|(r, bucket, source)| {
+                    reconcile_bucket = Some(bucket);
+                    reconcile_source = Some(source);
+                    (
+                        format!("{} ~ {}", r.stream, r.table),
+                        MonitorTarget::Reconcile(r),
+                    )
+                }),
         };
 
         let timestamp_column = match self.optional(map, "timestamp_column") {

@@ -142,7 +142,10 @@ impl Walker<'_> {
         if let Some(n) = map.get_node(other) {
             self.error(
                 &start_of(n),
-                format!("\"{other}\" does not apply to kind {} (use \"{key}\")", kind.as_str()),
+                format!(
+                    "\"{other}\" does not apply to kind {} (use \"{key}\")",
+                    kind.as_str()
+                ),
             );
         }
         let node = self.required(map, key, what)?;
@@ -164,7 +167,10 @@ impl Walker<'_> {
             };
             self.error(
                 s.node.span(),
-                format!("invalid \"{key}\" for kind {} (expected {expected})", kind.as_str()),
+                format!(
+                    "invalid \"{key}\" for kind {} (expected {expected})",
+                    kind.as_str()
+                ),
             );
             return None;
         }
@@ -181,13 +187,18 @@ impl Walker<'_> {
             (Some(t), None) => self.string(t, "topic"),
             (None, Some(s)) => self.string(s, "stream"),
             (Some(_), Some(s)) => {
-                self.error(&start_of(s), format!("{what} has both \"topic\" and \"stream\""));
+                self.error(
+                    &start_of(s),
+                    format!("{what} has both \"topic\" and \"stream\""),
+                );
                 None
             }
             (None, None) => {
                 self.error(
                     &super::start_of_mapping(map),
-                    format!("missing required key \"topic\" (kafka) or \"stream\" (nats) in {what}"),
+                    format!(
+                        "missing required key \"topic\" (kafka) or \"stream\" (nats) in {what}"
+                    ),
                 );
                 None
             }
@@ -202,16 +213,18 @@ impl Walker<'_> {
             ok.then_some(n.value)
         });
         let format = match self.optional(map, "format") {
-            Some(n) => self.string(n, "format").and_then(|s| match s.value.as_str() {
-                "json" => Some(PayloadFormat::Json),
-                other => {
-                    self.error(
-                        s.node.span(),
-                        format!("unsupported format \"{other}\" (expected json)"),
-                    );
-                    None
-                }
-            }),
+            Some(n) => self
+                .string(n, "format")
+                .and_then(|s| match s.value.as_str() {
+                    "json" => Some(PayloadFormat::Json),
+                    other => {
+                        self.error(
+                            s.node.span(),
+                            format!("unsupported format \"{other}\" (expected json)"),
+                        );
+                        None
+                    }
+                }),
             None => Some(PayloadFormat::Json),
         };
         let key = match self.optional(map, "key") {
@@ -229,7 +242,10 @@ impl Walker<'_> {
                         );
                         ok = false;
                     } else if out.contains(&p.value) {
-                        self.error(p.node.span(), format!("\"{}\" appears twice in \"key\"", p.value));
+                        self.error(
+                            p.node.span(),
+                            format!("\"{}\" appears twice in \"key\"", p.value),
+                        );
                         ok = false;
                     } else {
                         out.push(p.value.clone());
@@ -251,16 +267,19 @@ impl Walker<'_> {
             None => Some(None),
         };
         let sample = match self.optional(map, "sample") {
-            Some(n) => self.string(n, "sample").and_then(|s| match s.value.trim().parse::<usize>() {
-                Ok(v) if (1..=MAX_SAMPLE).contains(&v) => Some(v),
-                _ => {
-                    self.error(
-                        s.node.span(),
-                        format!("\"sample\" must be a whole number from 1 to {MAX_SAMPLE}"),
-                    );
-                    None
-                }
-            }),
+            Some(n) => {
+                self.string(n, "sample")
+                    .and_then(|s| match s.value.trim().parse::<usize>() {
+                        Ok(v) if (1..=MAX_SAMPLE).contains(&v) => Some(v),
+                        _ => {
+                            self.error(
+                                s.node.span(),
+                                format!("\"sample\" must be a whole number from 1 to {MAX_SAMPLE}"),
+                            );
+                            None
+                        }
+                    })
+            }
             None => Some(DEFAULT_SAMPLE),
         };
         let consumer_groups = match self.optional(map, "consumer_groups") {
@@ -321,7 +340,10 @@ impl Walker<'_> {
                     None
                 }
                 None => {
-                    w.error(s.node.span(), format!("monitor \"{}\" is not defined", s.value));
+                    w.error(
+                        s.node.span(),
+                        format!("monitor \"{}\" is not defined", s.value),
+                    );
                     None
                 }
             }
@@ -428,7 +450,10 @@ pub fn is_field_path(s: &str) -> bool {
 
 /// The key of a stream monitor as identifiers, for the output's key label.
 pub(super) fn key_idents(key: &KeySpec) -> Vec<Ident> {
-    key.parts().iter().filter_map(|p| Ident::new(p).ok()).collect()
+    key.parts()
+        .iter()
+        .filter_map(|p| Ident::new(p).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -497,7 +522,10 @@ monitors:
         let MonitorTarget::Reconcile(rc) = &r.target else {
             panic!("not a reconcile monitor")
         };
-        assert_eq!((rc.stream.as_str(), rc.table.as_str()), ("order-events", "orders"));
+        assert_eq!(
+            (rc.stream.as_str(), rc.table.as_str()),
+            ("order-events", "orders")
+        );
         assert_eq!(r.source, "kafka");
         assert_eq!(r.bucket, Duration::from_secs(3600));
         assert!((r.checks[0].check.threshold - 0.005).abs() < 1e-12);

@@ -69,7 +69,10 @@ fn loads_the_documented_example() {
     assert_eq!(m.name, "orders");
     assert_eq!(m.source, "shop");
     assert_eq!(m.dataset, "public.orders");
-    assert_eq!(m.table().unwrap().schema.as_ref().unwrap().as_str(), "public");
+    assert_eq!(
+        m.table().unwrap().schema.as_ref().unwrap().as_str(),
+        "public"
+    );
     assert_eq!(m.table().unwrap().name.as_str(), "orders");
     assert_eq!(m.timestamp_column.as_ref().unwrap().as_str(), "created_at");
     assert_eq!(m.key, vec![Ident::new("id").unwrap()]);

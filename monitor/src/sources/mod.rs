@@ -71,7 +71,10 @@ impl<'a> Connector<'a> {
     pub fn for_monitor(config: &'a Config, monitor: &Monitor) -> Option<Connector<'a>> {
         match monitor.target {
             MonitorTarget::Reconcile(_) => Some(Connector::Reconcile(ReconcileSource { config })),
-            _ => config.sources.get(&monitor.source).map(Connector::for_config),
+            _ => config
+                .sources
+                .get(&monitor.source)
+                .map(Connector::for_config),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! rdkafka blocks, so the reading runs on a blocking thread, every call with a timeout.
 
 use super::payload::Sampled;
-use super::Reading;
+use super::{Lag, Reading};
 use crate::config::{Source as SourceConfig, StreamMonitor};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -206,7 +206,7 @@ fn group_lag(
     marks: &BTreeMap<i32, (i64, i64)>,
     reader: &BaseConsumer,
     timeout: Duration,
-) -> Result<(f64, Option<f64>), String> {
+) -> Result<Lag, String> {
     let gc = consumer(brokers, group, timeout)?;
     let mut tpl = TopicPartitionList::new();
     for p in marks.keys() {

@@ -32,9 +32,13 @@ pub struct Reading {
     /// The sample holds every retained message (then its oldest bucket is complete too).
     pub sample_complete: bool,
     /// Per consumer group: (lag in messages, age in seconds of the oldest unconsumed message).
-    pub lag: Vec<(String, Result<(f64, Option<f64>), String>)>,
+    pub lag: Vec<(String, Result<Lag, String>)>,
     pub failures: Vec<Failure>,
 }
+
+/// One group's lag: messages not consumed, and the age in seconds of the oldest of them (when it
+/// could be read).
+pub type Lag = (f64, Option<f64>);
 
 /// A broker source: one client per profile, closed after it.
 pub struct StreamSource<'a> {
@@ -71,7 +75,11 @@ pub async fn read(
         match config.kind {
             SourceKind::Kafka => kafka::read(config, spec, sample).await,
             SourceKind::Nats => nats::read(config, spec, sample).await,
-            other => Err(format!("source {} is a {} warehouse", config.name, other.as_str())),
+            other => Err(format!(
+                "source {} is a {} warehouse",
+                config.name,
+                other.as_str()
+            )),
         }
     };
     match tokio::time::timeout(bound, work).await {

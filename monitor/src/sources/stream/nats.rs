@@ -5,7 +5,7 @@
 //! `consumer_lag_seconds`).
 
 use super::payload::Sampled;
-use super::Reading;
+use super::{Lag, Reading};
 use crate::config::{Source as SourceConfig, StreamMonitor};
 use async_nats::jetstream::{self, stream::Stream};
 use futures::StreamExt;
@@ -41,7 +41,14 @@ pub async fn read(
     let mut stream = bounded(timeout, js.get_stream(&spec.name))
         .await
         .map_err(|_| format!("reading stream {} timed out", spec.name))?
-        .map_err(|e| format!("stream {} on source {}: {}", spec.name, config.name, redact(&e)))?;
+        .map_err(|e| {
+            format!(
+                "stream {} on source {}: {}",
+                spec.name,
+                config.name,
+                redact(&e)
+            )
+        })?;
     let state = within(format!("stream info of {}", spec.name))(
         tokio::time::timeout(timeout, stream.info()).await,
     )?
@@ -94,7 +101,7 @@ async fn consumer_lag(
     name: &str,
     first_sequence: u64,
     timeout: Duration,
-) -> Result<(f64, Option<f64>), String> {
+) -> Result<Lag, String> {
     let info = bounded(timeout, stream.consumer_info(name))
         .await
         .map_err(|_| format!("consumer info of {name} timed out"))?

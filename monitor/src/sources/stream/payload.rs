@@ -135,8 +135,11 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
         .push(Observation::table(Metric::Schema, leaves.len() as f64));
     for l in &leaves {
         let nulls = l.null_count() as f64;
-        out.observations
-            .push(Observation::column(Metric::NullCount, l.path.clone(), nulls));
+        out.observations.push(Observation::column(
+            Metric::NullCount,
+            l.path.clone(),
+            nulls,
+        ));
         out.observations.push(Observation::column(
             Metric::NullRate,
             l.path.clone(),
@@ -438,8 +441,11 @@ fn field_duplicates(paths: &[String], leaves: &[Leaf], rows: usize, out: &mut Pa
         }
     }
     let dups = (complete - seen.len()) as f64;
-    out.observations
-        .push(Observation::key(Metric::DuplicateCount, paths.to_vec(), dups));
+    out.observations.push(Observation::key(
+        Metric::DuplicateCount,
+        paths.to_vec(),
+        dups,
+    ));
     out.observations.push(Observation::key(
         Metric::DuplicateRate,
         paths.to_vec(),
@@ -484,7 +490,12 @@ fn event_millis(leaf: &Leaf) -> Result<Int64Array, String> {
             let text = text.as_string::<i32>();
             ts.iter()
                 .zip(text.iter())
-                .map(|(t, s)| t.or_else(|| s.and_then(|s| s.trim().parse::<f64>().ok()).and_then(epoch_millis)))
+                .map(|(t, s)| {
+                    t.or_else(|| {
+                        s.and_then(|s| s.trim().parse::<f64>().ok())
+                            .and_then(epoch_millis)
+                    })
+                })
                 .collect()
         }
         DataType::Int64 | DataType::Float64 | DataType::Int32 | DataType::UInt64 => {
@@ -498,10 +509,10 @@ fn event_millis(leaf: &Leaf) -> Result<Int64Array, String> {
         DataType::Null => Int64Array::new_null(leaf.array.len()),
         other => {
             return Err(format!(
-                "event time field {} has type {} (expected an RFC 3339 string or epoch seconds/millis)",
-                leaf.path,
-                type_name(other, false)
-            ))
+            "event time field {} has type {} (expected an RFC 3339 string or epoch seconds/millis)",
+            leaf.path,
+            type_name(other, false)
+        ))
         }
     };
     // Rows under a NULL parent have no event time either.
@@ -588,7 +599,10 @@ mod tests {
     fn nulls_duplicates_late_and_parse_errors_are_exact() {
         let t = 1_800_000_000_000i64;
         let msgs = vec![
-            msg(r#"{"id": 1, "user": {"email": "a@x"}, "ts": "2027-01-15T08:00:00Z"}"#, t),
+            msg(
+                r#"{"id": 1, "user": {"email": "a@x"}, "ts": "2027-01-15T08:00:00Z"}"#,
+                t,
+            ),
             msg(r#"{"id": 1, "user": {"email": null}, "ts": 1799999000}"#, t),
             msg(r#"{"id": 2, "user": null, "ts": 1799999999000}"#, t),
             msg(r#"{"id": 3, "ts": 1800000000}"#, t),
@@ -596,7 +610,10 @@ mod tests {
             msg("[1, 2]", t),
         ];
         let p = profile(&msgs, &spec(KeySpec::Fields(vec!["id".into()]), Some("ts")));
-        assert_eq!(value(&p, Metric::ParseErrorRate, Target::Table), Some(2.0 / 6.0));
+        assert_eq!(
+            value(&p, Metric::ParseErrorRate, Target::Table),
+            Some(2.0 / 6.0)
+        );
         let email = Target::Column("user.email".into());
         assert_eq!(value(&p, Metric::NullCount, email.clone()), Some(3.0));
         assert_eq!(value(&p, Metric::NullRate, email), Some(0.75));
@@ -632,10 +649,15 @@ mod tests {
             .map(|c| (c.name, c.data_type))
             .collect();
         let want = [("a", "int64"), ("b", "list<float64>"), ("c.d", "boolean")];
-        let want: Vec<(String, String)> =
-            want.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
         assert_eq!(schema, want);
-        assert_eq!(value(&p, Metric::ParseErrorRate, Target::Table), Some(2.0 / 3.0));
+        assert_eq!(
+            value(&p, Metric::ParseErrorRate, Target::Table),
+            Some(2.0 / 3.0)
+        );
     }
 
     #[test]

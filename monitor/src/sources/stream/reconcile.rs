@@ -20,7 +20,10 @@ use std::collections::BTreeMap;
 /// Measures a `reconcile:` monitor at `now` (unix seconds).
 pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
     let MonitorTarget::Reconcile(r) = &monitor.target else {
-        return Profile::whole_failure(format!("monitor {} is not a reconcile monitor", monitor.name));
+        return Profile::whole_failure(format!(
+            "monitor {} is not a reconcile monitor",
+            monitor.name
+        ));
     };
     let find = |name: &str| config.monitors.iter().find(|m| m.name == name);
     let (Some(sm), Some(tm)) = (find(&r.stream), find(&r.table)) else {
@@ -44,8 +47,10 @@ pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
             tm.name
         ));
     }
-    let (Some(ss), Some(ts)) = (config.sources.get(&sm.source), config.sources.get(&tm.source))
-    else {
+    let (Some(ss), Some(ts)) = (
+        config.sources.get(&sm.source),
+        config.sources.get(&tm.source),
+    ) else {
         return Profile::whole_failure("a reconciled monitor's source is not defined");
     };
     let bucket = monitor.bucket.as_secs().max(1) as i64;

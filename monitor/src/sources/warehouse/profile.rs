@@ -43,10 +43,7 @@ async fn measure_on(
     source: &SourceConfig,
     window: Option<VolumeWindow>,
 ) -> Profile {
-    let schema = match wh
-        .columns(source, table.schema.as_ref(), &table.name)
-        .await
-    {
+    let schema = match wh.columns(source, table.schema.as_ref(), &table.name).await {
         Ok(cols) if cols.is_empty() => {
             return Profile::whole_failure(format!(
                 "table {} not found in source {} (or it has no columns this user can see)",
