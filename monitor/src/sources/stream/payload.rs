@@ -193,18 +193,28 @@ fn decode(shape: &Shape, decoded: &[&Sampled]) -> Result<RecordBatch, arrow::err
         .map(|(name, s)| Field::new(name, s.data_type(), true))
         .collect();
     let schema = Arc::new(Schema::new(fields));
+    // Decoded in chunks that stay in cache, then concatenated.
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(decoded.len().max(1))
+        .with_batch_size(DECODE_CHUNK)
         .with_coerce_primitive(true)
         .build_decoder()?;
-    for m in decoded {
-        decoder.decode(&m.payload)?;
-        decoder.decode(b"\n")?;
+    let mut batches = Vec::with_capacity(decoded.len() / DECODE_CHUNK + 1);
+    for chunk in decoded.chunks(DECODE_CHUNK) {
+        for m in chunk {
+            decoder.decode(&m.payload)?;
+            decoder.decode(b"\n")?;
+        }
+        batches.extend(decoder.flush()?);
     }
-    Ok(decoder
-        .flush()?
-        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+    match batches.len() {
+        0 => Ok(RecordBatch::new_empty(schema)),
+        1 => Ok(batches.remove(0)),
+        _ => arrow::compute::concat_batches(&schema, &batches),
+    }
 }
+
+/// Messages per decoded chunk.
+const DECODE_CHUNK: usize = 8192;
 
 /// The JSON kinds seen at one place of the payloads, with the fields (objects) and items (arrays).
 #[derive(Debug, Default)]
