@@ -671,6 +671,32 @@ mod tests {
     }
 
     #[test]
+    fn samples_longer_than_one_decode_chunk_are_counted_whole() {
+        let n = 2 * DECODE_CHUNK + 17;
+        let msgs: Vec<Sampled> = (0..n)
+            .map(|i| {
+                let email = if i % 4 == 0 {
+                    "null".to_string()
+                } else {
+                    format!("\"e{i}\"")
+                };
+                msg(
+                    &format!(r#"{{"id": {}, "email": {email}}}"#, i % (n - 5)),
+                    0,
+                )
+            })
+            .collect();
+        let p = profile(&msgs, &spec(KeySpec::Fields(vec!["id".into()]), None));
+        let email = Target::Column("email".into());
+        assert_eq!(
+            value(&p, Metric::NullCount, email),
+            Some(n.div_ceil(4) as f64)
+        );
+        let key = Target::Key(vec!["id".into()]);
+        assert_eq!(value(&p, Metric::DuplicateCount, key), Some(5.0));
+    }
+
+    #[test]
     fn message_keys_and_no_decodable_message() {
         let mut msgs = vec![msg("x", 0), msg("y", 0), msg("z", 0)];
         msgs[0].key = Some(b"k".to_vec());
