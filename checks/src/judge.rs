@@ -92,14 +92,16 @@ pub fn judge(
                 r.details = Some(serde_json::json!({ "not_measured": names, "reason": s.reason }));
             }
         }
-        for note in profile
-            .notes
+        if let Some(d) = profile
+            .details
             .iter()
-            .filter(|n| n.metric == obs.metric && n.target == obs.target)
+            .find(|d| d.metric == obs.metric && d.target == obs.target)
         {
-            let details = r.details.get_or_insert_with(|| serde_json::json!({}));
-            if let (Some(into), Some(from)) = (details.as_object_mut(), note.details.as_object()) {
-                into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+            match (&mut r.details, &d.value) {
+                (Some(serde_json::Value::Object(have)), serde_json::Value::Object(more)) => {
+                    have.extend(more.clone());
+                }
+                (details, value) => *details = Some(value.clone()),
             }
         }
         match apply_checks(obs.value, &applicable) {

@@ -510,13 +510,21 @@ async fn run_size(
     let mut wh = Warehouse::connect(source)
         .await
         .context("connecting as tidewatch does")?;
+    let table_ref = monitor
+        .table()
+        .context("the bench monitor measures a table")?;
     let schema = wh
-        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .columns(source, table_ref.schema.as_ref(), &table_ref.name)
         .await;
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
     let tidewatch::sources::warehouse::profile::Planned { plan, failures, .. } =
-        tidewatch::sources::warehouse::profile::plan_profile(monitor, &schema, Dialect::Postgres);
+        tidewatch::sources::warehouse::profile::plan_profile(
+            monitor,
+            table_ref,
+            &schema,
+            Dialect::Postgres,
+        );
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }

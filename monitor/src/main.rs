@@ -204,7 +204,8 @@ fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
             let request =
                 tidewatch::pipeline::scan::request_for(&store, m, chrono::Utc::now()).await?;
             let _ = writeln!(out, "-- monitor {} ({}: {})", m.name, m.source, m.dataset);
-            let Some(source) = cfg.sources.get(&m.source) else {
+            let (Some(source), Some(_)) = (cfg.sources.get(&m.source), m.table()) else {
+                let _ = writeln!(out, "-- no SQL: a stream or reconcile monitor\n");
                 continue;
             };
             match tidewatch::sources::warehouse::profile::explain(m, source, request).await {

@@ -51,8 +51,16 @@ impl SeriesKind {
         Some(match metric {
             Metric::Volume => SeriesKind::Volume,
             Metric::FreshnessSeconds => SeriesKind::Freshness,
-            Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate => SeriesKind::Ratio,
+            Metric::NullRate
+            | Metric::DuplicateRate
+            | Metric::BucketNullRate
+            | Metric::ParseErrorRate
+            | Metric::LateRate
+            | Metric::ReconcileGap => SeriesKind::Ratio,
             Metric::RowCount
+            | Metric::MessageCount
+            | Metric::ConsumerLag
+            | Metric::ConsumerLagSeconds
             | Metric::NullCount
             | Metric::DuplicateCount
             | Metric::DistinctCount

@@ -8,6 +8,9 @@ mod interp;
 mod load;
 
 pub use interp::{interpolate, InterpError};
+pub use load::stream::{
+    KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
+};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FULL_PROFILE_EVERY, DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY,
@@ -44,6 +47,10 @@ pub enum SourceKind {
     /// MySQL and MariaDB.
     Mysql,
     Sqlite,
+    /// Kafka (config `brokers`).
+    Kafka,
+    /// NATS JetStream (config `url`).
+    Nats,
 }
 
 impl SourceKind {
@@ -52,7 +59,14 @@ impl SourceKind {
             SourceKind::Postgres => "postgres",
             SourceKind::Mysql => "mysql",
             SourceKind::Sqlite => "sqlite",
+            SourceKind::Kafka => "kafka",
+            SourceKind::Nats => "nats",
         }
+    }
+
+    /// Whether the source is a message broker (topics and streams) rather than a warehouse.
+    pub fn is_stream(self) -> bool {
+        matches!(self, SourceKind::Kafka | SourceKind::Nats)
     }
 }
 
@@ -60,9 +74,10 @@ impl SourceKind {
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
-    /// Connection URL after `${VAR}` interpolation. Never printed.
+    /// Connection URL after `${VAR}` interpolation (Kafka: the `brokers` list). Never printed.
     pub url: SecretString,
-    /// Per-statement timeout (config `statement_timeout`, default 5 minutes).
+    /// Per-statement timeout (config `statement_timeout`, default 5 minutes); for a broker, the bound
+    /// of one whole profile.
     pub statement_timeout: Duration,
     /// Connect timeout (config `connect_timeout`, default 10 seconds).
     pub connect_timeout: Duration,
@@ -73,9 +88,10 @@ pub struct Monitor {
     pub name: String,
     /// Name of an entry in `Config::sources` (validated to exist).
     pub source: String,
-    /// The table exactly as configured, e.g. `public.orders`: reported as `dataset`.
+    /// The table, topic or stream exactly as configured, e.g. `public.orders`: reported as `dataset`.
     pub dataset: String,
-    pub table: TableRef,
+    /// What the monitor measures: a table, a topic or stream, or a reconciliation of two monitors.
+    pub target: MonitorTarget,
     pub timestamp_column: Option<Ident>,
     /// Key columns for duplicate metrics; empty when not configured.
     pub key: Vec<Ident>,
@@ -149,6 +165,37 @@ impl Monitor {
 pub enum ProfileMode {
     Full,
     Incremental,
+}
+
+/// What a monitor measures.
+#[derive(Debug, Clone)]
+pub enum MonitorTarget {
+    /// A warehouse table (config `table`).
+    Table(TableRef),
+    /// A Kafka topic (config `topic`) or NATS JetStream stream (config `stream`).
+    Stream(StreamMonitor),
+    /// Per-bucket counts of a stream monitor against a table monitor (config `reconcile`); `source`
+    /// is the stream monitor's source.
+    Reconcile(ReconcileMonitor),
+}
+
+impl Monitor {
+    /// The table, when the monitor measures one.
+    pub fn table(&self) -> Option<&TableRef> {
+        match &self.target {
+            MonitorTarget::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether the pipeline should ask the source for per-bucket counts: a table with a timestamp
+    /// column, or a stream (bucketed by broker time).
+    pub fn is_bucketed(&self) -> bool {
+        match &self.target {
+            MonitorTarget::Table(_) => self.timestamp_column.is_some(),
+            MonitorTarget::Stream(_) | MonitorTarget::Reconcile(_) => true,
+        }
+    }
 }
 
 /// One explicit check as written in the file.

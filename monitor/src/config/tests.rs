@@ -69,8 +69,11 @@ fn loads_the_documented_example() {
     assert_eq!(m.name, "orders");
     assert_eq!(m.source, "shop");
     assert_eq!(m.dataset, "public.orders");
-    assert_eq!(m.table.schema.as_ref().unwrap().as_str(), "public");
-    assert_eq!(m.table.name.as_str(), "orders");
+    assert_eq!(
+        m.table().unwrap().schema.as_ref().unwrap().as_str(),
+        "public"
+    );
+    assert_eq!(m.table().unwrap().name.as_str(), "orders");
     assert_eq!(m.timestamp_column.as_ref().unwrap().as_str(), "created_at");
     assert_eq!(m.key, vec![Ident::new("id").unwrap()]);
     let cols: Vec<&str> = m
@@ -155,7 +158,7 @@ monitors:
     );
     let m = &c.monitors[0];
     assert_eq!(m.name, "events.v2-raw");
-    assert!(m.table.schema.is_none());
+    assert!(m.table().unwrap().schema.is_none());
     assert_eq!(m.key, vec![Ident::new("id").unwrap()]);
     assert_eq!(m.columns, Some(vec![Ident::new("payload").unwrap()]));
     assert!(m.timestamp_column.is_none());
@@ -224,11 +227,12 @@ monitors:
         errors(text),
         [
             "/etc/tidewatch/tidewatch.yaml:6:5: unknown key \"colour\" in source \"shop\" \
-             (expected one of kind, url, statement_timeout, connect_timeout)",
+             (expected one of kind, url, brokers, statement_timeout, connect_timeout)",
             "/etc/tidewatch/tidewatch.yaml:15:13: source \"crm\" is not defined (defined sources: shop)",
             "/etc/tidewatch/tidewatch.yaml:20:9: unknown metric \"nul_rate\" (expected one of row_count, \
-             volume, freshness, schema, duplicate_count, duplicate_rate, null_count, null_rate, \
-             bucket_null_rate, distinct_count, min, max, mean)",
+             message_count, volume, freshness, schema, duplicate_count, duplicate_rate, null_count, \
+             null_rate, bucket_null_rate, distinct_count, min, max, mean, consumer_lag, \
+             consumer_lag_seconds, parse_error_rate, late_rate, reconcile_gap)",
             "/etc/tidewatch/tidewatch.yaml:21:9: column \"phone\" is not in the monitor's columns (email)",
             "/etc/tidewatch/tidewatch.yaml:22:23: unexpected \"h\" after the value \"2\"",
         ]
@@ -292,7 +296,7 @@ monitors:
     assert_eq!(
         errors(text),
         [
-            "/etc/tidewatch/tidewatch.yaml:4:11: unknown kind \"oracle\" (expected postgres, mysql, mariadb or sqlite)",
+            "/etc/tidewatch/tidewatch.yaml:4:11: unknown kind \"oracle\" (expected postgres, mysql, mariadb, sqlite, kafka or nats)",
             "/etc/tidewatch/tidewatch.yaml:6:24: invalid \"statement_timeout\": expected a duration \
              (e.g. 30s, 15m, 2h, 1d, 1w or 1h30m), found \"soon\"",
             "/etc/tidewatch/tidewatch.yaml:9:10: expected a string for \"url\", found a list",

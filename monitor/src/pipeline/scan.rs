@@ -63,8 +63,8 @@ pub async fn scan(
                 if lease.is_err() {
                     return None;
                 }
-                Some(match config.sources.get(&m.source) {
-                    Some(source) => Connector::for_config(source).profile(m, *request).await,
+                Some(match Connector::for_monitor(config, m) {
+                    Some(connector) => connector.profile(m, *request).await,
                     // validate() guarantees every monitor's source exists.
                     None => Profile::whole_failure(format!("source {} is not defined", m.source)),
                 })
@@ -103,7 +103,7 @@ pub async fn window_for(
     m: &Monitor,
     now: DateTime<Utc>,
 ) -> Result<Option<VolumeWindow>, StoreError> {
-    if m.timestamp_column.is_none() {
+    if !m.is_bucketed() {
         return Ok(None);
     }
     let bucket = m.bucket.as_secs() as i64;

@@ -5,12 +5,13 @@
 //! per-bucket counts and the per-metric failures. A source knows nothing of baselines, stores or
 //! alerts, and never fails as a whole: what it could not measure is a `Failure` inside the profile.
 //!
-//! Today's implementations: `warehouse` (PostgreSQL, MySQL/MariaDB, SQLite). Stream sources (Kafka,
-//! NATS JetStream) implement the same trait.
+//! Implementations: `warehouse` (PostgreSQL, MySQL/MariaDB, SQLite), `stream` (Kafka, NATS
+//! JetStream) and `stream::reconcile` (a stream monitor against a table monitor).
 
+pub mod stream;
 pub mod warehouse;
 
-use crate::config::{Monitor, Source as SourceConfig};
+use crate::config::{Config, Monitor, MonitorTarget, Source as SourceConfig};
 use checks::{Profile, VolumeWindow};
 
 /// What the pipeline asks of a source for one monitor.
@@ -46,14 +47,37 @@ impl Source for WarehouseSource<'_> {
     }
 }
 
+/// A reconciliation of two other monitors of the config (`reconcile:`).
+pub struct ReconcileSource<'a> {
+    pub config: &'a Config,
+}
+
 /// The source a config entry describes.
 pub enum Connector<'a> {
     Warehouse(WarehouseSource<'a>),
+    /// Kafka or NATS JetStream.
+    Stream(stream::StreamSource<'a>),
+    Reconcile(ReconcileSource<'a>),
 }
 
 impl<'a> Connector<'a> {
     pub fn for_config(config: &'a SourceConfig) -> Connector<'a> {
-        Connector::Warehouse(WarehouseSource { config })
+        if config.kind.is_stream() {
+            Connector::Stream(stream::StreamSource { config })
+        } else {
+            Connector::Warehouse(WarehouseSource { config })
+        }
+    }
+
+    /// The connector that measures `monitor`; `None` when its source is not defined.
+    pub fn for_monitor(config: &'a Config, monitor: &Monitor) -> Option<Connector<'a>> {
+        match monitor.target {
+            MonitorTarget::Reconcile(_) => Some(Connector::Reconcile(ReconcileSource { config })),
+            _ => config
+                .sources
+                .get(&monitor.source)
+                .map(Connector::for_config),
+        }
     }
 }
 
@@ -61,6 +85,10 @@ impl Source for Connector<'_> {
     async fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> Profile {
         match self {
             Connector::Warehouse(w) => w.profile(monitor, request).await,
+            Connector::Stream(s) => s.measure(monitor, request.window).await,
+            Connector::Reconcile(r) => {
+                stream::reconcile::measure(r.config, monitor, chrono::Utc::now().timestamp()).await
+            }
         }
     }
 }

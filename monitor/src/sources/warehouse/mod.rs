@@ -109,6 +109,10 @@ impl Warehouse {
                         .map_err(err)?,
                 ))
             }
+            SourceKind::Kafka | SourceKind::Nats => Err(WarehouseError::Connect {
+                source_name: source.name.clone(),
+                message: format!("{} is a broker, not a warehouse", source.kind.as_str()),
+            }),
         }
     }
 

@@ -5,9 +5,9 @@
 use super::dialect::{ColumnPlan, Dialect, Distinct, ProfilePlan, Slot};
 use super::{Catalog, ProfileValues, Warehouse};
 use crate::config::{Monitor, Source as SourceConfig};
-use crate::ident::Ident;
+use crate::ident::{Ident, TableRef};
 use checks::{
-    BucketCounts, Column, CountedBucket, Failure, Metric, Note, Observation, Profile, Skipped,
+    BucketCounts, Column, CountedBucket, Failure, Metric, Detail, Observation, Profile, Skipped,
     Target, VolumeWindow,
 };
 
@@ -21,11 +21,17 @@ pub async fn measure(
     source: &SourceConfig,
     request: crate::sources::ProfileRequest,
 ) -> Profile {
+    let Some(table) = monitor.table() else {
+        return Profile::whole_failure(format!(
+            "monitor {} does not measure a table",
+            monitor.name
+        ));
+    };
     let mut wh = match Warehouse::connect(source).await {
         Ok(wh) => wh,
         Err(e) => return Profile::whole_failure(e.to_string()),
     };
-    let profile = measure_on(&mut wh, monitor, source, request).await;
+    let profile = measure_on(&mut wh, monitor, table, source, request).await;
     wh.close().await;
     profile
 }
@@ -33,12 +39,13 @@ pub async fn measure(
 async fn measure_on(
     wh: &mut Warehouse,
     monitor: &Monitor,
+    table: &TableRef,
     source: &SourceConfig,
     request: crate::sources::ProfileRequest,
 ) -> Profile {
     let window = request.window;
     let catalog = match wh
-        .catalog(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .catalog(source, table.schema.as_ref(), &table.name)
         .await
     {
         Ok(c) if c.columns.is_empty() => {
@@ -54,7 +61,7 @@ async fn measure_on(
         mut plan,
         mut failures,
         skipped,
-    } = plan_profile(monitor, &catalog.columns, wh.dialect());
+    } = plan_profile(monitor, table, &catalog.columns, wh.dialect());
     let schema = catalog.columns.clone();
     let inline = count_inline(&mut plan, window);
     if request.new_data_only && inline {
@@ -115,7 +122,7 @@ async fn measure_on(
         buckets,
         failures,
         skipped,
-        notes,
+        details: notes,
         partial: None,
     }
 }
@@ -156,7 +163,7 @@ async fn incremental(
         buckets,
         failures,
         skipped: Vec::new(),
-        notes: Vec::new(),
+        details: Vec::new(),
         partial: Some("incremental profile: new rows and freshness only".into()),
     }
 }
@@ -166,30 +173,30 @@ fn approximate(method: &str) -> serde_json::Value {
 }
 
 /// Notes for the distinct counts the warehouse estimated inside the statement.
-fn approximate_notes(plan: &ProfilePlan) -> Vec<Note> {
+fn approximate_notes(plan: &ProfilePlan) -> Vec<Detail> {
     plan.columns
         .iter()
         .filter(|c| c.distinct == Distinct::Approximate)
-        .map(|c| Note {
+        .map(|c| Detail {
             metric: Metric::DistinctCount,
             target: Target::Column(c.name.to_string()),
-            details: approximate("APPROX_COUNT_DISTINCT"),
+            value: approximate("APPROX_COUNT_DISTINCT"),
         })
         .collect()
 }
 
 /// Distinct counts from the catalog's estimates for the columns the statement did not count.
-fn estimated_distincts(plan: &ProfilePlan, catalog: &Catalog) -> (Vec<Observation>, Vec<Note>) {
+fn estimated_distincts(plan: &ProfilePlan, catalog: &Catalog) -> (Vec<Observation>, Vec<Detail>) {
     let mut obs = Vec::new();
     let mut notes = Vec::new();
     for c in plan.columns.iter().filter(|c| c.distinct == Distinct::None) {
         let name = c.name.to_string();
         if let Some(e) = catalog.distinct_estimates.get(&name) {
             obs.push(Observation::column(Metric::DistinctCount, name.clone(), *e));
-            notes.push(Note {
+            notes.push(Detail {
                 metric: Metric::DistinctCount,
                 target: Target::Column(name),
-                details: approximate("pg_stats.n_distinct"),
+                value: approximate("pg_stats.n_distinct"),
             });
         }
     }
@@ -220,12 +227,13 @@ pub async fn explain(
     request: crate::sources::ProfileRequest,
 ) -> Result<Vec<String>, String> {
     let window = request.window;
+    let Some(table) = monitor.table() else {
+        return Err(format!("monitor {} does not measure a table", monitor.name));
+    };
     let mut wh = Warehouse::connect(source)
         .await
         .map_err(|e| e.to_string())?;
-    let catalog = wh
-        .catalog(source, monitor.table.schema.as_ref(), &monitor.table.name)
-        .await;
+    let catalog = wh.catalog(source, table.schema.as_ref(), &table.name).await;
     let dialect = wh.dialect();
     wh.close().await;
     let catalog = catalog.map_err(|e| e.to_string())?;
@@ -235,7 +243,7 @@ pub async fn explain(
             monitor.dataset, source.name
         ));
     }
-    let Planned { mut plan, .. } = plan_profile(monitor, &catalog.columns, dialect);
+    let Planned { mut plan, .. } = plan_profile(monitor, table, &catalog.columns, dialect);
     let inline = count_inline(&mut plan, window);
     if request.new_data_only && inline {
         if let Some(sql) = dialect.incremental_sql(&plan) {
@@ -291,7 +299,12 @@ fn key_target(key: &[Ident]) -> Target {
 /// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
 /// have become failures for just those metrics; the rest of the table is still profiled. Columns of a
 /// type without equality are profiled without a distinct count (said in `skipped`).
-pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> Planned {
+pub fn plan_profile(
+    monitor: &Monitor,
+    table: &TableRef,
+    schema: &[Column],
+    dialect: Dialect,
+) -> Planned {
     let find = |name: &str| schema.iter().find(|c| c.name == name);
     let missing = |what: &str, name: &str| {
         format!(
@@ -393,8 +406,8 @@ pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> P
         }
     }
     let plan = ProfilePlan {
-        schema: monitor.table.schema.clone(),
-        table: monitor.table.name.clone(),
+        schema: table.schema.clone(),
+        table: table.name.clone(),
         columns,
         keys,
         filter: monitor.filter.clone(),
