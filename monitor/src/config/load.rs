@@ -1,6 +1,9 @@
 //! Reading `tidewatch.yaml`: stage 1 parses YAML into a tree that keeps the place of every node, stage 2
 //! walks it into [`Config`] and collects every problem with its place instead of stopping at the first.
 
+#[path = "alerts.rs"]
+pub(crate) mod alerts_section;
+
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, Place, Source, SourceKind};
 use crate::ident::{Ident, TableRef};
@@ -62,7 +65,14 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
-const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "store",
+    "retention",
+    "sources",
+    "monitors",
+    "alerts",
+];
 const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
 const MONITOR_KEYS: &[&str] = &[
     "name",
@@ -77,6 +87,7 @@ const MONITOR_KEYS: &[&str] = &[
     "direction",
     "lookback",
     "baseline_since",
+    "labels",
 ];
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
@@ -101,6 +112,8 @@ pub fn parse_str(
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
+    let protected = alerts_section::protect_vars(text);
+    let text = protected.as_str();
     let root = marked_yaml::parse_yaml_with_options(0, text, options)
         .map_err(|e| ConfigErrors(vec![syntax_error(path, &e)]))?;
     let mut walker = Walker {
@@ -317,7 +330,7 @@ impl Walker<'_> {
             );
             return None;
         };
-        match interpolate(s.as_str(), self.env) {
+        match interpolate(&alerts_section::restore_vars(s.as_str()), self.env) {
             Ok(value) => Some(Str { node: s, value }),
             Err(e) => {
                 self.interp_error(s, &e);
@@ -475,7 +488,13 @@ impl Walker<'_> {
             None => None,
         };
 
+        let alerts = match self.optional(top, "alerts") {
+            Some(node) => self.alerts(node).map(Some),
+            None => Some(None),
+        };
+
         Some(Config {
+            alerts: alerts?,
             path: self.file.to_path_buf(),
             store: store?,
             retention: retention?,
@@ -804,8 +823,14 @@ impl Walker<'_> {
             None => Some(Vec::new()),
         };
 
+        let labels = match self.optional(map, "labels") {
+            Some(n) => self.labels(n),
+            None => Some(::alerts::LabelSet::default()),
+        };
+
         let (dataset, table) = table?;
         Some(Monitor {
+            labels: labels?,
             name: name?.value,
             source: source?,
             dataset,
@@ -840,7 +865,21 @@ impl Walker<'_> {
         let mut out = Vec::new();
         let mut ok = true;
         for item in items.iter() {
-            let Some(s) = self.string(item, "checks") else {
+            // `- check: EXPR` with `severity:` / `warn:`, or the plain `- EXPR`.
+            let (text_node, extra) = match item {
+                Node::Mapping(m) => {
+                    self.known_keys(m, alerts_section::CHECK_KEYS, "a check");
+                    match self.required(m, "check", "a check") {
+                        Some(n) => (n, Some(m)),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                other => (other, None),
+            };
+            let Some(s) = self.string(text_node, "checks") else {
                 ok = false;
                 continue;
             };
@@ -866,10 +905,25 @@ impl Walker<'_> {
                 ok = false;
                 continue;
             };
+            let extras = match extra {
+                Some(m) => match self.check_extras(m, &check) {
+                    Some(e) => e,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => alerts_section::CheckExtras {
+                    severity: None,
+                    warn: None,
+                },
+            };
             out.push(CheckSpec {
                 check,
                 text: s.node.as_str().to_string(),
                 place,
+                severity: extras.severity,
+                warn: extras.warn,
             });
         }
         ok.then_some(out)
