@@ -1,0 +1,220 @@
+//! The alerting step after a scan's results are stored: rows → alerts → incidents → routing tree,
+//! grouping, silences and inhibition → due notifications into the outbox, in ONE transaction with the
+//! grouping state and the incident changes (so a crash never loses or repeats a decision).
+//!
+//! A one-shot `scan` is one evaluation: its route tree is recompiled with `group_wait: 0s` and
+//! `group_interval: 1ms` everywhere ([`one_shot_route`]), so every group flushes at the end of the
+//! scan that changed it and nothing waits for a timer the process will not live to see;
+//! `repeat_interval` still applies (an unchanged, still failing group is told again at the first
+//! scan after it). The configured timers are for the long-running service.
+
+use super::map::alert_for;
+use crate::config::{AlertsConfig, Config};
+use crate::store::{AlertingWrite, IncidentRecord, IncidentWrite, OutboxNew, Store, StoreError};
+use alerts::{Aggregator, Alert, Matchers, Mutes, RawRoute, Route, Silence};
+use checks::ResultRow;
+use chrono::{DateTime, Utc};
+
+/// The name the grouping state is stored under.
+pub const STATE_NAME: &str = "aggregator";
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSummary {
+    pub firing: usize,
+    pub opened: usize,
+    pub resolved: usize,
+    pub queued: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the route tree does not compile in one-shot mode: {0}")]
+    Route(String),
+    #[error("another process kept changing the alerting state; try again")]
+    Contended,
+    #[error("cannot encode the alerting state: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The route tree with the one-shot timers (see the module docs).
+pub fn one_shot_route(raw: &RawRoute) -> RawRoute {
+    fn clear(r: &mut RawRoute) {
+        r.group_wait = None;
+        r.group_interval = None;
+        for c in r.routes.iter_mut().flatten() {
+            clear(c);
+        }
+    }
+    let mut r = raw.clone();
+    clear(&mut r);
+    r.group_wait = Some("0s".into());
+    r.group_interval = Some("1ms".into());
+    r
+}
+
+/// Compiles the route a step uses.
+pub fn route_for(cfg: &AlertsConfig, one_shot: bool) -> Result<Route, StepError> {
+    if !one_shot {
+        return Ok(cfg.route.clone());
+    }
+    let names: Vec<&str> = cfg.notifiers.keys().map(String::as_str).collect();
+    Route::compile(&one_shot_route(&cfg.raw_route), &names).map_err(|errors| {
+        StepError::Route(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
+
+/// The silences stored that have not ended, as the `alerts` crate's type (rows whose matchers no
+/// longer parse are skipped with a warning).
+pub async fn active_silences(store: &Store, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+    let mut out = Vec::new();
+    for s in store.silences(Some(now)).await? {
+        match Matchers::parse(&s.matchers) {
+            Ok(m) => out.push(Silence {
+                id: s.id.to_string(),
+                matchers: m,
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                created_by: s.created_by,
+                comment: s.comment,
+            }),
+            Err(e) => tracing::warn!(silence = s.id, error = %e, "skipping a silence that does not parse"),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the step for a scan's `rows` (see the module docs).
+pub async fn run(
+    config: &Config,
+    cfg: &AlertsConfig,
+    store: &Store,
+    rows: &[ResultRow],
+    now: DateTime<Utc>,
+    one_shot: bool,
+) -> Result<StepSummary, StepError> {
+    let route = route_for(cfg, one_shot)?;
+    let mut summary = StepSummary::default();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut incidents = Vec::new();
+    for row in rows {
+        let Some(monitor) = config.monitors.iter().find(|m| m.name == row.monitor) else {
+            continue;
+        };
+        let Some(mut alert) = alert_for(row, monitor, now) else {
+            continue;
+        };
+        let open = store.unresolved_incident(&alert.fingerprint).await?;
+        let labels = serde_json::to_string(&alert.labels)?;
+        let annotations = serde_json::to_string(&alert.annotations)?;
+        match (alert.is_firing(), open) {
+            (true, Some(mut inc)) => {
+                alert.starts_at = inc.first_seen;
+                inc.last_seen = now;
+                if severity_rank(alert.severity.as_str()) > severity_rank(&inc.severity) {
+                    inc.severity = alert.severity.as_str().to_string();
+                }
+                inc.labels = labels;
+                inc.annotations = annotations;
+                inc.last_status = row.status.as_str().to_string();
+                incidents.push(IncidentWrite::Update(inc));
+                summary.firing += 1;
+            }
+            (true, None) => {
+                incidents.push(IncidentWrite::Open(IncidentRecord {
+                    id: 0,
+                    dedup_key: alert.dedup_key(),
+                    fingerprint: alert.fingerprint.clone(),
+                    state: "open".into(),
+                    severity: alert.severity.as_str().to_string(),
+                    first_seen: now,
+                    last_seen: now,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    resolved_at: None,
+                    resolved_by: None,
+                    labels,
+                    annotations,
+                    last_status: row.status.as_str().to_string(),
+                }));
+                summary.firing += 1;
+                summary.opened += 1;
+            }
+            (false, Some(mut inc)) => {
+                alert.starts_at = inc.first_seen;
+                inc.state = "resolved".into();
+                inc.resolved_at = Some(now);
+                inc.resolved_by = Some("auto".into());
+                inc.last_seen = now;
+                inc.last_status = row.status.as_str().to_string();
+                incidents.push(IncidentWrite::Update(inc));
+                summary.resolved += 1;
+            }
+            (false, None) => {}
+        }
+        alerts.push(alert);
+    }
+
+    let silences = active_silences(store, now).await?;
+    // Optimistic: read the state, apply, write it back only if nobody else did meanwhile.
+    for _ in 0..5 {
+        let (mut agg, version) = match store.alert_state(STATE_NAME).await? {
+            Some((json, version)) => match serde_json::from_str::<Aggregator>(&json) {
+                Ok(agg) => (agg, version),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the stored grouping state does not decode; starting over");
+                    (Aggregator::default(), version)
+                }
+            },
+            None => (Aggregator::default(), 0),
+        };
+        for a in &alerts {
+            agg.insert(&route, a.clone(), now);
+        }
+        let due = {
+            let mutes = Mutes::snapshot(&agg, &silences, &cfg.inhibitor);
+            agg.due(now, &mutes)
+        };
+        let mut outbox = Vec::with_capacity(due.len());
+        for n in &due {
+            outbox.push(OutboxNew {
+                notification_id: n.id.clone(),
+                receiver: n.receiver.clone(),
+                body: serde_json::to_string(n)?,
+                created_at: now,
+            });
+        }
+        let write = AlertingWrite {
+            incidents: incidents.clone(),
+            state_name: STATE_NAME.into(),
+            expected_version: version,
+            state: serde_json::to_string(&agg)?,
+            outbox,
+            at: now,
+        };
+        if store.commit_alerting(&write).await? {
+            summary.queued = due.len();
+            for n in &due {
+                tracing::info!(notification = %n.id, receiver = %n.receiver, status = %n.status, alerts = n.alerts.len(), "notification queued");
+            }
+            return Ok(summary);
+        }
+    }
+    Err(StepError::Contended)
+}
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "critical" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
