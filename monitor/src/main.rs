@@ -236,7 +236,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         duration,
                         comment,
                         by,
-                    } => cli::add_silence(&store, &matchers, &duration, &comment, &who(by), now).await,
+                    } => {
+                        cli::add_silence(&store, &matchers, &duration, &comment, &who(by), now)
+                            .await
+                    }
                     SilenceAction::List { all } => cli::list_silences(&store, all, now).await,
                     SilenceAction::Expire { id } => cli::expire_silence(&store, id, now).await,
                 };
@@ -255,8 +258,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             match action {
                 AlertsAction::Test { receiver } => {
-                    let (said, ok) = runtime()?
-                        .block_on(tidewatch::alerting::cli::send_test(&cfg, receiver.as_deref()))?;
+                    let (said, ok) = runtime()?.block_on(tidewatch::alerting::cli::send_test(
+                        &cfg,
+                        receiver.as_deref(),
+                    ))?;
                     print!("{said}");
                     Ok(if ok { 0 } else { 1 })
                 }
@@ -350,7 +355,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-fn scan(config: &Path, format: Format, monitor: Option<&str>, alerting: bool) -> anyhow::Result<u8> {
+fn scan(
+    config: &Path,
+    format: Format,
+    monitor: Option<&str>,
+    alerting: bool,
+) -> anyhow::Result<u8> {
     let Some(cfg) = load_config(config) else {
         return Ok(2);
     };
@@ -375,10 +385,23 @@ fn scan(config: &Path, format: Format, monitor: Option<&str>, alerting: bool) ->
         };
         if let (Some(a), true) = (&cfg.alerts, alerting) {
             // A failure to route is loud but does not change the scan's exit code.
-            match tidewatch::alerting::route_and_enqueue(&cfg, a, &store, &report.results, now, true)
-                .await
+            match tidewatch::alerting::route_and_enqueue(
+                &cfg,
+                a,
+                &store,
+                &report.results,
+                now,
+                true,
+            )
+            .await
             {
-                Ok(s) => tracing::info!(firing = s.firing, opened = s.opened, resolved = s.resolved, queued = s.queued, "alerts routed"),
+                Ok(s) => tracing::info!(
+                    firing = s.firing,
+                    opened = s.opened,
+                    resolved = s.resolved,
+                    queued = s.queued,
+                    "alerts routed"
+                ),
                 Err(e) => eprintln!("error: routing alerts: {e}"),
             }
         }

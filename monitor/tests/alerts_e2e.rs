@@ -64,7 +64,12 @@ impl Mock {
 /// `slow` 200 after 300 ms.
 async fn answer(State(m): State<Mock>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let hit = {
         let mut hits = m.hits.lock().unwrap();
         let n = hits.entry(path.clone()).or_default();
@@ -138,7 +143,10 @@ fn start_smtp() -> Smtp {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "these tests need python3 with aiosmtpd: pip install aiosmtpd");
+    assert!(
+        ok,
+        "these tests need python3 with aiosmtpd: pip install aiosmtpd"
+    );
     let handler_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alerts/tests");
     for _ in 0..5 {
         let port = free_port();
@@ -209,7 +217,10 @@ fn temp_dir(tag: &str) -> TempDir {
 async fn warehouse(dir: &Path, nulls: usize) {
     let url = format!("sqlite://{}?mode=rwc", dir.join("wh.db").display());
     let mut c = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("DROP TABLE IF EXISTS orders").execute(&mut c).await.unwrap();
+    sqlx::query("DROP TABLE IF EXISTS orders")
+        .execute(&mut c)
+        .await
+        .unwrap();
     sqlx::query("CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT)")
         .execute(&mut c)
         .await
@@ -317,7 +328,10 @@ fn assert_no_secret(what: &str, s: &str) {
 }
 
 async fn store(cfg: &Path) -> Store {
-    let url = format!("sqlite://{}", cfg.parent().unwrap().join("tidewatch-state.db").display());
+    let url = format!(
+        "sqlite://{}",
+        cfg.parent().unwrap().join("tidewatch-state.db").display()
+    );
     Store::connect(&url).await.unwrap()
 }
 
@@ -360,17 +374,27 @@ async fn one_failure_one_message_then_nothing_then_one_resolved_notice() {
     let pd = mock.seen("/accepted");
     assert_eq!(pd.len(), 1, "{log}");
     assert_eq!(pd[0].json()["event_action"], "trigger");
-    assert!(mock.seen("/ok/hook").is_empty(), "the root receiver gets nothing");
+    assert!(
+        mock.seen("/ok/hook").is_empty(),
+        "the root receiver gets nothing"
+    );
 
     let open = run(&cfg, &["incidents", "--open"]).await;
     let listed = text(&open.stdout);
     assert_eq!(open.status.code(), Some(0), "{}", text(&open.stderr));
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(listed.contains("open") && listed.contains("null_rate(email)"), "{listed}");
+    assert!(
+        listed.contains("open") && listed.contains("null_rate(email)"),
+        "{listed}"
+    );
 
     let out = run(&cfg, &["scan"]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(mock.seen("/ok/services").len(), 1, "nothing new on the same failure");
+    assert_eq!(
+        mock.seen("/ok/services").len(),
+        1,
+        "nothing new on the same failure"
+    );
     assert_eq!(mails(&smtp).len(), 1);
     assert_eq!(mock.seen("/accepted").len(), 1);
 
@@ -381,7 +405,11 @@ async fn one_failure_one_message_then_nothing_then_one_resolved_notice() {
     assert_no_secret("scan output", &log);
     let slack_msgs = mock.seen("/ok/services");
     assert_eq!(slack_msgs.len(), 2, "one resolved notice: {log}");
-    assert!(slack_msgs[1].json().to_string().to_lowercase().contains("resolved"));
+    assert!(slack_msgs[1]
+        .json()
+        .to_string()
+        .to_lowercase()
+        .contains("resolved"));
     assert_eq!(mails(&smtp).len(), 2);
     let pd = mock.seen("/accepted");
     assert_eq!(pd.len(), 2);
@@ -391,12 +419,19 @@ async fn one_failure_one_message_then_nothing_then_one_resolved_notice() {
     let open = run(&cfg, &["incidents", "--open"]).await;
     assert!(text(&open.stdout).contains("no open incidents"));
     let all = run(&cfg, &["incidents"]).await;
-    assert!(text(&all.stdout).contains("resolved"), "{}", text(&all.stdout));
+    assert!(
+        text(&all.stdout).contains("resolved"),
+        "{}",
+        text(&all.stdout)
+    );
 
     let s = store(&cfg).await;
     let rows = s.outbox(None).await.unwrap();
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r.state == OutboxState::Delivered), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::Delivered),
+        "{rows:?}"
+    );
     s.close().await;
 }
 
@@ -418,14 +453,28 @@ async fn silence_mutes_until_expired() {
     );
     let add = run(
         &cfg,
-        &["silence", "add", "--matcher", r#"dataset="orders""#, "--for", "2h", "--comment", "loader fix", "--by", "ana"],
+        &[
+            "silence",
+            "add",
+            "--matcher",
+            r#"dataset="orders""#,
+            "--for",
+            "2h",
+            "--comment",
+            "loader fix",
+            "--by",
+            "ana",
+        ],
     )
     .await;
     assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
     let said = text(&add.stdout);
     assert!(said.starts_with("silence 1 "), "{said}");
     let list = text(&run(&cfg, &["silence", "list"]).await.stdout);
-    assert!(list.contains("active") && list.contains("ana") && list.contains("loader fix"), "{list}");
+    assert!(
+        list.contains("active") && list.contains("ana") && list.contains("loader fix"),
+        "{list}"
+    );
 
     let out = run(&cfg, &["scan"]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -437,7 +486,11 @@ async fn silence_mutes_until_expired() {
     assert!(text(&run(&cfg, &["silence", "list"]).await.stdout).contains("no silences"));
     let out = run(&cfg, &["scan"]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(mock.seen("/ok/services").len(), 1, "told once the silence ended");
+    assert_eq!(
+        mock.seen("/ok/services").len(),
+        1,
+        "told once the silence ended"
+    );
 }
 
 /// 429 + Retry-After: 2 is retried no sooner than asked; 400 is dead-lettered with the reason and
@@ -465,7 +518,10 @@ async fn retry_after_is_honoured_and_400_is_dead_lettered() {
     let pd = mock.seen("/limited");
     assert_eq!(pd.len(), 2, "429 then 200: {log}");
     let gap = pd[1].at - pd[0].at;
-    assert!(gap >= Duration::from_millis(1900), "Retry-After 2 honoured: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "Retry-After 2 honoured: {gap:?}"
+    );
     assert!(gap < Duration::from_secs(5), "not much later: {gap:?}");
     assert_eq!(mock.seen("/bad").len(), 1, "400 is not retried");
 
@@ -478,7 +534,11 @@ async fn retry_after_is_honoured_and_400_is_dead_lettered() {
     let reason = by["data-slack"].last_error.clone().unwrap();
     assert!(reason.contains("400"), "{reason}");
     let mail = by["oncall-mail"];
-    assert_eq!(mail.state, OutboxState::Pending, "connection refused is retried");
+    assert_eq!(
+        mail.state,
+        OutboxState::Pending,
+        "connection refused is retried"
+    );
     assert!(mail.attempts >= 1);
     for r in &rows {
         assert_no_secret("stored error", r.last_error.as_deref().unwrap_or(""));
@@ -524,9 +584,17 @@ async fn restart_with_pending_notifications_delivers_them_once() {
     // Backoff may have scheduled the retries a few seconds ahead: flush waits for them.
     let out = run(&cfg, &["alerts", "flush", "--timeout", "20s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("3 delivered"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("3 delivered"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = run(&cfg, &["alerts", "flush"]).await;
-    assert!(text(&out.stdout).contains("0 delivered"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("0 delivered"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(mock.seen("/ok/services").len(), 1);
     assert_eq!(mock.seen("/accepted").len(), 1);
     assert_eq!(mails(&smtp).len(), 1);
@@ -556,7 +624,8 @@ async fn kill_9_mid_delivery_loses_nothing() {
     let now = chrono::Utc::now();
     let mut rows = Vec::new();
     for i in 0..N {
-        let mut n = alerts::Notification::test("hook", now + chrono::TimeDelta::milliseconds(i as i64));
+        let mut n =
+            alerts::Notification::test("hook", now + chrono::TimeDelta::milliseconds(i as i64));
         n.test = false;
         rows.push(OutboxNew {
             notification_id: n.id.clone(),
@@ -597,15 +666,25 @@ async fn kill_9_mid_delivery_loses_nothing() {
     let got = mock.seen("/slow/hook");
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for g in &got {
-        let id = g.headers["x-tidewatch-notification-id"].to_str().unwrap().to_string();
+        let id = g.headers["x-tidewatch-notification-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
         *per_id.entry(id).or_default() += 1;
     }
     for r in &rows {
-        assert!(per_id.contains_key(&r.notification_id), "lost {}", r.notification_id);
+        assert!(
+            per_id.contains_key(&r.notification_id),
+            "lost {}",
+            r.notification_id
+        );
     }
     let duplicates = got.len() - N;
     assert!(kills > 0, "the test must kill mid-run");
-    assert!(duplicates <= kills, "{duplicates} duplicates after {kills} kills");
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates after {kills} kills"
+    );
     let s = store(&cfg).await;
     assert!(s
         .outbox(None)
@@ -642,7 +721,10 @@ async fn unreachable_source_inhibits_the_datasets_other_alerts() {
     assert_eq!(run(&cfg, &["scan"]).await.status.code(), Some(1));
     let hooks = mock.seen("/ok/hook");
     assert_eq!(hooks.len(), 1);
-    assert_eq!(hooks[0].json()["alerts"][0]["labels"]["alertname"], "CheckFailed");
+    assert_eq!(
+        hooks[0].json()["alerts"][0]["labels"]["alertname"],
+        "CheckFailed"
+    );
 
     std::fs::remove_file(dir.0.join("wh.db")).unwrap();
     let out = run(&cfg, &["scan"]).await;
@@ -679,6 +761,9 @@ async fn alerts_test_sends_one_marked_notification() {
     let out = run(&cfg, &["alerts", "test", "--receiver", "pager"]).await;
     assert_eq!(out.status.code(), Some(1));
     let said = text(&out.stdout);
-    assert!(said.contains("pager (pagerduty): failed") && said.contains("400"), "{said}");
+    assert!(
+        said.contains("pager (pagerduty): failed") && said.contains("400"),
+        "{said}"
+    );
     assert_no_secret("alerts test", &said);
 }

@@ -358,7 +358,10 @@ where
         row.as_ref().map(Self::incident_row).transpose()
     }
 
-    pub async fn incidents(&self, unresolved_only: bool) -> Result<Vec<IncidentRecord>, StoreError> {
+    pub async fn incidents(
+        &self,
+        unresolved_only: bool,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents \
              WHERE ($1 = 0 OR state <> 'resolved') ORDER BY first_seen DESC, id DESC"
@@ -413,7 +416,11 @@ where
         rows.iter().map(Self::silence_row).collect()
     }
 
-    pub async fn set_silence_end(&self, id: i64, ends_at: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn set_silence_end(
+        &self,
+        id: i64,
+        ends_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let done = query("UPDATE silences SET ends_at = $1 WHERE id = $2")
             .bind(DB::encode_time(ends_at))
             .bind(id)
@@ -443,7 +450,10 @@ where
         tx.commit().await.map_err(query_err::<DB>(op))
     }
 
-    pub async fn outbox(&self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, StoreError> {
+    pub async fn outbox(
+        &self,
+        state: Option<OutboxState>,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 IS NULL OR state = $1) \
              ORDER BY next_attempt_at, id"
@@ -510,7 +520,10 @@ impl Store {
     }
 
     /// Incidents, newest first; only those not resolved when `unresolved_only`.
-    pub async fn incidents(&self, unresolved_only: bool) -> Result<Vec<IncidentRecord>, StoreError> {
+    pub async fn incidents(
+        &self,
+        unresolved_only: bool,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
         on_backend!(self, s => s.incidents(unresolved_only).await)
     }
 
@@ -533,7 +546,11 @@ impl Store {
     }
 
     /// Moves a silence's end; returns how many rows changed (0: no such silence).
-    pub async fn set_silence_end(&self, id: i64, ends_at: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn set_silence_end(
+        &self,
+        id: i64,
+        ends_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         on_backend!(self, s => s.set_silence_end(id, ends_at).await)
     }
 
@@ -543,7 +560,10 @@ impl Store {
     }
 
     /// Outbox rows (all, or in one state), the soonest due first.
-    pub async fn outbox(&self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, StoreError> {
+    pub async fn outbox(
+        &self,
+        state: Option<OutboxState>,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
         on_backend!(self, s => s.outbox(state).await)
     }
 

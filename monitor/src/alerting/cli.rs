@@ -45,12 +45,19 @@ fn series(r: &IncidentRecord) -> String {
         Some(c) => format!("{metric}({c})"),
         None => metric.to_string(),
     };
-    format!("{} {} {what}", labels.value("monitor"), labels.value("dataset"))
+    format!(
+        "{} {} {what}",
+        labels.value("monitor"),
+        labels.value("dataset")
+    )
 }
 
 /// `tidewatch incidents [--open]`: newest first.
 pub async fn list_incidents(store: &Store, open_only: bool) -> anyhow::Result<String> {
-    let rows = store.incidents(open_only).await.context("reading incidents")?;
+    let rows = store
+        .incidents(open_only)
+        .await
+        .context("reading incidents")?;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -90,7 +90,12 @@ pub fn alert_for(row: &ResultRow, monitor: &Monitor, now: DateTime<Utc>) -> Opti
             None,
         ),
         Status::Pass => match warned {
-            Some(w) => (true, "CheckWarning", Severity::Warning, Some(w.text.clone())),
+            Some(w) => (
+                true,
+                "CheckWarning",
+                Severity::Warning,
+                Some(w.text.clone()),
+            ),
             None => (false, "", default.unwrap_or(Severity::Warning), None),
         },
     };
@@ -124,7 +129,11 @@ pub fn alert_for(row: &ResultRow, monitor: &Monitor, now: DateTime<Utc>) -> Opti
     };
     let fingerprint = row.key().fingerprint();
     let alert = Alert::firing(labels, annotations, fingerprint, now).ok()?;
-    Some(if firing { alert } else { alert.resolved_at(now) })
+    Some(if firing {
+        alert
+    } else {
+        alert.resolved_at(now)
+    })
 }
 
 /// The score in a learned verdict's message (`… (score 0.83)`, `checks::ResultRow::apply_assessment`).
@@ -147,7 +156,13 @@ mod tests {
         c.monitors[0].clone()
     }
 
-    fn row(metric: Metric, target: Target, value: Option<f64>, status: Status, msg: &str) -> ResultRow {
+    fn row(
+        metric: Metric,
+        target: Target,
+        value: Option<f64>,
+        status: Status,
+        msg: &str,
+    ) -> ResultRow {
         ResultRow {
             monitor: "orders".into(),
             source: "s".into(),
@@ -169,7 +184,13 @@ mod tests {
         let t = Utc::now();
         let m = monitor("{ team: payments }", CHECKS);
         let email = Target::Column("email".into());
-        let fail = row(Metric::NullRate, email.clone(), Some(0.2), Status::Fail, "x");
+        let fail = row(
+            Metric::NullRate,
+            email.clone(),
+            Some(0.2),
+            Status::Fail,
+            "x",
+        );
         let a = alert_for(&fail, &m, t).unwrap();
         assert!(a.is_firing());
         assert_eq!(a.severity, Severity::Critical);
@@ -177,9 +198,18 @@ mod tests {
         assert_eq!(a.labels.get("column"), Some("email"));
         assert_eq!(a.labels.get("alertname"), Some("CheckFailed"));
         assert_eq!(a.fingerprint, "orders/null_rate/email");
-        assert_eq!(a.annotations.check.as_deref(), Some("null_rate(email) < 5%"));
+        assert_eq!(
+            a.annotations.check.as_deref(),
+            Some("null_rate(email) < 5%")
+        );
 
-        let warn = row(Metric::NullRate, email.clone(), Some(0.02), Status::Pass, "x");
+        let warn = row(
+            Metric::NullRate,
+            email.clone(),
+            Some(0.02),
+            Status::Pass,
+            "x",
+        );
         let a = alert_for(&warn, &m, t).unwrap();
         assert!(a.is_firing());
         assert_eq!(a.severity, Severity::Warning);
@@ -188,22 +218,55 @@ mod tests {
         let ok = row(Metric::NullRate, email, Some(0.001), Status::Pass, "x");
         assert!(!alert_for(&ok, &m, t).unwrap().is_firing());
 
-        let rc = row(Metric::RowCount, Target::Table, Some(0.0), Status::Fail, "x");
+        let rc = row(
+            Metric::RowCount,
+            Target::Table,
+            Some(0.0),
+            Status::Fail,
+            "x",
+        );
         assert_eq!(alert_for(&rc, &m, t).unwrap().severity, Severity::Warning);
         let m2 = monitor("{ severity: critical }", CHECKS);
         assert_eq!(alert_for(&rc, &m2, t).unwrap().severity, Severity::Critical);
 
-        let mild = row(Metric::Volume, Target::Table, Some(3.0), Status::Anomaly, "outside the learned band 5 .. 9 (score 0.60)");
+        let mild = row(
+            Metric::Volume,
+            Target::Table,
+            Some(3.0),
+            Status::Anomaly,
+            "outside the learned band 5 .. 9 (score 0.60)",
+        );
         assert_eq!(alert_for(&mild, &m, t).unwrap().severity, Severity::Warning);
-        let strong = row(Metric::Volume, Target::Table, Some(0.0), Status::Anomaly, "outside the learned band 5 .. 9 (score 0.91)");
-        assert_eq!(alert_for(&strong, &m, t).unwrap().severity, Severity::Critical);
+        let strong = row(
+            Metric::Volume,
+            Target::Table,
+            Some(0.0),
+            Status::Anomaly,
+            "outside the learned band 5 .. 9 (score 0.91)",
+        );
+        assert_eq!(
+            alert_for(&strong, &m, t).unwrap().severity,
+            Severity::Critical
+        );
 
-        let down = row(Metric::RowCount, Target::Table, None, Status::Error, "connection refused");
+        let down = row(
+            Metric::RowCount,
+            Target::Table,
+            None,
+            Status::Error,
+            "connection refused",
+        );
         assert_eq!(
             alert_for(&down, &m, t).unwrap().labels.get("alertname"),
             Some("SourceUnreachable")
         );
-        let learning = row(Metric::Mean, Target::Column("amount".into()), Some(1.0), Status::Learning, "");
+        let learning = row(
+            Metric::Mean,
+            Target::Column("amount".into()),
+            Some(1.0),
+            Status::Learning,
+            "",
+        );
         assert!(alert_for(&learning, &m, t).is_none());
     }
 }

@@ -74,7 +74,10 @@ pub fn route_for(cfg: &AlertsConfig, one_shot: bool) -> Result<Route, StepError>
 
 /// The silences stored that have not ended, as the `alerts` crate's type (rows whose matchers no
 /// longer parse are skipped with a warning).
-pub async fn active_silences(store: &Store, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+pub async fn active_silences(
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<Vec<Silence>, StoreError> {
     let mut out = Vec::new();
     for s in store.silences(Some(now)).await? {
         match Matchers::parse(&s.matchers) {
@@ -86,7 +89,9 @@ pub async fn active_silences(store: &Store, now: DateTime<Utc>) -> Result<Vec<Si
                 created_by: s.created_by,
                 comment: s.comment,
             }),
-            Err(e) => tracing::warn!(silence = s.id, error = %e, "skipping a silence that does not parse"),
+            Err(e) => {
+                tracing::warn!(silence = s.id, error = %e, "skipping a silence that does not parse")
+            }
         }
     }
     Ok(out)

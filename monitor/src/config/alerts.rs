@@ -84,7 +84,12 @@ pub(super) struct CheckExtras {
 impl Walker<'_> {
     /// The value of every scalar below `node` after interpolation, as JSON (`port` as a number).
     /// Records values that came from the environment so messages can scrub them.
-    fn to_json(&mut self, node: &Node, key: &str, secrets: &mut Vec<String>) -> Option<serde_json::Value> {
+    fn to_json(
+        &mut self,
+        node: &Node,
+        key: &str,
+        secrets: &mut Vec<String>,
+    ) -> Option<serde_json::Value> {
         match node {
             Node::Scalar(s) => {
                 let v = self.string(node, key)?;
@@ -166,20 +171,17 @@ impl Walker<'_> {
         let map = self.mapping(node, "\"alerts\"")?;
         self.known_keys(map, ALERTS_KEYS, "\"alerts\"");
         let message = match self.optional(map, "public_url") {
-            Some(n) => self.string(n, "public_url").and_then(|s| {
-                match url::Url::parse(&s.value) {
+            Some(n) => self
+                .string(n, "public_url")
+                .and_then(|s| match url::Url::parse(&s.value) {
                     Ok(u) if matches!(u.scheme(), "http" | "https") => Some(MessageOptions {
                         public_url: Some(u),
                     }),
                     _ => {
-                        self.error(
-                            s.node.span(),
-                            "\"public_url\" must be an http or https URL",
-                        );
+                        self.error(s.node.span(), "\"public_url\" must be an http or https URL");
                         None
                     }
-                }
-            }),
+                }),
             None => Some(MessageOptions::default()),
         };
         let flush_timeout = self.duration(map, "flush_timeout", DEFAULT_FLUSH_TIMEOUT);
@@ -261,7 +263,10 @@ impl Walker<'_> {
         let Node::Sequence(items) = node else {
             self.error_at(
                 node,
-                format!("expected a list for \"receivers\", found {}", super::kind_of(node)),
+                format!(
+                    "expected a list for \"receivers\", found {}",
+                    super::kind_of(node)
+                ),
             );
             return None;
         };
@@ -310,7 +315,11 @@ impl Walker<'_> {
                 format!(
                     "{what} needs exactly one of {} (found {})",
                     RECEIVER_KINDS.join(", "),
-                    if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                    if kinds.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kinds.join(", ")
+                    }
                 ),
             );
             return None;
@@ -429,7 +438,10 @@ impl Walker<'_> {
             Some(other) => {
                 self.error_at(
                     other,
-                    format!("expected a list for \"routes\", found {}", super::kind_of(other)),
+                    format!(
+                        "expected a list for \"routes\", found {}",
+                        super::kind_of(other)
+                    ),
                 );
                 ok = false;
                 None
@@ -739,7 +751,10 @@ monitors:
             "/etc/tw/tidewatch.yaml:26:15: \"warn\" must be on the same metric and column as \"check\"",
         ];
         for x in expect {
-            assert!(e.iter().any(|l| l.starts_with(x)), "missing {x:?} in\n{joined}");
+            assert!(
+                e.iter().any(|l| l.starts_with(x)),
+                "missing {x:?} in\n{joined}"
+            );
         }
         assert_eq!(e.len(), expect.len(), "{joined}");
     }
