@@ -767,3 +767,184 @@ async fn alerts_test_sends_one_marked_notification() {
     );
     assert_no_secret("alerts test", &said);
 }
+
+/// SMTP 4xx (451) is retried, SMTP 5xx (550) is dead-lettered with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_4xx_is_retried_and_5xx_is_dead_lettered() {
+    let (http, _mock) = http_server().await;
+    let smtp = start_smtp();
+    for (to, state, code) in [
+        ("tempfail@example.com", OutboxState::Pending, "451"),
+        ("reject@example.com", OutboxState::Dead, "550"),
+    ] {
+        let dir = temp_dir("smtp");
+        warehouse(&dir.0, 12).await;
+        let cfg = config(
+            &dir.0,
+            &Receivers {
+                slack: &format!("{http}/ok/services/{SECRET}"),
+                hook: &format!("{http}/ok/hook"),
+                pager: &format!("{http}/accepted/v2/enqueue"),
+                smtp_port: smtp.port,
+            },
+            "2s",
+        );
+        let yaml = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("to: [oncall@example.com]", &format!("to: [{to}]"));
+        std::fs::write(&cfg, yaml).unwrap();
+        assert_eq!(run(&cfg, &["scan"]).await.status.code(), Some(1));
+        let s = store(&cfg).await;
+        let rows = s.outbox(None).await.unwrap();
+        let mail = rows.iter().find(|r| r.receiver == "oncall-mail").unwrap();
+        assert_eq!(mail.state, state, "{to}: {mail:?}");
+        let err = mail.last_error.clone().unwrap();
+        assert!(err.contains(code), "{to}: {err}");
+        if state == OutboxState::Pending {
+            assert!(mail.attempts >= 2, "retried within the flush: {mail:?}");
+        } else {
+            assert_eq!(mail.attempts, 1, "not retried");
+        }
+        s.close().await;
+    }
+    assert!(mails(&smtp).is_empty());
+}
+
+/// At most one message per second per Slack webhook: two groups' messages are a second apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_gets_at_most_one_message_per_second() {
+    let (http, mock) = http_server().await;
+    let dir = temp_dir("pace");
+    warehouse(&dir.0, 12).await;
+    let closed = format!("http://127.0.0.1:{}/x", free_port());
+    let cfg = config(
+        &dir.0,
+        &Receivers {
+            slack: &format!("{http}/ok/services/{SECRET}"),
+            hook: &format!("{http}/ok/hook"),
+            pager: &closed,
+            smtp_port: free_port(),
+        },
+        "5s",
+    );
+    let mut yaml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("group_by: [dataset]", "group_by: [monitor]");
+    yaml.push_str(
+        "  - name: orders2\n    source: shop\n    table: orders\n    labels: { team: billing }\n    columns: [email]\n    checks:\n      - null_rate(email) < 1%\n",
+    );
+    std::fs::write(&cfg, yaml).unwrap();
+    assert_eq!(run(&cfg, &["scan"]).await.status.code(), Some(1));
+    let sent = mock.seen("/ok/services");
+    assert_eq!(sent.len(), 2, "one group per monitor");
+    let gap = sent[1].at - sent[0].at;
+    assert!(gap >= Duration::from_millis(950), "paced: {gap:?}");
+}
+
+/// The same path on a PostgreSQL state store (127.0.0.1:5432, a fresh database dropped after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_state_store_carries_incidents_between_scans() {
+    use sqlx::PgConnection;
+    let name = format!(
+        "tw_alerts_e2e_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    let mut c = PgConnection::connect(admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (http, mock) = http_server().await;
+    let dir = temp_dir("pg");
+    warehouse(&dir.0, 12).await;
+    let cfg = config(
+        &dir.0,
+        &Receivers {
+            slack: &format!("{http}/ok/services/{SECRET}"),
+            hook: &format!("{http}/ok/hook"),
+            pager: &format!("{http}/accepted/v2/enqueue"),
+            smtp_port: free_port(),
+        },
+        "1s",
+    );
+    let yaml = std::fs::read_to_string(&cfg).unwrap().replace(
+        "version: 1\n",
+        &format!("version: 1\nstore: postgres://postgres@127.0.0.1:5432/{name}\n"),
+    );
+    std::fs::write(&cfg, yaml).unwrap();
+    for _ in 0..2 {
+        assert_eq!(run(&cfg, &["scan"]).await.status.code(), Some(1));
+    }
+    assert_eq!(mock.seen("/ok/services").len(), 1);
+    assert_eq!(mock.seen("/accepted").len(), 1);
+    let ack = run(&cfg, &["incidents", "ack", "1", "--by", "ana"]).await;
+    assert_eq!(
+        text(&ack.stdout).trim(),
+        "incident 1 acknowledged by ana",
+        "{}",
+        text(&ack.stderr)
+    );
+    let listed = text(&run(&cfg, &["incidents", "--open"]).await.stdout);
+    assert!(listed.contains("acknowledged"), "{listed}");
+    let res = run(&cfg, &["incidents", "resolve", "1", "--by", "ana"]).await;
+    assert_eq!(text(&res.stdout).trim(), "incident 1 resolved by ana");
+    let again = run(&cfg, &["incidents", "ack", "1"]).await;
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("is resolved, cannot acknowledge"),
+        "{}",
+        text(&again.stderr)
+    );
+    // Still failing: the next scan opens a new incident, and the receivers already know.
+    assert_eq!(run(&cfg, &["scan"]).await.status.code(), Some(1));
+    let listed = text(&run(&cfg, &["incidents", "--open"]).await.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("2 ")), "{listed}");
+    assert_eq!(mock.seen("/ok/services").len(), 1);
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
+
+/// A bad webhook URL and a missing SMTP host are `validate` errors with their places, no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_misconfigured_receivers() {
+    let dir = temp_dir("validate");
+    let cfg = config(
+        &dir.0,
+        &Receivers {
+            slack: &format!("not a url {SECRET}"),
+            hook: "http//missing-colon",
+            pager: "http://127.0.0.1:9/x",
+            smtp_port: 25,
+        },
+        "1s",
+    );
+    let yaml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("host: 127.0.0.1, ", "");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = run(&cfg, &["validate"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_no_secret("validate", &err);
+    let c = cfg.display();
+    assert!(
+        err.contains(&format!(
+            "{c}:9:29: receiver \"data-slack\": slack.webhook_url: not a valid URL"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{c}:12:24: missing required key \"host\"")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{c}:14:23: receiver \"hook\": webhook.url: not a valid URL"
+        )),
+        "{err}"
+    );
+}
