@@ -84,7 +84,7 @@ pub(super) struct CheckExtras {
 impl Walker<'_> {
     /// The value of every scalar below `node` after interpolation, as JSON (`port` as a number).
     /// Records values that came from the environment so messages can scrub them.
-    fn to_json(
+    fn json_of(
         &mut self,
         node: &Node,
         key: &str,
@@ -111,7 +111,7 @@ impl Walker<'_> {
                 let mut out = Vec::new();
                 let mut ok = true;
                 for item in items.iter() {
-                    match self.to_json(item, key, secrets) {
+                    match self.json_of(item, key, secrets) {
                         Some(v) => out.push(v),
                         None => ok = false,
                     }
@@ -122,7 +122,7 @@ impl Walker<'_> {
                 let mut out = serde_json::Map::new();
                 let mut ok = true;
                 for (k, v) in m.iter() {
-                    match self.to_json(v, k.as_str(), secrets) {
+                    match self.json_of(v, k.as_str(), secrets) {
                         Some(j) => {
                             out.insert(k.as_str().to_string(), j);
                         }
@@ -363,7 +363,7 @@ impl Walker<'_> {
             }
         }
         let mut secrets = Vec::new();
-        let json = self.to_json(node, "receiver", &mut secrets)?;
+        let json = self.json_of(node, "receiver", &mut secrets)?;
         let name = name?;
         if !complete {
             return None;
@@ -625,6 +625,48 @@ impl Walker<'_> {
     }
 }
 
+/// Stand-ins for `{` and `}` of a `${VAR}` while the YAML is parsed: in a flow mapping
+/// (`slack: { webhook_url: ${SLACK_WEBHOOK_URL} }`, as the issue writes it) a plain scalar cannot
+/// hold braces. One character each, so every line and column stays where the user wrote it.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Replaces the braces of every `${NAME}` (not the `$${` escape) with the stand-ins.
+pub(super) fn protect_vars(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let escaped = i > 0 && chars[i - 1] == '$' && (i < 2 || chars[i - 2] != '$');
+        if chars[i] == '$' && chars.get(i + 1) == Some(&'{') && !escaped {
+            let name_len = chars[i + 2..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                .count();
+            if name_len > 0 && chars.get(i + 2 + name_len) == Some(&'}') {
+                out.push('$');
+                out.push(OPEN);
+                out.extend(&chars[i + 2..i + 2 + name_len]);
+                out.push(CLOSE);
+                i += 3 + name_len;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Undoes [`protect_vars`] in one scalar's text.
+pub(super) fn restore_vars(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(OPEN) {
+        std::borrow::Cow::Owned(text.replace(OPEN, "{").replace(CLOSE, "}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{parse_str, Config, ConfigErrors};
@@ -757,47 +799,5 @@ monitors:
             );
         }
         assert_eq!(e.len(), expect.len(), "{joined}");
-    }
-}
-
-/// Stand-ins for `{` and `}` of a `${VAR}` while the YAML is parsed: in a flow mapping
-/// (`slack: { webhook_url: ${SLACK_WEBHOOK_URL} }`, as the issue writes it) a plain scalar cannot
-/// hold braces. One character each, so every line and column stays where the user wrote it.
-const OPEN: char = '\u{E000}';
-const CLOSE: char = '\u{E001}';
-
-/// Replaces the braces of every `${NAME}` (not the `$${` escape) with the stand-ins.
-pub(super) fn protect_vars(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let escaped = i > 0 && chars[i - 1] == '$' && (i < 2 || chars[i - 2] != '$');
-        if chars[i] == '$' && chars.get(i + 1) == Some(&'{') && !escaped {
-            let name_len = chars[i + 2..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                .count();
-            if name_len > 0 && chars.get(i + 2 + name_len) == Some(&'}') {
-                out.push('$');
-                out.push(OPEN);
-                out.extend(&chars[i + 2..i + 2 + name_len]);
-                out.push(CLOSE);
-                i += 3 + name_len;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-/// Undoes [`protect_vars`] in one scalar's text.
-pub(super) fn restore_vars(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(OPEN) {
-        std::borrow::Cow::Owned(text.replace(OPEN, "{").replace(CLOSE, "}"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
     }
 }
