@@ -168,6 +168,41 @@ pub async fn run(
         alerts.push(alert);
     }
 
+    summary.queued = commit(cfg, store, &route, &alerts, incidents, now).await?;
+    Ok(summary)
+}
+
+/// Flushes the groups whose timers have come, with no new results: what a long-running service
+/// calls at [`next_wakeup`] so `group_wait` / `group_interval` / `repeat_interval` apply. Returns
+/// how many notifications it queued.
+pub async fn flush_due(
+    cfg: &AlertsConfig,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<usize, StepError> {
+    commit(cfg, store, &cfg.route, &[], Vec::new(), now).await
+}
+
+/// When the stored groups next have work (`None`: no groups).
+pub async fn next_wakeup(store: &Store) -> Result<Option<DateTime<Utc>>, StepError> {
+    Ok(match store.alert_state(STATE_NAME).await? {
+        Some((json, _)) => serde_json::from_str::<Aggregator>(&json)
+            .ok()
+            .and_then(|a| a.next_wakeup()),
+        None => None,
+    })
+}
+
+/// Applies `alerts` to the stored grouping state, flushes what is due and writes the state, the
+/// incident changes and the new outbox rows in one transaction (retried on a version conflict).
+async fn commit(
+    cfg: &AlertsConfig,
+    store: &Store,
+    route: &Route,
+    alerts: &[Alert],
+    incidents: Vec<IncidentWrite>,
+    now: DateTime<Utc>,
+) -> Result<usize, StepError> {
     let silences = active_silences(store, now).await?;
     // Optimistic: read the state, apply, write it back only if nobody else did meanwhile.
     for _ in 0..5 {
@@ -181,8 +216,8 @@ pub async fn run(
             },
             None => (Aggregator::default(), 0),
         };
-        for a in &alerts {
-            agg.insert(&route, a.clone(), now);
+        for a in alerts {
+            agg.insert(route, a.clone(), now);
         }
         let due = {
             let mutes = Mutes::snapshot(&agg, &silences, &cfg.inhibitor);
@@ -206,11 +241,10 @@ pub async fn run(
             at: now,
         };
         if store.commit_alerting(&write).await? {
-            summary.queued = due.len();
             for n in &due {
                 tracing::info!(notification = %n.id, receiver = %n.receiver, status = %n.status, alerts = n.alerts.len(), "notification queued");
             }
-            return Ok(summary);
+            return Ok(due.len());
         }
     }
     Err(StepError::Contended)
@@ -221,5 +255,178 @@ fn severity_rank(s: &str) -> u8 {
         "critical" => 2,
         "warning" => 1,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+    use checks::{Metric, Status, Target};
+    use chrono::TimeDelta;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"version: 1
+sources:
+  s: { kind: sqlite, url: w.db }
+alerts:
+  receivers:
+    - name: hook
+      webhook: { url: "http://127.0.0.1:9/hook" }
+  route:
+    receiver: hook
+    group_by: [dataset]
+    group_wait: 30s
+    group_interval: 5m
+    routes:
+      - matchers: ['team="x"']
+        group_wait: 1m
+monitors:
+  - name: orders
+    source: s
+    table: orders
+    checks:
+      - null_rate(email) < 1%
+"#;
+
+    fn failing(status: Status) -> ResultRow {
+        ResultRow {
+            monitor: "orders".into(),
+            source: "s".into(),
+            dataset: "orders".into(),
+            metric: Metric::NullRate,
+            target: Target::Column("email".into()),
+            value: Some(if status == Status::Fail { 0.2 } else { 0.0 }),
+            status,
+            expected: None,
+            message: String::new(),
+            details: None,
+        }
+    }
+
+    async fn fresh_store(tag: &str) -> (Store, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "tw_step_{tag}_{}_{}.db",
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        ));
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    #[test]
+    fn one_shot_route_zeroes_the_wait_everywhere() {
+        let config = parse_str(CONFIG, Path::new("/t/tw.yaml"), &|_| None).unwrap();
+        let cfg = config.alerts.as_ref().unwrap();
+        let r = route_for(cfg, true).unwrap();
+        for route in r.walk() {
+            assert_eq!(route.opts().group_wait, std::time::Duration::ZERO);
+            assert_eq!(
+                route.opts().group_interval,
+                std::time::Duration::from_millis(1)
+            );
+            assert_eq!(
+                route.opts().repeat_interval,
+                std::time::Duration::from_secs(4 * 3600)
+            );
+        }
+        let service = route_for(cfg, false).unwrap();
+        assert_eq!(
+            service.routes()[0].opts().group_wait,
+            std::time::Duration::from_secs(60)
+        );
+    }
+
+    /// In service mode the timers apply: nothing before group_wait, one notification at it; a
+    /// one-shot scan queues at once; the state (and so the decision) survives in the store.
+    #[tokio::test]
+    async fn service_timers_and_one_shot_flush() {
+        let config = parse_str(CONFIG, Path::new("/t/tw.yaml"), &|_| None).unwrap();
+        let cfg = config.alerts.as_ref().unwrap();
+        let t = Utc::now();
+
+        let (store, path) = fresh_store("service").await;
+        let s = run(&config, cfg, &store, &[failing(Status::Fail)], t, false)
+            .await
+            .unwrap();
+        assert_eq!((s.firing, s.opened, s.queued), (1, 1, 0));
+        assert_eq!(
+            next_wakeup(&store).await.unwrap(),
+            Some(t + TimeDelta::seconds(30))
+        );
+        assert_eq!(
+            flush_due(cfg, &store, t + TimeDelta::seconds(10))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            flush_due(cfg, &store, t + TimeDelta::seconds(30))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            flush_due(cfg, &store, t + TimeDelta::seconds(40))
+                .await
+                .unwrap(),
+            0
+        );
+        // Still failing on the next scan: the incident is updated, nothing new is told.
+        let s = run(
+            &config,
+            cfg,
+            &store,
+            &[failing(Status::Fail)],
+            t + TimeDelta::minutes(1),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!((s.firing, s.opened, s.queued), (1, 0, 0));
+        assert_eq!(store.incidents(true).await.unwrap().len(), 1);
+        // Passing: resolved at the next group_interval flush.
+        let s = run(
+            &config,
+            cfg,
+            &store,
+            &[failing(Status::Pass)],
+            t + TimeDelta::minutes(2),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!((s.resolved, s.queued), (1, 0));
+        assert!(store.incidents(true).await.unwrap().is_empty());
+        assert_eq!(
+            flush_due(cfg, &store, t + TimeDelta::seconds(330))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.outbox(None).await.unwrap().len(), 2);
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+
+        let (store, path) = fresh_store("oneshot").await;
+        let s = run(&config, cfg, &store, &[failing(Status::Fail)], t, true)
+            .await
+            .unwrap();
+        assert_eq!(s.queued, 1, "a one-shot scan does not wait for group_wait");
+        let s = run(
+            &config,
+            cfg,
+            &store,
+            &[failing(Status::Pass)],
+            t + TimeDelta::seconds(5),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.queued, 1, "nor for group_interval");
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
     }
 }
