@@ -601,12 +601,14 @@ async fn restart_with_pending_notifications_delivers_them_once() {
 }
 
 /// kill -9 of the binary at random points between "written to the outbox" and "marked delivered",
-/// many times: every notification arrives, with at most one duplicate per kill.
+/// many times: scans (whose step writes the outbox) and flushes (which deliver it) are killed while
+/// a slow receiver answers. Every notification in the outbox arrives, with at most one duplicate
+/// per kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_delivery_loses_nothing() {
     let (http, mock) = http_server().await;
     let dir = temp_dir("kill");
-    warehouse(&dir.0, 0).await;
+    warehouse(&dir.0, 12).await;
     let closed = format!("http://127.0.0.1:{}/x", free_port());
     let cfg = config(
         &dir.0,
@@ -618,12 +620,17 @@ async fn kill_9_mid_delivery_loses_nothing() {
         },
         "30s",
     );
-    // Notifications written to the outbox as a scan's step writes them.
+    // Everything to the (slow) root webhook.
+    let yaml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("team: payments, severity: critical", "owner: data")
+        .replace("severity: critical\n", "severity: warning\n");
+    std::fs::write(&cfg, yaml).unwrap();
+    // Notifications already in the outbox, as a scan's step writes them.
     let s = store(&cfg).await;
-    const N: usize = 8;
     let now = chrono::Utc::now();
     let mut rows = Vec::new();
-    for i in 0..N {
+    for i in 0..6 {
         let mut n =
             alerts::Notification::test("hook", now + chrono::TimeDelta::milliseconds(i as i64));
         n.test = false;
@@ -639,13 +646,22 @@ async fn kill_9_mid_delivery_loses_nothing() {
 
     let mut seed = now.timestamp_subsec_nanos() as u64 | 1;
     let mut kills = 0;
+    let mut failing = true;
     let started = Instant::now();
-    for _ in 0..20 {
+    for round in 0..20 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait = Duration::from_millis(20 + seed % 600);
-        let mut child = command(&cfg, &["alerts", "flush"])
+        let wait = Duration::from_millis(20 + seed % 700);
+        // Every third round a scan with the data flipped (a firing or a resolved notification).
+        let args: &[&str] = if round % 3 == 0 {
+            warehouse(&dir.0, if failing { 12 } else { 0 }).await;
+            failing = !failing;
+            &["scan"]
+        } else {
+            &["alerts", "flush"]
+        };
+        let mut child = command(&cfg, args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -663,6 +679,14 @@ async fn kill_9_mid_delivery_loses_nothing() {
     let out = run(&cfg, &["alerts", "flush"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    let s = store(&cfg).await;
+    let outbox = s.outbox(None).await.unwrap();
+    s.close().await;
+    assert!(outbox.len() > rows.len(), "some scans got their step in");
+    assert!(
+        outbox.iter().all(|r| r.state == OutboxState::Delivered),
+        "{outbox:?}"
+    );
     let got = mock.seen("/slow/hook");
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for g in &got {
@@ -672,27 +696,28 @@ async fn kill_9_mid_delivery_loses_nothing() {
             .to_string();
         *per_id.entry(id).or_default() += 1;
     }
-    for r in &rows {
+    for r in &outbox {
         assert!(
             per_id.contains_key(&r.notification_id),
             "lost {}",
             r.notification_id
         );
     }
-    let duplicates = got.len() - N;
+    assert_eq!(
+        per_id.len(),
+        outbox.len(),
+        "nothing sent that is not in the outbox"
+    );
+    let duplicates = got.len() - outbox.len();
+    eprintln!(
+        "{kills} kills, {} notifications, {duplicates} duplicates",
+        outbox.len()
+    );
     assert!(kills > 0, "the test must kill mid-run");
     assert!(
         duplicates <= kills,
         "{duplicates} duplicates after {kills} kills"
     );
-    let s = store(&cfg).await;
-    assert!(s
-        .outbox(None)
-        .await
-        .unwrap()
-        .iter()
-        .all(|r| r.state == OutboxState::Delivered));
-    s.close().await;
 }
 
 /// A source that cannot be reached mutes the dataset's other alerts (built-in inhibition): the
