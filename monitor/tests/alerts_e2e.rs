@@ -76,16 +76,17 @@ async fn answer(State(m): State<Mock>, uri: Uri, headers: HeaderMap, body: Bytes
         *n += 1;
         *n
     };
-    if first == "slow" {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    // Recorded when answered: what the receiver accepted, in order.
+    // Recorded on arrival: a receiver acts on what it got even when the sender dies before the
+    // answer (that is where a duplicate comes from).
     m.seen.lock().unwrap().push(Seen {
         path,
         headers,
         body: body.to_vec(),
         at: Instant::now(),
     });
+    if first == "slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     match first.as_str() {
         "ok" | "slow" => (StatusCode::OK, "ok").into_response(),
         "accepted" => (
