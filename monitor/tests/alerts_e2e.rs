@@ -974,3 +974,29 @@ async fn validate_reports_misconfigured_receivers() {
         "{err}"
     );
 }
+
+/// `scan --no-alerts` stores results but routes and sends nothing; the exit code is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_alerts_skips_routing_and_delivery() {
+    let (http, mock) = http_server().await;
+    let dir = temp_dir("noalerts");
+    warehouse(&dir.0, 12).await;
+    let cfg = config(
+        &dir.0,
+        &Receivers {
+            slack: &format!("{http}/ok/services/{SECRET}"),
+            hook: &format!("{http}/ok/hook"),
+            pager: &format!("{http}/accepted/v2/enqueue"),
+            smtp_port: free_port(),
+        },
+        "1s",
+    );
+    let out = run(&cfg, &["scan", "--no-alerts", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("\"status\":\"fail\""));
+    assert!(mock.seen("/").is_empty());
+    let s = store(&cfg).await;
+    assert!(s.outbox(None).await.unwrap().is_empty());
+    assert!(s.incidents(false).await.unwrap().is_empty());
+    s.close().await;
+}

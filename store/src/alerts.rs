@@ -492,9 +492,35 @@ where
         .map_err(query_err::<DB>("record a delivery"))?;
         Ok(DB::rows_affected(&done))
     }
+
+    pub async fn prune_alerting(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let op = "prune alerting history";
+        let mut tx = self.pool().begin().await.map_err(query_err::<DB>(op))?;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM outbox WHERE state <> 'pending' AND created_at < $1",
+            "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < $1",
+            "DELETE FROM silences WHERE ends_at < $1",
+        ] {
+            let done = query(sql)
+                .bind(DB::encode_time(before))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err::<DB>(op))?;
+            n += DB::rows_affected(&done);
+        }
+        tx.commit().await.map_err(query_err::<DB>(op))?;
+        Ok(n)
+    }
 }
 
 impl Store {
+    /// Deletes delivered and dead outbox rows created, incidents resolved and silences ended before
+    /// `before` (pending notifications are never pruned). Returns how many rows went.
+    pub async fn prune_alerting(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.prune_alerting(before).await)
+    }
+
     /// Incident changes, new outbox rows and the grouping state in ONE transaction. Returns `false`
     /// (and writes nothing) when the state's version is no longer `expected_version`: another writer
     /// got there first; read the state again and redo the step.

@@ -49,6 +49,7 @@ macro_rules! store_conformance_tests {
             silences_store_and_expire,
             alerting_commit_is_atomic_and_versioned,
             outbox_delivery_states,
+            prune_alerting_keeps_pending_and_recent,
         );
 
         #[::tokio::test]
@@ -1614,4 +1615,67 @@ pub async fn outbox_delivery_states(store: &Store) {
         .await
         .expect("pending")
         .is_empty());
+}
+
+/// Retention: old delivered/dead notifications, resolved incidents and ended silences go; pending
+/// notifications and anything recent stay.
+pub async fn prune_alerting_keeps_pending_and_recent(store: &Store) {
+    use crate::OutboxState::{Dead, Delivered, Pending};
+    store
+        .enqueue(&write(0, "", vec![], &["old-done", "old-dead", "old-pending"]).outbox)
+        .await
+        .expect("enqueue");
+    for r in store.outbox(None).await.expect("outbox") {
+        let state = match r.notification_id.as_str() {
+            "old-done" => Delivered,
+            "old-dead" => Dead,
+            _ => continue,
+        };
+        store
+            .finish_delivery(r.id, state, 1, t0(), None, t0())
+            .await
+            .expect("finish");
+    }
+    let mut old = incident("a/row_count/", "resolved", t0());
+    old.resolved_at = Some(t0());
+    let open = incident("b/row_count/", "open", t0());
+    assert!(store
+        .commit_alerting(&write(
+            0,
+            "{}",
+            vec![
+                crate::IncidentWrite::Open(old),
+                crate::IncidentWrite::Open(open)
+            ],
+            &[]
+        ))
+        .await
+        .expect("incidents"));
+    let s = crate::SilenceRecord {
+        id: 0,
+        matchers: r#"{a="1"}"#.into(),
+        starts_at: t0(),
+        ends_at: t0() + Duration::hours(1),
+        created_by: "ana".into(),
+        comment: String::new(),
+        created_at: t0(),
+    };
+    store.insert_silence(&s).await.expect("silence");
+    let pruned = store
+        .prune_alerting(t0() + Duration::days(1))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 4);
+    let left: Vec<(String, crate::OutboxState)> = store
+        .outbox(None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| (r.notification_id, r.state))
+        .collect();
+    assert_eq!(left, [("old-pending".to_string(), Pending)]);
+    let incidents = store.incidents(false).await.expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].fingerprint, "b/row_count/");
+    assert!(store.silences(None).await.expect("silences").is_empty());
 }

@@ -169,6 +169,9 @@ pub async fn run(
     }
 
     summary.queued = commit(cfg, store, &route, &alerts, incidents, now).await?;
+    // The same retention as measurements; pending notifications are never pruned.
+    let before = now - chrono::Duration::seconds(config.retention.as_secs() as i64);
+    store.prune_alerting(before).await?;
     Ok(summary)
 }
 
