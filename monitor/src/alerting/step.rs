@@ -432,4 +432,105 @@ monitors:
         store.close().await;
         let _ = std::fs::remove_file(&path);
     }
+
+    /// The issue's config as written: which receivers a failing check reaches, by monitor labels;
+    /// and the built-in inhibition (an unreachable source mutes its own monitor's alerts only).
+    #[test]
+    fn routing_and_inhibition_tables() {
+        const ISSUE: &str = r#"version: 1
+sources:
+  s: { kind: sqlite, url: w.db }
+alerts:
+  receivers:
+    - name: data-slack
+      slack: { webhook_url: ${SLACK_WEBHOOK_URL} }
+    - name: oncall-mail
+      email: { to: [oncall@example.com], from: tidewatch@example.com,
+               smtp: { host: 127.0.0.1, port: 2525, tls: none } }   # tls: none | starttls | implicit
+    - name: hook
+      webhook: { url: http://127.0.0.1:9000/hook }
+    - name: pager
+      pagerduty: { routing_key: ${PD_ROUTING_KEY} }             # events v2; url overridable for tests
+  route:
+    receiver: data-slack
+    group_by: [dataset]
+    routes:
+      - matchers: ['severity="critical"']
+        receiver: pager
+        continue: true
+      - matchers: ['team=~"payments|billing"']
+        receiver: oncall-mail
+monitors:
+  - { name: orders, source: s, table: orders, labels: { team: payments, severity: critical },
+      checks: [null_rate(email) < 1%] }
+  - { name: invoices, source: s, table: invoices, labels: { team: billing }, checks: [row_count > 0] }
+  - { name: events, source: s, table: events, labels: { team: growth }, checks: [row_count > 0] }
+  - { name: ledger, source: s, table: ledger, labels: { severity: critical }, checks: [row_count > 0] }
+"#;
+        let env = |name: &str| match name {
+            "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T/B/x".to_string()),
+            "PD_ROUTING_KEY" => Some("routing-key-123".to_string()),
+            _ => None,
+        };
+        let config = parse_str(ISSUE, Path::new("/t/tw.yaml"), &env).unwrap();
+        let cfg = config.alerts.as_ref().unwrap();
+        let t = Utc::now();
+        let alert = |monitor: &str, metric: Metric, target: Target, status: Status| {
+            let m = config.monitors.iter().find(|m| m.name == monitor).unwrap();
+            let row = ResultRow {
+                monitor: monitor.into(),
+                source: "s".into(),
+                dataset: m.dataset.clone(),
+                metric,
+                target,
+                value: (status == Status::Fail).then_some(0.0),
+                status,
+                expected: None,
+                message: String::new(),
+                details: None,
+            };
+            crate::alerting::map::alert_for(&row, m, t).unwrap()
+        };
+        let email = || Target::Column("email".into());
+        let table = [
+            (
+                "orders",
+                Metric::NullRate,
+                email(),
+                vec!["pager", "oncall-mail"],
+            ),
+            (
+                "invoices",
+                Metric::RowCount,
+                Target::Table,
+                vec!["oncall-mail"],
+            ),
+            (
+                "events",
+                Metric::RowCount,
+                Target::Table,
+                vec!["data-slack"],
+            ),
+            ("ledger", Metric::RowCount, Target::Table, vec!["pager"]),
+        ];
+        for (monitor, metric, target, want) in table {
+            let a = alert(monitor, metric, target, Status::Fail);
+            let got: Vec<&str> = cfg
+                .route
+                .matching(&a.labels)
+                .iter()
+                .map(|r| r.opts().receiver.as_str())
+                .collect();
+            assert_eq!(got, want, "{monitor}");
+        }
+
+        let down = alert("orders", Metric::RowCount, Target::Table, Status::Error);
+        assert_eq!(down.labels.get("alertname"), Some("SourceUnreachable"));
+        let same = alert("orders", Metric::NullRate, email(), Status::Fail);
+        let other = alert("invoices", Metric::RowCount, Target::Table, Status::Fail);
+        let sources = [down.clone(), same.clone(), other.clone()];
+        assert!(cfg.inhibitor.inhibited_by(&same, &sources).is_some());
+        assert!(cfg.inhibitor.inhibited_by(&other, &sources).is_none());
+        assert!(cfg.inhibitor.inhibited_by(&down, &sources).is_none());
+    }
 }
