@@ -533,4 +533,52 @@ monitors:
         assert!(cfg.inhibitor.inhibited_by(&other, &sources).is_none());
         assert!(cfg.inhibitor.inhibited_by(&down, &sources).is_none());
     }
+
+    /// A `warn:` breach notifies as a warning; crossing the `check:` threshold later is news again
+    /// (critical); the row's status, and so the exit code, is pass for the warn breach.
+    #[tokio::test]
+    async fn warn_then_fail_notifies_twice() {
+        let text = CONFIG.replace(
+            "      - null_rate(email) < 1%\n",
+            "      - check: null_rate(email) < 5%\n        severity: critical\n        warn: null_rate(email) < 1%\n",
+        );
+        let config = parse_str(&text, Path::new("/t/tw.yaml"), &|_| None).unwrap();
+        let cfg = config.alerts.as_ref().unwrap();
+        let (store, path) = fresh_store("warn").await;
+        let t = Utc::now();
+        let mut row = failing(Status::Pass);
+        row.value = Some(0.02);
+        let s = run(&config, cfg, &store, &[row.clone()], t, true)
+            .await
+            .unwrap();
+        assert_eq!((s.opened, s.queued), (1, 1));
+        let s = run(
+            &config,
+            cfg,
+            &store,
+            &[row],
+            t + TimeDelta::seconds(1),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.queued, 0, "the same warning is not news");
+        let s = run(
+            &config,
+            cfg,
+            &store,
+            &[failing(Status::Fail)],
+            t + TimeDelta::seconds(2),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!((s.opened, s.queued), (0, 1), "same incident, escalated");
+        let out = store.outbox(None).await.unwrap();
+        let last: alerts::Notification = serde_json::from_str(&out[1].body).unwrap();
+        assert_eq!(last.severity(), alerts::Severity::Critical);
+        assert_eq!(store.incidents(true).await.unwrap()[0].severity, "critical");
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
 }
