@@ -27,6 +27,12 @@ fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Error) -> Store
     }
 }
 
+impl<DB: Backend> Sql<DB> {
+    pub(crate) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
 const INSERT_MEASUREMENT: &str =
     "INSERT INTO measurements (run_id, monitor, source, dataset, metric, \
      column_name, value, status, lower_bound, upper_bound, message, details, observed_at) \

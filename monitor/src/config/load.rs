@@ -3,6 +3,8 @@
 
 #[path = "stream.rs"]
 pub(crate) mod stream;
+#[path = "alerts.rs"]
+pub(crate) mod alerts_section;
 
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, ProfileMode, Source, SourceKind};
@@ -68,7 +70,14 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
-const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "store",
+    "retention",
+    "sources",
+    "monitors",
+    "alerts",
+];
 const SOURCE_KEYS: &[&str] = &[
     "kind",
     "url",
@@ -94,6 +103,7 @@ const MONITOR_KEYS: &[&str] = &[
     "direction",
     "lookback",
     "baseline_since",
+    "labels",
 ];
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
@@ -118,6 +128,8 @@ pub fn parse_str(
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
+    let protected = alerts_section::protect_vars(text);
+    let text = protected.as_str();
     let root = marked_yaml::parse_yaml_with_options(0, text, options)
         .map_err(|e| ConfigErrors(vec![syntax_error(path, &e)]))?;
     let mut walker = Walker {
@@ -354,7 +366,7 @@ impl Walker<'_> {
             );
             return None;
         };
-        match interpolate(s.as_str(), self.env) {
+        match interpolate(&alerts_section::restore_vars(s.as_str()), self.env) {
             Ok(value) => Some(Str { node: s, value }),
             Err(e) => {
                 self.interp_error(s, &e);
@@ -540,7 +552,13 @@ impl Walker<'_> {
             None => None,
         };
 
+        let alerts = match self.optional(top, "alerts") {
+            Some(node) => self.alerts(node).map(Some),
+            None => Some(None),
+        };
+
         Some(Config {
+            alerts: alerts?,
             path: self.file.to_path_buf(),
             store: store?,
             retention: retention?,
@@ -970,12 +988,18 @@ impl Walker<'_> {
             }
         };
 
+        let labels = match self.optional(map, "labels") {
+            Some(n) => self.labels(n),
+            None => Some(::alerts::LabelSet::default()),
+        };
+
         let (dataset, target) = target?;
         let source = match reconcile_source {
             Some(s) => s,
             None => source?,
         };
         Some(Monitor {
+            labels: labels?,
             name: name?.value,
             source,
             dataset,
@@ -1013,7 +1037,21 @@ impl Walker<'_> {
         let mut out = Vec::new();
         let mut ok = true;
         for item in items.iter() {
-            let Some(s) = self.string(item, "checks") else {
+            // `- check: EXPR` with `severity:` / `warn:`, or the plain `- EXPR`.
+            let (text_node, extra) = match item {
+                Node::Mapping(m) => {
+                    self.known_keys(m, alerts_section::CHECK_KEYS, "a check");
+                    match self.required(m, "check", "a check") {
+                        Some(n) => (n, Some(m)),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                other => (other, None),
+            };
+            let Some(s) = self.string(text_node, "checks") else {
                 ok = false;
                 continue;
             };
@@ -1038,10 +1076,25 @@ impl Walker<'_> {
                 ok = false;
                 continue;
             };
+            let extras = match extra {
+                Some(m) => match self.check_extras(m, &check) {
+                    Some(e) => e,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => alerts_section::CheckExtras {
+                    severity: None,
+                    warn: None,
+                },
+            };
             out.push(CheckSpec {
                 check,
                 text: s.node.as_str().to_string(),
                 place,
+                severity: extras.severity,
+                warn: extras.warn,
             });
         }
         ok.then_some(out)

@@ -11,6 +11,9 @@ pub use interp::{interpolate, InterpError};
 pub use load::stream::{
     KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
 };
+pub use load::alerts_section::{
+    builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
+};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FULL_PROFILE_EVERY, DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY,
@@ -39,6 +42,8 @@ pub struct Config {
     pub sources: BTreeMap<String, Source>,
     /// Monitors in file order; names are unique.
     pub monitors: Vec<Monitor>,
+    /// The `alerts:` section; `None` when absent (then nobody is notified).
+    pub alerts: Option<AlertsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +129,8 @@ pub struct Monitor {
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
     /// an intended change so the baseline starts over.
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Config `labels`: ride on every alert of the monitor (`severity` is its default severity).
+    pub labels: alerts::LabelSet,
 }
 
 impl Monitor {
@@ -206,6 +213,10 @@ pub struct CheckSpec {
     pub text: String,
     /// Where it stands in the file.
     pub place: Place,
+    /// Config `severity` of a check written as a mapping: the severity of its failure's alert.
+    pub severity: Option<alerts::Severity>,
+    /// Config `warn`: an alert-only threshold on the same metric (see `alerting::map`).
+    pub warn: Option<WarnSpec>,
 }
 
 /// A place in a file, 1-based.
