@@ -1,10 +1,10 @@
 //! Reading `tidewatch.yaml`: stage 1 parses YAML into a tree that keeps the place of every node, stage 2
 //! walks it into [`Config`] and collects every problem with its place instead of stopping at the first.
 
-#[path = "stream.rs"]
-pub(crate) mod stream;
 #[path = "alerts.rs"]
 pub(crate) mod alerts_section;
+#[path = "stream.rs"]
+pub(crate) mod stream;
 
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, ProfileMode, Source, SourceKind};

@@ -8,11 +8,11 @@ mod interp;
 mod load;
 
 pub use interp::{interpolate, InterpError};
-pub use load::stream::{
-    KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
-};
 pub use load::alerts_section::{
     builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
+};
+pub use load::stream::{
+    KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
 };
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,

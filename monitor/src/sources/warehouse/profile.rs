@@ -7,7 +7,7 @@ use super::{Catalog, ProfileValues, Warehouse};
 use crate::config::{Monitor, Source as SourceConfig};
 use crate::ident::{Ident, TableRef};
 use checks::{
-    BucketCounts, Column, CountedBucket, Failure, Metric, Detail, Observation, Profile, Skipped,
+    BucketCounts, Column, CountedBucket, Detail, Failure, Metric, Observation, Profile, Skipped,
     Target, VolumeWindow,
 };
 
@@ -44,10 +44,7 @@ async fn measure_on(
     request: crate::sources::ProfileRequest,
 ) -> Profile {
     let window = request.window;
-    let catalog = match wh
-        .catalog(source, table.schema.as_ref(), &table.name)
-        .await
-    {
+    let catalog = match wh.catalog(source, table.schema.as_ref(), &table.name).await {
         Ok(c) if c.columns.is_empty() => {
             return Profile::whole_failure(format!(
                 "table {} not found in source {} (or it has no columns this user can see)",
