@@ -42,6 +42,10 @@ pub struct SuiteArgs {
     /// Weeks per series (daily volumes get at least 20).
     #[arg(long, default_value_t = 10)]
     pub weeks: u32,
+    /// List our detector's alert episodes and the incidents of each series whose name starts with
+    /// this (e.g. `freshness_business_hours`); for looking into tune seeds only.
+    #[arg(long)]
+    pub show: Option<String>,
 }
 
 /// `tidewatch-lab bench suite`.
@@ -49,6 +53,9 @@ pub fn run_suite(args: &SuiteArgs) -> Result<()> {
     let Some(seeds) = crate::generator::parse_seeds(&args.seeds) else {
         anyhow::bail!("bad --seeds `{}` (expected a-b or a,b,...)", args.seeds);
     };
+    if let Some(prefix) = &args.show {
+        crate::generator::show(&seeds, args.weeks, prefix);
+    }
     let started = Instant::now();
     let report = crate::generator::run(&seeds, args.weeks);
     let elapsed = started.elapsed().as_secs_f64();
@@ -62,6 +69,6 @@ pub fn run_suite(args: &SuiteArgs) -> Result<()> {
         args.weeks
     );
     print!("{}", report.table());
-    println!("({elapsed:.1} s for 4 detectors)");
+    println!("({elapsed:.1} s)");
     Ok(())
 }

@@ -479,7 +479,7 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
     let every = choose(rng, &[5, 10, 15, 20, 30, 60]) * MIN;
     let interval = loader.interval();
     let jitter = (interval as f64 * uniform(rng, 0.02, 0.1)) as i64;
-    let planned = schedule(loader, &cal, start - DAY, end);
+    let planned = schedule(loader, &cal, start - WEEK, end);
     let n = incident_count(rng);
     // The incident's scheduled load and the loads skipped or delayed.
     let starts = incident_starts(rng, start, end, n, 4 * DAY, 2 * DAY);
@@ -543,7 +543,7 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
         while k < loads.len() && loads[k] <= t {
             k += 1;
         }
-        let newest = if k == 0 { start - DAY } else { loads[k - 1] };
+        let newest = if k == 0 { start - WEEK } else { loads[k - 1] };
         points.push((t, (t - newest) as f64));
         t += every;
     }
@@ -733,18 +733,45 @@ pub fn generate(seed: u64, weeks: u32) -> Vec<Series> {
     out
 }
 
-/// Our detector as a monitor runs it on the series' metric, with the defaults of that kind.
-pub struct Ours;
+/// The public holidays of a zone the generator uses.
+pub fn zone_holidays(tz: Tz) -> Vec<NaiveDate> {
+    ZONES
+        .iter()
+        .find(|(name, _)| *name == tz.name())
+        .map(|(_, days)| {
+            days.iter()
+                .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Our detector as a monitor runs it on the series' metric, with the defaults of that kind. With
+/// `local`, the monitor is configured with the series' `timezone:` and `holidays:` (as a user whose
+/// loaders run in that zone would); without, it runs on the default UTC calendar.
+pub struct Ours {
+    pub local: bool,
+}
 
 impl Flagger for Ours {
     fn name(&self) -> &'static str {
-        "tidewatch"
+        if self.local {
+            "tidewatch"
+        } else {
+            "tidewatch-utc"
+        }
     }
     fn flags(&self, s: &Series) -> Vec<bool> {
         let Some(kind) = SeriesKind::for_metric(s.metric) else {
             return vec![false; s.points.len()];
         };
-        let mut d = Detector::new(kind, Params::default_for(kind));
+        let mut params = Params::default_for(kind);
+        if self.local {
+            params.calendar = checks::baseline::Calendar::new(s.tz)
+                .with_holidays(zone_holidays(s.tz))
+                .unwrap_or_else(|_| checks::baseline::Calendar::new(s.tz));
+        }
+        let mut d = Detector::new(kind, params);
         s.points
             .iter()
             .map(|&(t, v)| d.step(t, v).anomaly)
@@ -939,7 +966,8 @@ impl SuiteReport {
 /// The detectors of the suite: ours and the three references.
 pub fn flaggers() -> Vec<Box<dyn Flagger>> {
     vec![
-        Box::new(Ours),
+        Box::new(Ours { local: true }),
+        Box::new(Ours { local: false }),
         Box::new(RollingZ { window: 48, k: 3.0 }),
         Box::new(ElementaryZ {
             days: 14,
@@ -979,6 +1007,49 @@ pub fn run(seeds: &[u64], weeks: u32) -> SuiteReport {
         series,
         clean_series: clean,
         points,
+    }
+}
+
+/// Prints, for each series whose name starts with `prefix`, its incidents and our detector's alert
+/// episodes (local time, `+` inside an incident, `-` outside).
+pub fn show(seeds: &[u64], weeks: u32, prefix: &str) {
+    let fmt = |tz: Tz, t: i64| {
+        tz.timestamp_opt(t, 0)
+            .single()
+            .map_or(t.to_string(), |d| d.format("%a %m-%d %H:%M").to_string())
+    };
+    for &seed in seeds {
+        for s in generate(seed, weeks) {
+            if !s.name.starts_with(prefix) {
+                continue;
+            }
+            let flags = Ours { local: true }.flags(&s);
+            let inc: Vec<String> = s
+                .incidents
+                .iter()
+                .map(|&(a, b)| format!("{}..{}", fmt(s.tz, a), fmt(s.tz, b)))
+                .collect();
+            let mut eps = Vec::new();
+            let mut i = 0;
+            while i < flags.len() {
+                if flags[i] && s.points[i].0 >= s.points[0].0 + 2 * WEEK {
+                    let t = s.points[i].0;
+                    let inside = s.incidents.iter().any(|&(a, b)| t >= a && t <= b + 2 * HOUR);
+                    eps.push(format!(
+                        "{}{} (v {:.0})",
+                        if inside { '+' } else { '-' },
+                        fmt(s.tz, t),
+                        s.points[i].1
+                    ));
+                    while i < flags.len() && flags[i] {
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            println!("seed {seed} {}: incidents [{}]", s.name, inc.join(", "));
+            println!("    alerts [{}]", eps.join(", "));
+        }
     }
 }
 

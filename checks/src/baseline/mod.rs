@@ -14,6 +14,7 @@
 //!
 //! Architecture Invariant: pure and deterministic. No clock, no IO; time is the `ts` argument.
 
+pub mod calendar;
 mod freshness;
 mod generic;
 pub mod stats;
@@ -21,6 +22,7 @@ pub mod stats;
 use std::fmt;
 use std::str::FromStr;
 
+pub use calendar::Calendar;
 pub use freshness::FreshnessModel;
 pub use generic::GenericModel;
 
@@ -131,6 +133,9 @@ pub struct Params {
     /// In [`assess_series`], a run of at least this many consecutive anomalies on the same side is taken
     /// as a lasting change and trained on, so the band follows a real level shift.
     pub adapt_after: usize,
+    /// The local calendar seasonality and load schedules follow (monitor `timezone:` and
+    /// `holidays:`; default UTC without holidays).
+    pub calendar: Calendar,
 }
 
 impl Params {
@@ -143,6 +148,7 @@ impl Params {
             min_rel_change: 0.0,
             min_history: 20,
             adapt_after: 12,
+            calendar: Calendar::utc(),
         };
         match kind {
             SeriesKind::Volume => Params {
