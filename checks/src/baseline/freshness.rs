@@ -282,6 +282,7 @@ impl FreshnessModel {
             lower: Some(0.0),
             upper: Some(upper),
             learning: false,
+            expected_false_alarms_per_week: None,
         }
     }
 }

@@ -205,6 +205,10 @@ pub struct Assessment {
     pub upper: Option<f64>,
     /// Not enough history yet: no band and never an anomaly.
     pub learning: bool,
+    /// The false-alarm budget this series' threshold is calibrated to, in alerts per series-week
+    /// ([`false_alarm_budget`] of the sensitivity), when the model calibrates online; the pipeline can
+    /// put it in `details`.
+    pub expected_false_alarms_per_week: Option<f64>,
 }
 
 impl Assessment {
@@ -217,6 +221,7 @@ impl Assessment {
             lower: None,
             upper: None,
             learning: true,
+            expected_false_alarms_per_week: None,
         }
     }
 
@@ -227,6 +232,15 @@ impl Assessment {
             upper: self.upper,
         }
     }
+}
+
+/// False alarms per series-week the online calibration allows at the default sensitivity.
+pub const DEFAULT_FALSE_ALARMS_PER_WEEK: f64 = 0.25;
+
+/// The false-alarm budget (alert episodes per series-week on a clean series) a sensitivity maps to:
+/// 0.25 at the default, ten times more for each 0.25 of sensitivity above it, ten times less below.
+pub fn false_alarm_budget(sensitivity: f64) -> f64 {
+    DEFAULT_FALSE_ALARMS_PER_WEEK * 10f64.powf(4.0 * (sensitivity.clamp(0.0, 1.0) - DEFAULT_SENSITIVITY))
 }
 
 /// Decades of surprise (`-log10 p`) that score one half.
