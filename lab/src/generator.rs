@@ -194,7 +194,9 @@ fn count(rng: &mut Rng, mean: f64, over: f64) -> f64 {
     if mean <= 0.0 {
         return 0.0;
     }
-    (mean + (mean * over).sqrt() * rng.normal()).max(0.0).round()
+    (mean + (mean * over).sqrt() * rng.normal())
+        .max(0.0)
+        .round()
 }
 
 /// Places `n` incident start times after [`FIRST_INCIDENT`], at least `gap` apart, ending `room`
@@ -263,9 +265,13 @@ impl Shape {
                 0.0
             };
         }
-        let daily =
-            1.0 + self.amplitude * ((h - self.peak_hour + 6.0) / 24.0 * std::f64::consts::TAU).sin();
-        let week = if cal.is_workday(&l) { 1.0 } else { self.weekend };
+        let daily = 1.0
+            + self.amplitude * ((h - self.peak_hour + 6.0) / 24.0 * std::f64::consts::TAU).sin();
+        let week = if cal.is_workday(&l) {
+            1.0
+        } else {
+            self.weekend
+        };
         let month = if l.last_day_of_month {
             self.month_end
         } else {
@@ -379,7 +385,11 @@ fn volume_daily(rng: &mut Rng, weeks: i64) -> Series {
         }
         let l = local(cal.tz, t + 12 * HOUR);
         let growth = 1.0 + shape.growth_per_week * (t - start) as f64 / WEEK as f64;
-        let week = if cal.is_workday(&l) { 1.0 } else { shape.weekend };
+        let week = if cal.is_workday(&l) {
+            1.0
+        } else {
+            shape.weekend
+        };
         let month = if l.last_day_of_month {
             shape.month_end
         } else {
@@ -1034,7 +1044,10 @@ pub fn show(seeds: &[u64], weeks: u32, prefix: &str) {
             while i < flags.len() {
                 if flags[i] && s.points[i].0 >= s.points[0].0 + 2 * WEEK {
                     let t = s.points[i].0;
-                    let inside = s.incidents.iter().any(|&(a, b)| t >= a && t <= b + 2 * HOUR);
+                    let inside = s
+                        .incidents
+                        .iter()
+                        .any(|&(a, b)| t >= a && t <= b + 2 * HOUR);
                     eps.push(format!(
                         "{}{} (v {:.0})",
                         if inside { '+' } else { '-' },

@@ -276,7 +276,10 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
             let (folds, shuffles) = parse_cv(spec)?;
             for p in &profiles {
                 let cv = cross_validate(&run, p, folds, shuffles, default_threshold);
-                println!("{}", cv.line(&format!("[{model}] cv {folds}x{shuffles} {}", p.name)));
+                println!(
+                    "{}",
+                    cv.line(&format!("[{model}] cv {folds}x{shuffles} {}", p.name))
+                );
             }
         }
         if let Some(dir) = &args.dump {
@@ -396,7 +399,11 @@ impl CvFigures {
         let (dm, ds) = mean_sd(&self.default);
         let (tm, ts) = mean_sd(&self.thresholds);
         let lo = self.chosen.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = self.chosen.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let hi = self
+            .chosen
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         format!(
             "{label:<34} held-out at chosen {cm:>5.1} ± {cs:>4.1} (min {lo:.1} max {hi:.1}) | at default {dm:>5.1} ± {ds:>4.1} | chosen threshold {tm:.3} ± {ts:.3}"
         )
@@ -442,11 +449,8 @@ fn cross_validate(
     for r in 0..shuffles {
         let fold_of = stratified_folds(&run.names, folds, 0xC0FF_EE00 + r as u64);
         for k in 0..folds {
-            let (test, train): (Vec<_>, Vec<_>) = run
-                .corpus
-                .iter()
-                .zip(&fold_of)
-                .partition(|(_, &f)| f == k);
+            let (test, train): (Vec<_>, Vec<_>) =
+                run.corpus.iter().zip(&fold_of).partition(|(_, &f)| f == k);
             let train: Vec<ScoredSeries> = train.into_iter().map(|(s, _)| s.clone()).collect();
             let test: Vec<ScoredSeries> = test.into_iter().map(|(s, _)| s.clone()).collect();
             if test.is_empty() || train.is_empty() {

@@ -618,7 +618,7 @@ mod tests {
     fn evaluation_counts_episodes_and_delay() {
         let s = Series {
             name: "t".into(),
-        tz: chrono_tz::UTC,
+            tz: chrono_tz::UTC,
             metric: Metric::Mean,
             points: hourly(4).map(|t| (t, 0.0)).collect(),
             incidents: vec![(START + 3 * WEEK, START + 3 * WEEK + 2 * HOUR)],

@@ -181,7 +181,8 @@ impl FreshnessModel {
         let bins = counts.len() as i64;
         let cal = &self.params.calendar;
         let mut offset = self.offsets.get(cal, due);
-        let bin_of = |t: i64, offset: i64| (self.seasonal(t, offset).rem_euclid(period) / HOUR) as usize;
+        let bin_of =
+            |t: i64, offset: i64| (self.seasonal(t, offset).rem_euclid(period) / HOUR) as usize;
         if counts[bin_of(due, offset)] >= need {
             return due;
         }

@@ -240,7 +240,8 @@ pub const DEFAULT_FALSE_ALARMS_PER_WEEK: f64 = 0.25;
 /// The false-alarm budget (alert episodes per series-week on a clean series) a sensitivity maps to:
 /// 0.25 at the default, ten times more for each 0.25 of sensitivity above it, ten times less below.
 pub fn false_alarm_budget(sensitivity: f64) -> f64 {
-    DEFAULT_FALSE_ALARMS_PER_WEEK * 10f64.powf(4.0 * (sensitivity.clamp(0.0, 1.0) - DEFAULT_SENSITIVITY))
+    DEFAULT_FALSE_ALARMS_PER_WEEK
+        * 10f64.powf(4.0 * (sensitivity.clamp(0.0, 1.0) - DEFAULT_SENSITIVITY))
 }
 
 /// Decades of surprise (`-log10 p`) that score one half.
