@@ -266,13 +266,13 @@ pub fn p_of_score(threshold: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub enum Detector {
     Generic(Box<GenericModel>),
-    Freshness(FreshnessModel),
+    Freshness(Box<FreshnessModel>),
 }
 
 impl Detector {
     pub fn new(kind: SeriesKind, params: Params) -> Detector {
         match kind {
-            SeriesKind::Freshness => Detector::Freshness(FreshnessModel::new(params)),
+            SeriesKind::Freshness => Detector::Freshness(Box::new(FreshnessModel::new(params))),
             _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }
