@@ -94,7 +94,9 @@ impl Calibration {
         *kth
     }
 
-    fn observe(&mut self, ts: i64, decades: f64, alert_level: f64) {
+    /// Learns one point; whether the remembered episodes changed.
+    fn observe(&mut self, ts: i64, decades: f64, alert_level: f64) -> bool {
+        let mut changed = false;
         if decades >= alert_level {
             self.current = Some(self.current.map_or(decades, |p| p.max(decades)));
         } else if let Some(peak) = self.current.take() {
@@ -102,10 +104,13 @@ impl Calibration {
             if self.episodes.len() > CAL_MAX_EPISODES {
                 self.episodes.pop_front();
             }
+            changed = true;
         }
         while self.episodes.front().is_some_and(|e| e.0 < ts - CAL_WINDOW) {
             self.episodes.pop_front();
+            changed = true;
         }
+        changed
     }
 }
 
@@ -263,8 +268,10 @@ pub struct GenericModel {
     first_scored: Option<i64>,
     /// The budget of each side: half of `false_alarm_budget(sensitivity)`.
     side_budget: f64,
-    /// Cached calibrated thresholds (decades) of the two sides, refreshed on learning.
+    /// Cached calibrated thresholds (decades) of the two sides, refreshed when an episode list or
+    /// the allowed count `k` changes.
     cal_threshold: [f64; 2],
+    cal_k: usize,
 }
 
 /// The prediction for one timestamp.
@@ -302,6 +309,7 @@ impl GenericModel {
             first_scored: None,
             side_budget: 0.5 * super::false_alarm_budget(params.sensitivity),
             cal_threshold: [0.0; 2],
+            cal_k: 0,
         }
     }
 
@@ -433,13 +441,16 @@ impl GenericModel {
             } else {
                 (&mut self.cal_down, &mut self.cal_up)
             };
-            mine.observe(ts, decades, level);
-            other.observe(ts, 0.0, level);
+            let changed = mine.observe(ts, decades, level) | other.observe(ts, 0.0, level);
             let weeks = ((ts - first).min(CAL_WINDOW) as f64 / 604_800.0).max(0.0);
-            self.cal_threshold = [
-                self.cal_up.threshold(self.side_budget, weeks),
-                self.cal_down.threshold(self.side_budget, weeks),
-            ];
+            let k = (self.side_budget * weeks).floor() as usize;
+            if changed || k != self.cal_k {
+                self.cal_k = k;
+                self.cal_threshold = [
+                    self.cal_up.threshold(self.side_budget, weeks),
+                    self.cal_down.threshold(self.side_budget, weeks),
+                ];
+            }
         }
         self.peak = (self.peak * self.peak_decay()).max(decades);
         if let Some(last) = self.last_ts {
