@@ -14,6 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[path = "calendar.rs"]
+mod calendar;
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -77,6 +80,8 @@ const MONITOR_KEYS: &[&str] = &[
     "direction",
     "lookback",
     "baseline_since",
+    "timezone",
+    "holidays",
 ];
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
@@ -794,6 +799,8 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let calendar = self.calendar(map);
+
         let checks = match self.optional(map, "checks") {
             Some(n) => self.checks(
                 n,
@@ -819,6 +826,7 @@ impl Walker<'_> {
             direction: direction?,
             lookback: lookback?,
             baseline_since: baseline_since?,
+            calendar: calendar?,
         })
     }
 

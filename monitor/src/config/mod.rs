@@ -94,6 +94,8 @@ pub struct Monitor {
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
     /// an intended change so the baseline starts over.
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// `timezone:` and `holidays:` (see `load/calendar.rs`): the local clock of the learned baselines.
+    pub calendar: checks::baseline::Calendar,
 }
 
 /// One explicit check as written in the file.
