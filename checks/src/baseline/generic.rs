@@ -272,6 +272,7 @@ pub struct GenericModel {
     /// the allowed count `k` changes.
     cal_threshold: [f64; 2],
     cal_k: usize,
+    offsets: super::calendar::OffsetCache,
 }
 
 /// The prediction for one timestamp.
@@ -310,11 +311,18 @@ impl GenericModel {
             side_budget: 0.5 * super::false_alarm_budget(params.sensitivity),
             cal_threshold: [0.0; 2],
             cal_k: 0,
+            offsets: super::calendar::OffsetCache::default(),
         }
     }
 
     pub fn is_learning(&self) -> bool {
         self.n < self.params.min_history.max(2)
+    }
+
+    /// Position of `ts` on the monitor's seasonal clock (local time, holidays as Sundays).
+    fn local(&self, ts: i64) -> i64 {
+        let cal = &self.params.calendar;
+        cal.seasonal_seconds(ts, self.offsets.get(cal, ts))
     }
 
     /// The detected seasonal period in seconds, if any.
@@ -328,7 +336,10 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
-        let off = self.season.as_ref().map_or(0.0, |s| s.offsets[s.index(ts)]);
+        let off = self
+            .season
+            .as_ref()
+            .map_or(0.0, |s| s.offsets[s.index(self.local(ts))]);
         let pred = self.level + off;
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
@@ -432,6 +443,8 @@ impl GenericModel {
     }
 
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
+        let cal = self.params.calendar;
+        let local = cal.seasonal_seconds(ts, self.offsets.update(&cal, ts));
         if !self.is_learning() {
             let first = *self.first_scored.get_or_insert(ts);
             let up = x >= self.forecast(ts).pred;
@@ -536,7 +549,7 @@ impl GenericModel {
             };
             self.level += a_level * rc;
             if let Some(s) = self.season.as_mut() {
-                let i = s.index(ts);
+                let i = s.index(local);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
@@ -615,6 +628,7 @@ impl GenericModel {
     }
 
     fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
+        let cal = self.params.calendar;
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -627,7 +641,7 @@ impl GenericModel {
         let mut counts = vec![0usize; bins];
         let first = detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
         for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
-            let i = season.index(*ts);
+            let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
             sums[i] += d;
             counts[i] += 1;
         }
@@ -647,9 +661,12 @@ impl GenericModel {
         // Re-anchor the level on the deseasonalised recent values.
         let recent = self.buf_v.len().min(lag);
         let start = self.buf_v.len() - recent;
+        let local_of: Vec<i64> = (start..self.buf_v.len())
+            .map(|i| cal.seasonal_seconds(self.buf_ts[i], cal.offset(self.buf_ts[i])))
+            .collect();
         let mut acc = 0.0;
         for i in start..self.buf_v.len() {
-            acc += self.buf_v[i] - season.offsets[season.index(self.buf_ts[i])];
+            acc += self.buf_v[i] - season.offsets[season.index(local_of[i - start])];
         }
         if recent > 0 {
             self.level = acc / recent as f64;
@@ -660,7 +677,8 @@ impl GenericModel {
         let mut abs_sum = 0.0;
         for i in start..self.buf_v.len() {
             abs_sum +=
-                (self.buf_v[i] - self.level - season.offsets[season.index(self.buf_ts[i])]).abs();
+                (self.buf_v[i] - self.level - season.offsets[season.index(local_of[i - start])])
+                    .abs();
         }
         if recent > 0 {
             self.mad = abs_sum / recent as f64;
