@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stream::RawKind;
 
+#[path = "calendar.rs"]
+mod calendar;
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -104,6 +107,8 @@ const MONITOR_KEYS: &[&str] = &[
     "lookback",
     "baseline_since",
     "labels",
+    "timezone",
+    "holidays",
 ];
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
@@ -967,6 +972,8 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let calendar = self.calendar(map);
+
         let checks = match (self.optional(map, "checks"), &target) {
             (None, _) => Some(Vec::new()),
             (Some(n), Some((_, MonitorTarget::Stream(s)))) => {
@@ -1018,6 +1025,7 @@ impl Walker<'_> {
             direction: direction?,
             lookback: lookback?,
             baseline_since: baseline_since?,
+            calendar: calendar?,
         })
     }
 

@@ -131,6 +131,8 @@ pub struct Monitor {
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Config `labels`: ride on every alert of the monitor (`severity` is its default severity).
     pub labels: alerts::LabelSet,
+    /// `timezone:` and `holidays:` (see `load/calendar.rs`): the local clock of the learned baselines.
+    pub calendar: checks::baseline::Calendar,
 }
 
 impl Monitor {
