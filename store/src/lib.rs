@@ -252,6 +252,10 @@ macro_rules! on_backend {
     };
 }
 
+// After `on_backend!`, which it uses.
+mod schedule;
+pub use schedule::{RunOutcome, ScheduledRun};
+
 impl Store {
     /// [`Store::connect_with`] and the default [`StoreOptions`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
