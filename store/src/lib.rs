@@ -254,7 +254,7 @@ macro_rules! on_backend {
 
 // After `on_backend!`, which it uses.
 mod schedule;
-pub use schedule::{RunOutcome, ScheduledRun};
+pub use schedule::{HistoryPoint, RunOutcome, ScheduledRun};
 
 impl Store {
     /// [`Store::connect_with`] and the default [`StoreOptions`].

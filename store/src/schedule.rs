@@ -8,7 +8,7 @@
 use crate::backend::Backend;
 use crate::codec::{self, StoredKey};
 use crate::sql::{query_err, Sql};
-use crate::{Inner, MeasurementRecord, SeriesKey, Store, StoreError};
+use crate::{Inner, SeriesKey, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::{query, ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
@@ -30,6 +30,20 @@ pub struct ScheduledRun {
     pub message: String,
     /// The scan's run (`runs.id`), when one was recorded.
     pub run_id: Option<i64>,
+}
+
+/// One measurement of a series with its band, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPoint {
+    pub run_id: i64,
+    pub observed_at: DateTime<Utc>,
+    pub value: Option<f64>,
+    pub status: checks::Status,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub message: String,
+    /// Marked by [`Store::mark_expected`].
+    pub expected_anomaly: bool,
 }
 
 /// How a claimed run ended.
@@ -117,7 +131,7 @@ impl Store {
         key: &SeriesKey,
         since: Option<DateTime<Utc>>,
         limit: i64,
-    ) -> Result<Vec<MeasurementRecord>, StoreError> {
+    ) -> Result<Vec<HistoryPoint>, StoreError> {
         let key = StoredKey::of(key)?;
         let limit = check_page(limit)?;
         on_backend!(self, s => s.history(&key, since, limit).await)
@@ -270,10 +284,10 @@ where
         key: &StoredKey<'_>,
         since: Option<DateTime<Utc>>,
         limit: i64,
-    ) -> Result<Vec<MeasurementRecord>, StoreError> {
+    ) -> Result<Vec<HistoryPoint>, StoreError> {
         let rows = query(
-            "SELECT run_id, monitor, source, dataset, metric, column_name, value, status, \
-                    lower_bound, upper_bound, message, details, observed_at FROM ( \
+            "SELECT run_id, observed_at, value, status, lower_bound, upper_bound, message, \
+                    expected_anomaly FROM ( \
                SELECT * FROM measurements \
                WHERE monitor = $1 AND metric = $2 AND column_name = $3 \
                  AND ($4 IS NULL OR observed_at >= $4) \
@@ -290,23 +304,15 @@ where
         .map_err(query_err::<DB>("read a series' history"))?;
         rows.iter()
             .map(|row| {
-                Ok(MeasurementRecord {
+                Ok(HistoryPoint {
                     run_id: Self::get(row, "run_id")?,
-                    key: codec::key_from_stored(
-                        DB::BACKEND,
-                        Self::get(row, "monitor")?,
-                        &Self::get::<String>(row, "metric")?,
-                        &Self::get::<String>(row, "column_name")?,
-                    )?,
-                    source: Self::get(row, "source")?,
-                    dataset: Self::get(row, "dataset")?,
+                    observed_at: Self::get_time(row, "observed_at")?,
                     value: Self::get(row, "value")?,
                     status: codec::parse_status(DB::BACKEND, &Self::get::<String>(row, "status")?)?,
                     lower: Self::get(row, "lower_bound")?,
                     upper: Self::get(row, "upper_bound")?,
                     message: Self::get(row, "message")?,
-                    details: codec::details_from_text(DB::BACKEND, Self::get(row, "details")?)?,
-                    observed_at: Self::get_time(row, "observed_at")?,
+                    expected_anomaly: Self::get(row, "expected_anomaly")?,
                 })
             })
             .collect()

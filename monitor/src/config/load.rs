@@ -62,7 +62,8 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
-const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors"];
+// `api` and a monitor's schedule keys are read in `service.rs`.
+const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors", "api"];
 const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
 const MONITOR_KEYS: &[&str] = &[
     "name",
@@ -78,6 +79,9 @@ const MONITOR_KEYS: &[&str] = &[
     "lookback",
     "baseline_since",
 ];
+
+#[path = "service.rs"]
+pub(super) mod service;
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -431,6 +435,7 @@ impl Walker<'_> {
         self.version(top);
         let store = self.store(top);
         let retention = self.duration(top, "retention", DEFAULT_RETENTION);
+        let api = self.api(top);
 
         let sources = match self.required(top, "sources", "the config") {
             Some(node) => self.sources(node),
@@ -481,6 +486,7 @@ impl Walker<'_> {
             retention: retention?,
             sources: sources?,
             monitors: monitors?,
+            api: api?,
         })
     }
 
@@ -672,7 +678,12 @@ impl Walker<'_> {
             Some(n) => format!("monitor \"{}\"", n.value),
             None => "monitor".to_string(),
         };
-        self.known_keys(map, MONITOR_KEYS, &what);
+        let allowed: Vec<&str> = MONITOR_KEYS
+            .iter()
+            .chain(service::MONITOR_SERVICE_KEYS)
+            .copied()
+            .collect();
+        self.known_keys(map, &allowed, &what);
         let name = name.and_then(|n| {
             if is_safe_label(&n.value) {
                 Some(n)
@@ -804,6 +815,7 @@ impl Walker<'_> {
             None => Some(Vec::new()),
         };
 
+        let schedule = self.schedule(map);
         let (dataset, table) = table?;
         Some(Monitor {
             name: name?.value,
@@ -819,6 +831,7 @@ impl Walker<'_> {
             direction: direction?,
             lookback: lookback?,
             baseline_since: baseline_since?,
+            schedule: schedule?,
         })
     }
 

@@ -13,6 +13,7 @@ pub use load::{
     DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT,
     DEFAULT_STORE_FILE,
 };
+pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 
 use crate::ident::{Ident, TableRef};
 use checks::expr::Check;
@@ -36,6 +37,8 @@ pub struct Config {
     pub sources: BTreeMap<String, Source>,
     /// Monitors in file order; names are unique.
     pub monitors: Vec<Monitor>,
+    /// The `api:` block (listen address, tokens) for `tidewatch run`.
+    pub api: Option<ApiConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,9 @@ pub struct Monitor {
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
     /// an intended change so the baseline starts over.
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When `tidewatch run` runs it (config `schedule` + `timezone`, or `every`); `None`: only on
+    /// request.
+    pub schedule: Option<ScheduleSpec>,
 }
 
 /// One explicit check as written in the file.

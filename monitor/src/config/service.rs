@@ -1,0 +1,208 @@
+//! The service's part of the config: a monitor's `schedule:` (cron, with `timezone:`) or `every:`, and
+//! the top-level `api:` block. A child of `load` (it uses the same walker, so problems are collected
+//! with their places like every other key).
+
+use super::Walker;
+use marked_yaml::types::MarkedMappingNode;
+use marked_yaml::Node;
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Keys a monitor may have besides the scan's own.
+pub(super) const MONITOR_SERVICE_KEYS: &[&str] = &["schedule", "timezone", "every"];
+const API_KEYS: &[&str] = &["listen", "tokens", "admin_tokens", "protect_metrics"];
+
+/// The shortest `every:` accepted.
+pub const MIN_EVERY: Duration = Duration::from_secs(1);
+
+/// When a monitor runs under `tidewatch run`.
+#[derive(Debug, Clone)]
+pub enum ScheduleSpec {
+    /// Every `period`, at a per-monitor offset from the Unix epoch (see `service::schedule`).
+    Every(Duration),
+    /// A cron expression (5 fields, or 6 with seconds first) in a time zone.
+    Cron {
+        expr: String,
+        cron: Box<croner::Cron>,
+        timezone: chrono_tz::Tz,
+    },
+}
+
+/// The top-level `api:` block.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// `listen:`; `--listen` overrides it.
+    pub listen: Option<SocketAddr>,
+    /// Read tokens (`tokens:`); admin tokens can read too.
+    pub tokens: Vec<SecretString>,
+    /// Tokens that may change things (trigger a run, feedback).
+    pub admin_tokens: Vec<SecretString>,
+    /// `protect_metrics: true` puts `/metrics` behind a read token (default: open).
+    pub protect_metrics: bool,
+}
+
+impl Walker<'_> {
+    /// A monitor's `schedule`/`timezone`/`every`.
+    pub(super) fn schedule(&mut self, map: &MarkedMappingNode) -> Option<Option<ScheduleSpec>> {
+        let every = self.optional(map, "every");
+        let schedule = self.optional(map, "schedule");
+        let timezone = self.optional(map, "timezone");
+        if let (Some(_), Some(s)) = (every, schedule) {
+            self.error(
+                s.span(),
+                "\"schedule\" and \"every\" cannot both be set (choose one)",
+            );
+            return None;
+        }
+        if let (Some(tz), None) = (timezone, schedule) {
+            self.error(tz.span(), "\"timezone\" needs a \"schedule\"");
+            return None;
+        }
+        if every.is_some() {
+            let period = self.duration(map, "every", MIN_EVERY)?;
+            if period < MIN_EVERY {
+                if let Some(n) = every {
+                    self.error(n.span(), "\"every\" must be at least 1s");
+                }
+                return None;
+            }
+            return Some(Some(ScheduleSpec::Every(period)));
+        }
+        let Some(node) = schedule else {
+            return Some(None);
+        };
+        let expr = self.string(node, "schedule")?;
+        let tz = match timezone {
+            Some(n) => {
+                let s = self.string(n, "timezone")?;
+                match s.value.trim().parse::<chrono_tz::Tz>() {
+                    Ok(tz) => tz,
+                    Err(_) => {
+                        self.error(
+                            s.node.span(),
+                            format!(
+                                "unknown timezone \"{}\" (an IANA name such as Europe/Berlin or UTC)",
+                                s.value
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => chrono_tz::UTC,
+        };
+        match croner::Cron::new(expr.value.trim())
+            .with_seconds_optional()
+            .parse()
+        {
+            Ok(cron) => Some(Some(ScheduleSpec::Cron {
+                expr: expr.value.trim().to_string(),
+                cron: Box::new(cron),
+                timezone: tz,
+            })),
+            Err(e) => {
+                self.error(
+                    expr.node.span(),
+                    format!(
+                        "invalid cron \"schedule\" \"{}\": {}",
+                        expr.value,
+                        e.to_string().to_lowercase()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The top-level `api:` block, `None` when absent.
+    pub(super) fn api(&mut self, top: &MarkedMappingNode) -> Option<Option<ApiConfig>> {
+        let Some(node) = self.optional(top, "api") else {
+            return Some(None);
+        };
+        let map = self.mapping(node, "\"api\"")?;
+        self.known_keys(map, API_KEYS, "\"api\"");
+        let mut ok = true;
+        let listen = match self.optional(map, "listen") {
+            Some(n) => match self.string(n, "listen") {
+                Some(s) => match s.value.trim().parse::<SocketAddr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        self.error(
+                            s.node.span(),
+                            format!(
+                                "\"listen\" must be an address with a port such as 127.0.0.1:8080, found \"{}\"",
+                                s.value
+                            ),
+                        );
+                        ok = false;
+                        None
+                    }
+                },
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let tokens_of = |w: &mut Self, key: &str| -> Option<Vec<SecretString>> {
+            let Some(n) = w.optional(map, key) else {
+                return Some(Vec::new());
+            };
+            let items = w.string_list(n, key)?;
+            let mut out = Vec::new();
+            for s in items {
+                if s.value.trim().len() < 8 {
+                    // The value is a secret: say where, never what.
+                    w.error(
+                        s.node.span(),
+                        format!("a token in \"{key}\" is shorter than 8 characters"),
+                    );
+                    return None;
+                }
+                out.push(SecretString::from(s.value.trim().to_string()));
+            }
+            Some(out)
+        };
+        let tokens = tokens_of(self, "tokens");
+        let admin_tokens = tokens_of(self, "admin_tokens");
+        let protect_metrics = match self.optional(map, "protect_metrics") {
+            Some(n) => match self.string(n, "protect_metrics") {
+                Some(s) if s.value == "true" => true,
+                Some(s) if s.value == "false" => false,
+                Some(s) => {
+                    self.error(
+                        s.node.span(),
+                        format!(
+                            "\"protect_metrics\" must be true or false, found \"{}\"",
+                            s.value
+                        ),
+                    );
+                    ok = false;
+                    false
+                }
+                None => {
+                    ok = false;
+                    false
+                }
+            },
+            None => false,
+        };
+        let (tokens, admin_tokens) = (tokens?, admin_tokens?);
+        ok.then_some(Some(ApiConfig {
+            listen,
+            tokens,
+            admin_tokens,
+            protect_metrics,
+        }))
+    }
+}
+
+/// Used by the service to say where a monitor's schedule came from.
+pub fn describe(spec: &ScheduleSpec) -> String {
+    match spec {
+        ScheduleSpec::Every(d) => format!("every {}s", d.as_secs_f64()),
+        ScheduleSpec::Cron { expr, timezone, .. } => format!("cron \"{expr}\" in {timezone}"),
+    }
+}
