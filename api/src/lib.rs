@@ -42,6 +42,8 @@ pub enum TriggerError {
     UnknownMonitor(String),
     #[error("the service is shutting down")]
     ShuttingDown,
+    #[error("a run of {0} is already requested")]
+    Busy(String),
 }
 
 /// What the serving process provides besides the store (the port the `tidewatch` binary implements).

@@ -566,7 +566,7 @@ async fn list_runs(
     responses(
         (status = 202, body = TriggeredBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 409, description = "a run is already requested", body = ErrorBody), (status = 503, body = ErrorBody),
     ))]
 async fn trigger_run(
     _: Admin,
@@ -587,6 +587,7 @@ async fn trigger_run(
             Err(ApiError::NotFound(format!("no monitor named {m}")))
         }
         Err(e @ TriggerError::ShuttingDown) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e @ TriggerError::Busy(_)) => Err(ApiError::Conflict(e.to_string())),
     }
 }
 

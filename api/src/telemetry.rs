@@ -45,8 +45,6 @@ pub enum FailureReason {
     Store,
     /// A measurement could not be taken (an `error` row).
     Measurement,
-    /// The run did not finish within its lease.
-    Timeout,
 }
 
 impl FailureReason {
@@ -54,7 +52,6 @@ impl FailureReason {
         match self {
             FailureReason::Store => "store",
             FailureReason::Measurement => "measurement",
-            FailureReason::Timeout => "timeout",
         }
     }
 }
@@ -150,12 +147,12 @@ impl Telemetry {
         registry.register(Box::new(run_duration.clone()))?;
         let runs = counter(
             "tidewatch_runs_total",
-            "Runs of monitors executed by this process, by outcome (ok, problems, error).",
+            "Runs of monitors executed by this process, by outcome (ok, problems, error, skipped).",
             &["outcome"],
         )?;
         let failures = counter(
             "tidewatch_run_failures_total",
-            "Runs that produced an error, by reason (store, measurement, timeout).",
+            "Runs that produced an error, by reason (store, measurement).",
             &["reason"],
         )?;
         let missed = counter(
@@ -182,7 +179,6 @@ impl Telemetry {
         for r in [
             FailureReason::Store,
             FailureReason::Measurement,
-            FailureReason::Timeout,
         ] {
             failures.with_label_values(&[r.as_str()]);
         }
@@ -193,7 +189,7 @@ impl Telemetry {
         ] {
             skipped.with_label_values(&[r.as_str()]);
         }
-        for o in ["ok", "problems", "error"] {
+        for o in ["ok", "problems", "error", "skipped"] {
             runs.with_label_values(&[o]);
         }
         Ok(Telemetry {

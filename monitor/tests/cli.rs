@@ -116,7 +116,7 @@ fn invalid_yaml_is_one_error_with_a_place() {
 fn demo_then_scan_json_and_table() {
     let dir = temp_dir("demo");
     let d = dir.display().to_string();
-    let out = tidewatch(&["demo", "--dir", &d]);
+    let out = tidewatch(&["demo", "--dir", &d, "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("STATUS"));
     let cfg = dir.join("tidewatch.yaml").display().to_string();

@@ -4,7 +4,6 @@
 
 use super::Walker;
 use marked_yaml::types::MarkedMappingNode;
-use marked_yaml::Node;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
