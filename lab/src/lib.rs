@@ -7,6 +7,7 @@
 
 pub mod bench_detectors;
 pub mod bench_profile;
+pub mod bench_service;
 pub mod nab;
 pub mod nab_driver;
 pub mod novelty;

@@ -34,6 +34,9 @@ enum BenchCommand {
     /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
     /// computing the same metrics, and print the ratio of the medians per table size.
     Profile(lab::bench_profile::ProfileOptions),
+    /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
+    /// the idle scheduler's CPU with 1,000 monitors.
+    Service(lab::bench_service::ServiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,5 +71,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_profile::profile(&opts)),
+        Command::Bench {
+            bench: BenchCommand::Service(a),
+        } => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(lab::bench_service::run(&a)),
     }
 }
