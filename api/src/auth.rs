@@ -36,24 +36,21 @@ impl Tokens {
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(ApiError::Unauthorized);
         };
-        let Some(token) = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        else {
+        let Some(token) = value.to_str().ok().and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        }) else {
             return Err(ApiError::Unauthorized);
         };
         let token = token.trim().as_bytes();
         // Every configured token is compared (in constant time each) so the timing says nothing
         // about which list matched.
-        let admin = self
-            .admin
-            .iter()
-            .fold(false, |hit, t| hit | same(t.expose_secret().as_bytes(), token));
-        let read = self
-            .read
-            .iter()
-            .fold(false, |hit, t| hit | same(t.expose_secret().as_bytes(), token));
+        let admin = self.admin.iter().fold(false, |hit, t| {
+            hit | same(t.expose_secret().as_bytes(), token)
+        });
+        let read = self.read.iter().fold(false, |hit, t| {
+            hit | same(t.expose_secret().as_bytes(), token)
+        });
         if admin {
             Ok(Role::Admin)
         } else if read {
@@ -116,10 +113,22 @@ mod tests {
             admin: vec![SecretString::from("admin-token-1".to_string())],
             protect_metrics: false,
         };
-        assert_eq!(t.role(&parts(Some("Bearer read-token-1"))).ok(), Some(Role::Read));
-        assert_eq!(t.role(&parts(Some("Bearer admin-token-1"))).ok(), Some(Role::Admin));
-        assert!(matches!(t.role(&parts(Some("Bearer nope"))), Err(ApiError::Unauthorized)));
-        assert!(matches!(t.role(&parts(Some("read-token-1"))), Err(ApiError::Unauthorized)));
+        assert_eq!(
+            t.role(&parts(Some("Bearer read-token-1"))).ok(),
+            Some(Role::Read)
+        );
+        assert_eq!(
+            t.role(&parts(Some("Bearer admin-token-1"))).ok(),
+            Some(Role::Admin)
+        );
+        assert!(matches!(
+            t.role(&parts(Some("Bearer nope"))),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            t.role(&parts(Some("read-token-1"))),
+            Err(ApiError::Unauthorized)
+        ));
         assert!(matches!(t.role(&parts(None)), Err(ApiError::Unauthorized)));
         assert_eq!(Tokens::default().role(&parts(None)).ok(), Some(Role::Admin));
     }

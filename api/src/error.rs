@@ -35,10 +35,7 @@ pub enum ApiError {
     Unavailable(String),
     /// The cause is logged with `op`; the client sees "internal error".
     #[error("internal error while trying to {op}")]
-    Internal {
-        op: &'static str,
-        cause: String,
-    },
+    Internal { op: &'static str, cause: String },
 }
 
 impl ApiError {
@@ -108,8 +105,11 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_do_not_leak_their_cause() {
-        let res = ApiError::internal("read", "postgres store failed: relation \"x\" does not exist")
-            .into_response();
+        let res = ApiError::internal(
+            "read",
+            "postgres store failed: relation \"x\" does not exist",
+        )
+        .into_response();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(res.into_body(), 1 << 16)
             .await

@@ -445,7 +445,10 @@ async fn metrics(
         .render()
         .map_err(|e| ApiError::internal("render metrics", e))?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response())

@@ -185,10 +185,7 @@ impl Telemetry {
         )?;
         registry.register(Box::new(running.clone()))?;
         // Every reason is exposed from the start (as 0), so a rate() over it works before the first one.
-        for r in [
-            FailureReason::Store,
-            FailureReason::Measurement,
-        ] {
+        for r in [FailureReason::Store, FailureReason::Measurement] {
             failures.with_label_values(&[r.as_str()]);
         }
         for r in [
@@ -319,20 +316,33 @@ mod tests {
     #[test]
     fn replacing_a_monitors_series_drops_the_old_ones() {
         let t = Telemetry::new().expect("registry");
-        t.set_series("a", vec![sample("a", "row_count", 5.0), sample("a", "volume", 2.0)]);
+        t.set_series(
+            "a",
+            vec![sample("a", "row_count", 5.0), sample("a", "volume", 2.0)],
+        );
         t.set_series("b", vec![sample("b", "row_count", 7.0)]);
         t.set_series("a", vec![sample("a", "row_count", 6.0)]);
         let text = t.render().expect("render");
-        assert!(text.contains(
-            "tidewatch_series_value{column=\"\",metric=\"row_count\",monitor=\"a\"} 6.0\n"
-        ), "{text}");
+        assert!(
+            text.contains(
+                "tidewatch_series_value{column=\"\",metric=\"row_count\",monitor=\"a\"} 6.0\n"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("metric=\"volume\""), "{text}");
-        assert!(text.contains("tidewatch_series_status_code{column=\"\",metric=\"row_count\",monitor=\"b\"} 2.0\n"));
+        assert!(text.contains(
+            "tidewatch_series_status_code{column=\"\",metric=\"row_count\",monitor=\"b\"} 2.0\n"
+        ));
         assert!(!text.contains("tidewatch_series_expected_upper{"), "{text}");
         let mut odd = sample("we\"ird\\\n", "row_count", 1.0);
         odd.column = "a,b".into();
         t.set_series("odd", vec![odd]);
         let text = t.render().expect("render");
-        assert!(text.contains("column=\"a,b\",metric=\"row_count\",monitor=\"we\\\"ird\\\\\\n\"} 1.0\n"), "{text}");
+        assert!(
+            text.contains(
+                "column=\"a,b\",metric=\"row_count\",monitor=\"we\\\"ird\\\\\\n\"} 1.0\n"
+            ),
+            "{text}"
+        );
     }
 }

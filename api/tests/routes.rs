@@ -21,7 +21,10 @@ impl Service for FakeService {
         &self.monitors
     }
     fn trigger(&self, monitor: &str) -> Result<DateTime<Utc>, TriggerError> {
-        self.triggered.lock().expect("lock").push(monitor.to_string());
+        self.triggered
+            .lock()
+            .expect("lock")
+            .push(monitor.to_string());
         Ok(t0())
     }
 }
@@ -69,12 +72,20 @@ async fn fixture(auth: bool) -> Fixture {
             status,
             lower: Some(90.0),
             upper: Some(110.0),
-            message: if anomaly { "outside the learned band".into() } else { String::new() },
+            message: if anomaly {
+                "outside the learned band".into()
+            } else {
+                String::new()
+            },
             details: None,
             observed_at: at,
         };
         let volume = if anomaly { 3.0 } else { 100.0 + (i % 5) as f64 };
-        let status = if anomaly { checks::Status::Anomaly } else { checks::Status::Pass };
+        let status = if anomaly {
+            checks::Status::Anomaly
+        } else {
+            checks::Status::Pass
+        };
         let write = MonitorWrite {
             run_id,
             monitor: "orders".into(),
@@ -86,7 +97,11 @@ async fn fixture(auth: bool) -> Fixture {
                     checks::Metric::NullRate,
                     Target::Column("email".into()),
                     0.5,
-                    if anomaly { checks::Status::Fail } else { checks::Status::Pass },
+                    if anomaly {
+                        checks::Status::Fail
+                    } else {
+                        checks::Status::Pass
+                    },
                 ),
             ],
             buckets: Vec::new(),
@@ -141,7 +156,13 @@ async fn fixture(auth: bool) -> Fixture {
     }
 }
 
-async fn call(f: &Fixture, method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+async fn call(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -154,15 +175,21 @@ async fn call(f: &Fixture, method: &str, uri: &str, token: Option<&str>, body: O
         .expect("request");
     let res = f.router.clone().oneshot(req).await.expect("response");
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24).await.expect("body");
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .expect("body");
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, json)
 }
 
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -189,14 +216,28 @@ async fn open_api_serves_every_route() {
     assert_eq!(results.len(), 2);
     assert_eq!(results[0]["expected"]["lower"], 90.0);
 
-    let (s, b) = call(&f, "GET", "/api/v1/monitors/orders/series?metric=volume&limit=10", None, None).await;
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/monitors/orders/series?metric=volume&limit=10",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let points = b["points"].as_array().expect("points");
     assert_eq!(points.len(), 10);
     assert_eq!(points[9]["anomaly"], true);
     assert_eq!(points[8]["anomaly"], false);
     assert_eq!(points[9]["upper"], 110.0);
-    let (s, b) = call(&f, "GET", "/api/v1/monitors/orders/series?metric=null_rate&column=email", None, None).await;
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/monitors/orders/series?metric=null_rate&column=email",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["points"].as_array().map(Vec::len), Some(30));
 
@@ -204,11 +245,25 @@ async fn open_api_serves_every_route() {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["runs"].as_array().map(Vec::len), Some(7));
     let next = b["next_before"].as_str().expect("cursor").to_string();
-    let (_, b2) = call(&f, "GET", &format!("/api/v1/runs?limit=100&before={}", next.replace('+', "%2B")), None, None).await;
+    let (_, b2) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/runs?limit=100&before={}", next.replace('+', "%2B")),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(b2["runs"].as_array().map(Vec::len), Some(23), "{b2}");
     assert!(b2["next_before"].is_null());
 
-    let (s, b) = call(&f, "GET", "/api/v1/datasets/public.orders/health", None, None).await;
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/datasets/public.orders/health",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["status"], "failing");
     assert_eq!(b["reasons"].as_array().map(Vec::len), Some(2), "{b}");
@@ -216,23 +271,57 @@ async fn open_api_serves_every_route() {
     let (s, b) = call(&f, "POST", "/api/v1/monitors/orders/runs", None, None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     assert_eq!(b["scheduled_for"], "2026-11-30T12:00:00Z");
-    assert_eq!(*f.service.triggered.lock().expect("lock"), vec!["orders".to_string()]);
+    assert_eq!(
+        *f.service.triggered.lock().expect("lock"),
+        vec!["orders".to_string()]
+    );
 
     // Feedback: the newest volume point is an anomaly; marking it clears it from the health gate.
-    let (s, b) = call(&f, "POST", "/api/v1/monitors/orders/feedback", None, Some(r#"{"metric":"volume"}"#)).await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/monitors/orders/feedback",
+        None,
+        Some(r#"{"metric":"volume"}"#),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["changed"], true);
-    let (_, b) = call(&f, "POST", "/api/v1/monitors/orders/feedback", None, Some(r#"{"metric":"volume"}"#)).await;
+    let (_, b) = call(
+        &f,
+        "POST",
+        "/api/v1/monitors/orders/feedback",
+        None,
+        Some(r#"{"metric":"volume"}"#),
+    )
+    .await;
     assert_eq!(b["changed"], false);
-    let (_, b) = call(&f, "GET", "/api/v1/datasets/public.orders/health", None, None).await;
+    let (_, b) = call(
+        &f,
+        "GET",
+        "/api/v1/datasets/public.orders/health",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(b["reasons"].as_array().map(Vec::len), Some(1), "{b}");
-    let (_, b) = call(&f, "GET", "/api/v1/monitors/orders/series?metric=volume&limit=1", None, None).await;
+    let (_, b) = call(
+        &f,
+        "GET",
+        "/api/v1/monitors/orders/series?metric=volume&limit=1",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(b["points"][0]["expected_anomaly"], true);
     assert_eq!(b["points"][0]["anomaly"], false);
 
     let (s, b) = call(&f, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+    assert_eq!(
+        b["openapi"].as_str().map(|v| v.starts_with("3.")),
+        Some(true)
+    );
     for path in [
         "/healthz",
         "/readyz",
@@ -245,7 +334,10 @@ async fn open_api_serves_every_route() {
         "/api/v1/monitors/{monitor}/feedback",
         "/api/v1/datasets/{dataset}/health",
     ] {
-        assert!(b["paths"][path].is_object(), "{path} missing from the document");
+        assert!(
+            b["paths"][path].is_object(),
+            "{path} missing from the document"
+        );
     }
     assert!(b["components"]["securitySchemes"]["bearer"].is_object());
 }
@@ -254,32 +346,153 @@ async fn open_api_serves_every_route() {
 async fn bad_input_is_a_4xx_with_a_message() {
     let f = fixture(false).await;
     let cases: &[(&str, &str, Option<&str>, StatusCode, &str)] = &[
-        ("GET", "/api/v1/monitors/nope", None, StatusCode::NOT_FOUND, "not_found"),
-        ("GET", "/api/v1/monitors?limit=0", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors?limit=5000", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors?limit=abc", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/orders/series", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/orders/series?metric=bogus", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/orders/series?metric=null_rate", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/orders/series?metric=volume&column=x", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/orders/series?metric=volume&since=yesterday", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/monitors/nope/series?metric=volume", None, StatusCode::NOT_FOUND, "not_found"),
-        ("GET", "/api/v1/runs?monitor=nope", None, StatusCode::NOT_FOUND, "not_found"),
-        ("GET", "/api/v1/runs?before=soon", None, StatusCode::BAD_REQUEST, "bad_request"),
-        ("GET", "/api/v1/datasets/nope/health", None, StatusCode::NOT_FOUND, "not_found"),
-        ("POST", "/api/v1/monitors/nope/runs", None, StatusCode::NOT_FOUND, "not_found"),
-        ("POST", "/api/v1/monitors/orders/feedback", Some("{"), StatusCode::BAD_REQUEST, "bad_request"),
-        ("POST", "/api/v1/monitors/orders/feedback", Some(r#"{"metric":"volume","extra":1}"#), StatusCode::BAD_REQUEST, "bad_request"),
-        ("POST", "/api/v1/monitors/orders/feedback", Some(r#"{"metric":"null_rate","column":"email"}"#), StatusCode::CONFLICT, "conflict"),
-        ("POST", "/api/v1/monitors/orders/feedback", Some(r#"{"metric":"volume","observed_at":"2020-01-01T00:00:00Z"}"#), StatusCode::NOT_FOUND, "not_found"),
-        ("GET", "/api/v1/nothing", None, StatusCode::NOT_FOUND, "not_found"),
+        (
+            "GET",
+            "/api/v1/monitors/nope",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors?limit=0",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors?limit=5000",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors?limit=abc",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/orders/series",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/orders/series?metric=bogus",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/orders/series?metric=null_rate",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/orders/series?metric=volume&column=x",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/orders/series?metric=volume&since=yesterday",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/monitors/nope/series?metric=volume",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/v1/runs?monitor=nope",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/v1/runs?before=soon",
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/v1/datasets/nope/health",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/monitors/nope/runs",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/monitors/orders/feedback",
+            Some("{"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/v1/monitors/orders/feedback",
+            Some(r#"{"metric":"volume","extra":1}"#),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/v1/monitors/orders/feedback",
+            Some(r#"{"metric":"null_rate","column":"email"}"#),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "POST",
+            "/api/v1/monitors/orders/feedback",
+            Some(r#"{"metric":"volume","observed_at":"2020-01-01T00:00:00Z"}"#),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ];
     for (method, uri, body, want, code) in cases {
         let (s, b) = call(&f, method, uri, None, *body).await;
         assert_error(s, &b, *want, code);
     }
     let big = format!(r#"{{"metric":"{}"}}"#, "x".repeat(100_000));
-    let (s, b) = call(&f, "POST", "/api/v1/monitors/orders/feedback", None, Some(&big)).await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/monitors/orders/feedback",
+        None,
+        Some(&big),
+    )
+    .await;
     assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 }
 
@@ -287,7 +500,13 @@ async fn bad_input_is_a_4xx_with_a_message() {
 async fn tokens_gate_reads_and_changes() {
     let f = fixture(true).await;
     // Open without a token.
-    for open in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/"] {
+    for open in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/",
+    ] {
         let (s, _) = call(&f, "GET", open, None, None).await;
         assert_eq!(s, StatusCode::OK, "{open}");
     }
@@ -310,7 +529,10 @@ async fn tokens_gate_reads_and_changes() {
     }
     let changes: [(&str, Option<&str>); 2] = [
         ("/api/v1/monitors/orders/runs", None),
-        ("/api/v1/monitors/orders/feedback", Some(r#"{"metric":"volume"}"#)),
+        (
+            "/api/v1/monitors/orders/feedback",
+            Some(r#"{"metric":"volume"}"#),
+        ),
     ];
     for (uri, body) in changes {
         let (s, b) = call(&f, "POST", uri, None, body).await;

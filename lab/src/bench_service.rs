@@ -66,7 +66,11 @@ fn metrics_render() -> anyhow::Result<()> {
             .map(|(i, metric)| SeriesSample {
                 monitor: monitor.clone(),
                 metric: metric.to_string(),
-                column: if i >= 3 { format!("col_{i}") } else { String::new() },
+                column: if i >= 3 {
+                    format!("col_{i}")
+                } else {
+                    String::new()
+                },
                 value: Some(1000.0 + i as f64),
                 lower: Some(900.0),
                 upper: Some(1100.0),

@@ -191,7 +191,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// `tidewatch run`: the service until SIGTERM / Ctrl-C. Prints `listening on http://ADDR/` once bound.
-fn serve(cfg: tidewatch::config::Config, listen: Option<std::net::SocketAddr>) -> anyhow::Result<u8> {
+fn serve(
+    cfg: tidewatch::config::Config,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<u8> {
     let listen = match listen.or_else(|| cfg.api.as_ref().and_then(|a| a.listen)) {
         Some(a) => a,
         None => tidewatch::service::DEFAULT_LISTEN

@@ -220,7 +220,11 @@ async fn shutdown_drains_a_running_scan() {
     // stop() returned only after the run finished, 30 s after it started.
     assert_eq!(rec.finished.load(Ordering::SeqCst), 1);
     assert!(tokio::time::Instant::now() - before >= Duration::from_secs(19));
-    assert_eq!(slots_of(&rec, "orders").len(), 1, "no new run after shutdown");
+    assert_eq!(
+        slots_of(&rec, "orders").len(),
+        1,
+        "no new run after shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,6 +9,14 @@ use support::{write_warehouse, PgDb, Proc, TempDir};
 
 const MONITORS: [&str; 3] = ["items_a", "items_b", "items_c"];
 
+/// scheduled_for, holder, outcome, run_id
+type ClaimRow = (
+    chrono::DateTime<chrono::Utc>,
+    String,
+    Option<String>,
+    Option<i64>,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_run_each_slot_exactly_once() {
     let dir = TempDir::new("ha");
@@ -31,7 +39,11 @@ async fn two_processes_run_each_slot_exactly_once() {
     let mut b = Proc::start(&["run", "-c", &config], &dir);
     let started = chrono::Utc::now();
     tokio::time::sleep(Duration::from_secs(30)).await;
-    assert!(a.terminate(), "process a did not stop cleanly:\n{}", a.stderr());
+    assert!(
+        a.terminate(),
+        "process a did not stop cleanly:\n{}",
+        a.stderr()
+    );
     let a_stopped = chrono::Utc::now();
     tokio::time::sleep(Duration::from_secs(15)).await;
     // b still serves its API over the shared store.
@@ -42,21 +54,24 @@ async fn two_processes_run_each_slot_exactly_once() {
         .await
         .expect("runs json");
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(5), "{runs}");
-    assert!(b.terminate(), "process b did not stop cleanly:\n{}", b.stderr());
+    assert!(
+        b.terminate(),
+        "process b did not stop cleanly:\n{}",
+        b.stderr()
+    );
 
     let store = sqlx::PgPool::connect(&db.url).await.expect("store");
     let a_holder = format!("run pid {} %", a.pid());
     let b_holder = format!("run pid {} %", b.pid());
     for m in MONITORS {
-        let rows: Vec<(chrono::DateTime<chrono::Utc>, String, Option<String>, Option<i64>)> =
-            sqlx::query_as(
-                "SELECT scheduled_for, holder, outcome, run_id FROM scheduled_runs \
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "SELECT scheduled_for, holder, outcome, run_id FROM scheduled_runs \
                  WHERE monitor = $1 ORDER BY scheduled_for",
-            )
-            .bind(m)
-            .fetch_all(&store)
-            .await
-            .expect("scheduled runs");
+        )
+        .bind(m)
+        .fetch_all(&store)
+        .await
+        .expect("scheduled runs");
         // ~45 s at one slot per 5 s.
         assert!(rows.len() >= 7, "{m}: only {} slots: {rows:?}", rows.len());
         // No slot missed: consecutive claims are exactly one period apart, first to last.
@@ -69,7 +84,10 @@ async fn two_processes_run_each_slot_exactly_once() {
                 w[1].0
             );
         }
-        assert!(rows[0].0 <= started + chrono::Duration::seconds(6), "{m}: first slot late");
+        assert!(
+            rows[0].0 <= started + chrono::Duration::seconds(6),
+            "{m}: first slot late"
+        );
         // Every claim finished (both processes drained before exiting) and ran a scan.
         for r in &rows {
             assert_eq!(r.2.as_deref(), Some("ok"), "{m}: {r:?}");
@@ -92,10 +110,19 @@ async fn two_processes_run_each_slot_exactly_once() {
         .fetch_one(&store)
         .await
         .expect("linked");
-        assert_eq!(linked, claims, "{m}: each claim points at its own stored run");
+        assert_eq!(
+            linked, claims,
+            "{m}: each claim points at its own stored run"
+        );
         // After a stopped, b ran every slot.
-        for r in rows.iter().filter(|r| r.0 > a_stopped + chrono::Duration::seconds(1)) {
-            assert!(r.1.starts_with(b_holder.trim_end_matches('%')), "{m}: {r:?}");
+        for r in rows
+            .iter()
+            .filter(|r| r.0 > a_stopped + chrono::Duration::seconds(1))
+        {
+            assert!(
+                r.1.starts_with(b_holder.trim_end_matches('%')),
+                "{m}: {r:?}"
+            );
         }
     }
     // Both processes did part of the work while both ran.

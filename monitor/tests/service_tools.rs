@@ -102,7 +102,11 @@ async fn dashboard_renders_charts_in_headless_chromium() {
             .arg(proc.url("/"))
             .output()
             .expect("run chromium");
-        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     };
     let out = chromium(&["--dump-dom"]);
@@ -114,8 +118,14 @@ async fn dashboard_renders_charts_in_headless_chromium() {
         .and_then(|b| b.split('>').next())
         .unwrap_or_default()
         .to_string();
-    assert!(body.contains("data-state=\"ready\""), "page did not load: {body}\n{log}");
-    assert!(!body.contains("data-errors"), "script errors: {body}\n{log}");
+    assert!(
+        body.contains("data-state=\"ready\""),
+        "page did not load: {body}\n{log}"
+    );
+    assert!(
+        !body.contains("data-errors"),
+        "script errors: {body}\n{log}"
+    );
     let charts: usize = body
         .split("data-charts=\"")
         .nth(1)
@@ -126,7 +136,9 @@ async fn dashboard_renders_charts_in_headless_chromium() {
     assert!(dom.contains("class=\"uplot"), "no uPlot chart in the DOM");
     for line in log.lines().filter(|l| l.contains("CONSOLE")) {
         assert!(
-            !line.contains(":ERROR:") && !line.contains("Uncaught") && !line.contains("Failed to load"),
+            !line.contains(":ERROR:")
+                && !line.contains("Uncaught")
+                && !line.contains("Failed to load"),
             "console error: {line}"
         );
     }
@@ -139,7 +151,11 @@ async fn dashboard_renders_charts_in_headless_chromium() {
     let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
     assert_eq!((width, height), (1280, 900));
     // A blank page compresses to a few kilobytes; tables and charts do not.
-    assert!(png.len() > 30_000, "screenshot looks empty: {} bytes", png.len());
+    assert!(
+        png.len() > 30_000,
+        "screenshot looks empty: {} bytes",
+        png.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,13 +185,15 @@ where
         scheduled_for: DateTime<Utc>,
         started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        query("UPDATE scheduled_runs SET started_at = $1 WHERE monitor = $2 AND scheduled_for = $3")
-            .bind(DB::encode_time(started_at))
-            .bind(monitor)
-            .bind(DB::encode_time(scheduled_for))
-            .execute(self.pool())
-            .await
-            .map_err(query_err::<DB>("start a scheduled run"))?;
+        query(
+            "UPDATE scheduled_runs SET started_at = $1 WHERE monitor = $2 AND scheduled_for = $3",
+        )
+        .bind(DB::encode_time(started_at))
+        .bind(monitor)
+        .bind(DB::encode_time(scheduled_for))
+        .execute(self.pool())
+        .await
+        .map_err(query_err::<DB>("start a scheduled run"))?;
         Ok(())
     }
 

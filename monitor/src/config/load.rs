@@ -63,7 +63,14 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
 // `api` and a monitor's schedule keys are read in `service.rs`.
-const TOP_KEYS: &[&str] = &["version", "store", "retention", "sources", "monitors", "api"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "store",
+    "retention",
+    "sources",
+    "monitors",
+    "api",
+];
 const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
 const MONITOR_KEYS: &[&str] = &[
     "name",

@@ -8,12 +8,12 @@ mod interp;
 mod load;
 
 pub use interp::{interpolate, InterpError};
+pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT,
     DEFAULT_STORE_FILE,
 };
-pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 
 use crate::ident::{Ident, TableRef};
 use checks::expr::Check;

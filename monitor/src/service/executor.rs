@@ -109,7 +109,11 @@ impl Executor for ScanExecutor {
                     )
                 } else {
                     self.telemetry.set_series(monitor, samples(&r.results));
-                    let errors = r.results.iter().filter(|x| x.status == Status::Error).count();
+                    let errors = r
+                        .results
+                        .iter()
+                        .filter(|x| x.status == Status::Error)
+                        .count();
                     let problems = r.results.iter().filter(|x| x.status.is_problem()).count();
                     if errors > 0 {
                         self.telemetry.run_failed(FailureReason::Measurement);
@@ -119,7 +123,11 @@ impl Executor for ScanExecutor {
                             .find(|x| x.status == Status::Error)
                             .map(|x| x.message.clone())
                             .unwrap_or_default();
-                        ("error", format!("{errors} error(s): {first}"), Some(r.run_id))
+                        (
+                            "error",
+                            format!("{errors} error(s): {first}"),
+                            Some(r.run_id),
+                        )
                     } else if problems > 0 {
                         ("problems", format!("{problems} problem(s)"), Some(r.run_id))
                     } else {
@@ -130,7 +138,11 @@ impl Executor for ScanExecutor {
             Err(e) => {
                 self.telemetry.run_failed(FailureReason::Store);
                 tracing::error!(monitor, slot = %slot, error = %e, "run failed in the state store");
-                ("error", "the state store refused a statement".to_string(), None)
+                (
+                    "error",
+                    "the state store refused a statement".to_string(),
+                    None,
+                )
             }
         };
         self.telemetry

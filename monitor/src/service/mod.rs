@@ -100,7 +100,9 @@ async fn refresh_series(
                         })
                         .collect(),
                 ),
-                Err(e) => tracing::warn!(monitor = %m.name, error = %e, "cannot read latest results for metrics"),
+                Err(e) => {
+                    tracing::warn!(monitor = %m.name, error = %e, "cannot read latest results for metrics")
+                }
             }
         }
         tokio::select! {

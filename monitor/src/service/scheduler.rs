@@ -254,7 +254,9 @@ async fn monitor_loop<E: Executor>(ctx: LoopCtx<E>, mut triggers: mpsc::Receiver
                 let slot = if late > 0 {
                     ctx.telemetry.missed(&name, late);
                     tracing::warn!(monitor = %name, missed = late, "woke up late; missed slots are not replayed");
-                    slots.and_then(|s| s.latest_at_or_before(now)).unwrap_or(slot)
+                    slots
+                        .and_then(|s| s.latest_at_or_before(now))
+                        .unwrap_or(slot)
                 } else {
                     slot
                 };
