@@ -205,3 +205,82 @@ pub fn describe(spec: &ScheduleSpec) -> String {
         ScheduleSpec::Cron { expr, timezone, .. } => format!("cron \"{expr}\" in {timezone}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+    use secrecy::ExposeSecret;
+    use std::path::Path;
+
+    const HEAD: &str = "version: 1\nsources:\n  s:\n    kind: sqlite\n    url: sqlite://w.db\n";
+
+    fn parse(text: &str) -> Result<crate::config::Config, String> {
+        let env = |name: &str| (name == "TW_ADMIN").then(|| "admin-secret-1".to_string());
+        parse_str(text, Path::new("/etc/tw.yaml"), &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_schedule_timezone_and_api_parse() {
+        let c = parse(&format!(
+            "{HEAD}monitors:\n  - name: a\n    source: s\n    table: t\n    every: 15m\n  - name: b\n    source: s\n    table: t\n    schedule: \"*/15 * * * *\"\n    timezone: Europe/Berlin\n  - name: c\n    source: s\n    table: t\napi:\n  listen: 127.0.0.1:9000\n  tokens: [read-token-1]\n  admin_tokens: [\"${{TW_ADMIN}}\"]\n  protect_metrics: true\n"
+        ))
+        .expect("valid");
+        assert!(
+            matches!(c.monitors[0].schedule, Some(ScheduleSpec::Every(d)) if d == Duration::from_secs(900))
+        );
+        match &c.monitors[1].schedule {
+            Some(ScheduleSpec::Cron { expr, timezone, .. }) => {
+                assert_eq!(expr, "*/15 * * * *");
+                assert_eq!(*timezone, chrono_tz::Europe::Berlin);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(c.monitors[2].schedule.is_none());
+        let api = c.api.expect("api");
+        assert_eq!(api.listen, Some("127.0.0.1:9000".parse().expect("addr")));
+        assert_eq!(api.tokens.len(), 1);
+        assert_eq!(api.admin_tokens[0].expose_secret(), "admin-secret-1");
+        assert!(api.protect_metrics);
+    }
+
+    #[test]
+    fn every_problem_has_its_place() {
+        let e = parse(&format!(
+            "{HEAD}monitors:\n  - name: a\n    source: s\n    table: t\n    every: 15m\n    schedule: \"* * * * *\"\n  - name: b\n    source: s\n    table: t\n    schedule: \"61 * * * *\"\n  - name: c\n    source: s\n    table: t\n    schedule: \"0 * * * *\"\n    timezone: Mars/Olympus\n  - name: d\n    source: s\n    table: t\n    timezone: UTC\napi:\n  listen: localhost\n  tokens: [short]\n  colour: red\n"
+        ))
+        .expect_err("invalid");
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(
+            lines[0]
+                .starts_with("/etc/tw.yaml:11:15: \"schedule\" and \"every\" cannot both be set"),
+            "{e}"
+        );
+        assert!(
+            lines[1].starts_with("/etc/tw.yaml:15:15: invalid cron \"schedule\" \"61 * * * *\""),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with("/etc/tw.yaml:20:15: unknown timezone \"Mars/Olympus\""),
+            "{e}"
+        );
+        assert!(
+            lines[3].starts_with("/etc/tw.yaml:24:15: \"timezone\" needs a \"schedule\""),
+            "{e}"
+        );
+        assert!(
+            lines[4].starts_with("/etc/tw.yaml:26:11: \"listen\" must be an address"),
+            "{e}"
+        );
+        assert!(
+            lines[5].starts_with("/etc/tw.yaml:27:12: a token in \"tokens\" is shorter than 8"),
+            "{e}"
+        );
+        assert!(
+            lines[6].starts_with("/etc/tw.yaml:28:3: unknown key \"colour\" in \"api\""),
+            "{e}"
+        );
+        assert!(!e.contains("short]"), "a token value never prints: {e}");
+        assert_eq!(lines.len(), 7, "{e}");
+    }
+}
