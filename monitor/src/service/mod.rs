@@ -76,7 +76,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Reads every monitor's latest results into the gauges, now and every [`SERIES_REFRESH`].
+/// Reads every monitor's latest results into the gauges every [`SERIES_REFRESH`].
 async fn refresh_series(
     config: Arc<Config>,
     store: Arc<Store>,
@@ -84,6 +84,17 @@ async fn refresh_series(
     shutdown: CancellationToken,
 ) {
     loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SERIES_REFRESH) => {},
+        }
+        load_series(&config, &store, &telemetry).await;
+    }
+}
+
+/// Every monitor's latest results into the gauges.
+async fn load_series(config: &Config, store: &Store, telemetry: &Telemetry) {
+    {
         for m in &config.monitors {
             match store.latest(&m.name).await {
                 Ok(rows) => telemetry.set_series(
@@ -104,10 +115,6 @@ async fn refresh_series(
                     tracing::warn!(monitor = %m.name, error = %e, "cannot read latest results for metrics")
                 }
             }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(SERIES_REFRESH) => {},
         }
     }
 }
@@ -181,6 +188,8 @@ pub async fn run(
         telemetry.clone(),
         Limits::default(),
     );
+    // The first scrape already shows what the store knows.
+    load_series(&config, &store, &telemetry).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
