@@ -83,36 +83,46 @@
 
   function fmtTime(t) { return new Date(t).toISOString().replace("T", " ").slice(0, 19) + "Z"; }
 
+  // One x axis for both: the stored buckets (the history the baseline learned from, bucketed
+  // metrics only) and the measurements (value, band, anomaly at each scan).
   function chart(container, series) {
-    const pts = series.points.filter((p) => p.value !== null);
-    if (pts.length < 2) {
+    const rows = new Map();
+    const row = (x) => { if (!rows.has(x)) rows.set(x, { b: null, v: null, lo: null, hi: null, a: null }); return rows.get(x); };
+    for (const b of series.buckets || []) row(Date.parse(b.start) / 1000).b = b.value;
+    for (const p of series.points) {
+      if (p.value === null) continue;
+      const r = row(Date.parse(p.observed_at) / 1000);
+      r.v = p.value; r.lo = p.lower; r.hi = p.upper; r.a = p.anomaly ? p.value : null;
+    }
+    const xs = Array.from(rows.keys()).sort((a, b) => a - b);
+    const hasBuckets = (series.buckets || []).length > 1;
+    const measured = series.points.filter((p) => p.value !== null).length;
+    if (!hasBuckets && measured < 2) {
       const p = document.createElement("p");
       p.className = "nochart";
-      p.textContent = pts.length === 0 ? "no values yet" : "one value so far: " + pts[0].value;
+      p.textContent = measured === 0 ? "no values yet" : "one value so far: " + series.points.find((q) => q.value !== null).value;
       container.appendChild(p);
       return false;
     }
-    const xs = pts.map((p) => Date.parse(p.observed_at) / 1000);
-    const val = pts.map((p) => p.value);
-    const lo = pts.map((p) => (p.lower === null ? null : p.lower));
-    const hi = pts.map((p) => (p.upper === null ? null : p.upper));
-    const anom = pts.map((p) => (p.anomaly ? p.value : null));
+    const col = (k) => xs.map((x) => { const v = rows.get(x)[k]; return v === undefined ? null : v; });
     const width = Math.max(320, container.clientWidth - 16);
     const opts = {
       width, height: 180,
       legend: { show: true },
       scales: { x: { time: true } },
+      axes: [{}, { size: 70 }],
       series: [
         {},
-        { label: "value", stroke: "#1565c0", width: 1.5, points: { show: pts.length < 60 } },
-        { label: "lower", stroke: "rgba(46,125,50,.6)", dash: [4, 4], width: 1 },
-        { label: "upper", stroke: "rgba(46,125,50,.6)", dash: [4, 4], width: 1 },
+        { label: "per bucket", stroke: "#90a4ae", width: 1, spanGaps: true, show: hasBuckets },
+        { label: "measured", stroke: "#1565c0", width: 1.5, spanGaps: true, points: { show: true, size: 5 } },
+        { label: "lower", stroke: "rgba(46,125,50,.7)", dash: [4, 4], width: 1, spanGaps: true },
+        { label: "upper", stroke: "rgba(46,125,50,.7)", dash: [4, 4], width: 1, spanGaps: true },
         { label: "anomaly", stroke: "#e65100", width: 0, paths: () => null,
-          points: { show: true, size: 9, fill: "#e65100", stroke: "#e65100" } },
+          points: { show: true, size: 10, fill: "#e65100", stroke: "#e65100" } },
       ],
-      bands: [{ series: [3, 2], fill: "rgba(76,175,80,.12)" }],
+      bands: [{ series: [4, 3], fill: "rgba(76,175,80,.15)" }],
     };
-    const plot = new uPlot(opts, [xs, val, lo, hi, anom], container);
+    const plot = new uPlot(opts, [xs, col("b"), col("v"), col("lo"), col("hi"), col("a")], container);
     plots.push(plot);
     return true;
   }
@@ -132,7 +142,8 @@
       catch (e) { say("run now: " + e.message); }
     };
     let drawn = 0;
-    for (const r of m.results) {
+    const ordered = m.results.slice().sort((a, b) => rank[b.status] - rank[a.status]);
+    for (const r of ordered) {
       const box = document.createElement("div");
       box.className = "chart";
       box.dataset.metric = r.metric;

@@ -33,6 +33,9 @@ pub struct MonitorInfo {
     pub dataset: String,
     /// e.g. `every 900s` or `cron "*/15 * * * *" in UTC`; `None`: runs only on request.
     pub schedule: Option<String>,
+    /// Width of its bucketed series (volume, bucket_null_rate) in seconds; `None` without a
+    /// timestamp column.
+    pub bucket_seconds: Option<i64>,
 }
 
 /// Why a run could not be triggered.

@@ -179,6 +179,13 @@ pub struct PointBody {
     pub run_id: i64,
 }
 
+/// One bucket of a bucketed series (volume, bucket_null_rate): the history the baseline learns from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BucketBody {
+    pub start: DateTime<Utc>,
+    pub value: f64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeriesBody {
     pub monitor: String,
@@ -186,6 +193,9 @@ pub struct SeriesBody {
     pub column: Option<String>,
     /// Oldest first.
     pub points: Vec<PointBody>,
+    /// For bucketed metrics, the stored buckets of the last 28 days (at most 1000, oldest first);
+    /// empty otherwise.
+    pub buckets: Vec<BucketBody>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -514,7 +524,7 @@ async fn monitor_series(
 ) -> Result<Json<SeriesBody>, ApiError> {
     let Path(name) = name.map_err(rejection)?;
     let Query(q) = q.map_err(rejection)?;
-    known_monitor(&state, &name)?;
+    let info = known_monitor(&state, &name)?.clone();
     let limit = page(&state, q.limit)?;
     let key = series_key(&name, &q.metric, q.column.as_deref())?;
     let points = state
@@ -523,11 +533,32 @@ async fn monitor_series(
         .history(&key, q.since, i64::from(limit))
         .await
         .map_err(|e| ApiError::internal("read a series", e))?;
+    let mut buckets = Vec::new();
+    if let (true, Some(width)) = (key.metric.is_bucketed(), info.bucket_seconds) {
+        let since = q
+            .since
+            .unwrap_or_else(|| Utc::now() - chrono::Duration::days(28));
+        let mut all = state
+            .inner
+            .store
+            .buckets(&key, width, Some(since))
+            .await
+            .map_err(|e| ApiError::internal("read buckets", e))?;
+        let skip = all.len().saturating_sub(1000);
+        buckets = all
+            .drain(skip..)
+            .map(|b| BucketBody {
+                start: b.bucket_start,
+                value: b.value,
+            })
+            .collect();
+    }
     Ok(Json(SeriesBody {
         monitor: name,
         metric: key.metric.as_str().to_string(),
         column: key.label(),
         points: points.into_iter().map(point_body).collect(),
+        buckets,
     }))
 }
 

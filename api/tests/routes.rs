@@ -104,7 +104,13 @@ async fn fixture(auth: bool) -> Fixture {
                     },
                 ),
             ],
-            buckets: Vec::new(),
+            buckets: vec![tidewatch_store::BucketRecord {
+                key: SeriesKey::table("orders", checks::Metric::Volume),
+                bucket_start: at - Duration::hours(1),
+                bucket_seconds: 3600,
+                value: volume,
+                observed_at: at,
+            }],
             schema: None,
             problems: 0,
         };
@@ -122,12 +128,14 @@ async fn fixture(auth: bool) -> Fixture {
                 source: "shop".into(),
                 dataset: "public.orders".into(),
                 schedule: Some("every 3600s".into()),
+                bucket_seconds: Some(3600),
             },
             MonitorInfo {
                 name: "customers".into(),
                 source: "shop".into(),
                 dataset: "public.customers".into(),
                 schedule: None,
+                bucket_seconds: None,
             },
         ],
         triggered: Mutex::new(Vec::new()),
@@ -219,7 +227,7 @@ async fn open_api_serves_every_route() {
     let (s, b) = call(
         &f,
         "GET",
-        "/api/v1/monitors/orders/series?metric=volume&limit=10",
+        "/api/v1/monitors/orders/series?metric=volume&limit=10&since=2026-11-29T00:00:00Z",
         None,
         None,
     )
@@ -230,6 +238,9 @@ async fn open_api_serves_every_route() {
     assert_eq!(points[9]["anomaly"], true);
     assert_eq!(points[8]["anomaly"], false);
     assert_eq!(points[9]["upper"], 110.0);
+    let buckets = b["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 30, "every stored bucket of the window");
+    assert_eq!(buckets[29]["value"], 3.0);
     let (s, b) = call(
         &f,
         "GET",
@@ -240,6 +251,11 @@ async fn open_api_serves_every_route() {
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["points"].as_array().map(Vec::len), Some(30));
+    assert_eq!(
+        b["buckets"].as_array().map(Vec::len),
+        Some(0),
+        "not a bucketed metric"
+    );
 
     let (s, b) = call(&f, "GET", "/api/v1/runs?monitor=orders&limit=7", None, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");

@@ -168,6 +168,10 @@ pub async fn run(
                 source: m.source.clone(),
                 dataset: m.dataset.clone(),
                 schedule: m.schedule.as_ref().map(describe_schedule),
+                bucket_seconds: m
+                    .timestamp_column
+                    .as_ref()
+                    .map(|_| m.bucket.as_secs() as i64),
             })
             .collect(),
         handle: scheduler.handle(),
