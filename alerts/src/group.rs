@@ -25,10 +25,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Status};
+use crate::inhibit::Inhibitor;
 use crate::labels::LabelSet;
-use crate::mute::Muter;
+use crate::mute::{Muter, Mutes};
 use crate::notification::Notification;
 use crate::route::Route;
+use crate::silence::Silence;
 
 /// All groups. Start with `Aggregator::default()` or a deserialized copy of a stored one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -267,6 +269,17 @@ fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
         .ok()
         .and_then(|d| t.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl<'a> Mutes<'a> {
+    /// Silences and inhibition as of now, the inhibition sources copied out of `agg`.
+    pub fn snapshot(agg: &Aggregator, silences: &'a [Silence], inhibitor: &'a Inhibitor) -> Self {
+        Mutes {
+            silences,
+            inhibitor,
+            sources: agg.alerts().into_iter().cloned().collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
-use crate::group::Aggregator;
 use crate::inhibit::Inhibitor;
 use crate::silence::Silence;
 
@@ -39,7 +38,8 @@ impl Muter for [Silence] {
 }
 
 /// Silences and inhibition together, with the inhibition sources copied out of the aggregator (so
-/// the aggregator can be flushed while this is borrowed):
+/// the aggregator can be flushed while this is borrowed; `Mutes::snapshot` lives beside the
+/// aggregator in `group.rs`, so this file does not import it):
 ///
 /// ```
 /// # use alerts::{Aggregator, Inhibitor, Mutes, Silence};
@@ -56,16 +56,6 @@ pub struct Mutes<'a> {
     pub inhibitor: &'a Inhibitor,
     /// Every alert currently held; the firing ones are the possible inhibition sources.
     pub sources: Vec<Alert>,
-}
-
-impl<'a> Mutes<'a> {
-    pub fn snapshot(agg: &Aggregator, silences: &'a [Silence], inhibitor: &'a Inhibitor) -> Self {
-        Mutes {
-            silences,
-            inhibitor,
-            sources: agg.alerts().into_iter().cloned().collect(),
-        }
-    }
 }
 
 impl Muter for Mutes<'_> {

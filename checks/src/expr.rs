@@ -475,7 +475,9 @@ impl Cursor {
             return Ok(name);
         }
         let name = self.take_while(|ch, i| {
-            ch == '_' || ch.is_ascii_alphabetic() || (i > 0 && (ch.is_ascii_digit() || ch == '$'))
+            ch == '_'
+                || ch.is_ascii_alphabetic()
+                || (i > 0 && (ch.is_ascii_digit() || ch == '$' || ch == '.'))
         });
         if name.is_empty() {
             return Err(ExprError::new(
@@ -718,13 +720,25 @@ mod tests {
     }
 
     #[test]
+    fn field_paths_are_column_names() {
+        assert_eq!(
+            ok("null_rate(user.email) < 2%").column.as_deref(),
+            Some("user.email")
+        );
+        assert!(err("null_rate(.email) < 2%")
+            .message
+            .contains("column name"));
+    }
+
+    #[test]
     fn percentages_only_for_ratio_metrics() {
         assert!((ok("null_rate(email) < 0.5%").threshold - 0.005).abs() < 1e-12);
         let e = err("null_count(email) < 1%");
         assert_eq!(e.offset, 20);
         assert_eq!(
             e.message,
-            "\"1%\" is a percentage, only duplicate_rate, null_rate and bucket_null_rate take one"
+            "\"1%\" is a percentage, only duplicate_rate, null_rate, bucket_null_rate, parse_error_rate, \
+             late_rate and reconcile_gap take one"
         );
     }
 
@@ -857,8 +871,10 @@ mod tests {
         assert_eq!(e.offset, 0);
         assert_eq!(
             e.message,
-            "unknown metric \"nul_rate\" (expected one of row_count, volume, freshness, schema, \
-             duplicate_count, duplicate_rate, null_count, null_rate, bucket_null_rate, distinct_count, min, max, mean)"
+            "unknown metric \"nul_rate\" (expected one of row_count, message_count, volume, freshness, \
+             schema, duplicate_count, duplicate_rate, null_count, null_rate, bucket_null_rate, \
+             distinct_count, min, max, mean, consumer_lag, consumer_lag_seconds, parse_error_rate, \
+             late_rate, reconcile_gap)"
         );
         let e = err("  rows > 1");
         assert_eq!(e.offset, 2);

@@ -92,6 +92,18 @@ pub fn judge(
                 r.details = Some(serde_json::json!({ "not_measured": names, "reason": s.reason }));
             }
         }
+        if let Some(d) = profile
+            .details
+            .iter()
+            .find(|d| d.metric == obs.metric && d.target == obs.target)
+        {
+            match (&mut r.details, &d.value) {
+                (Some(serde_json::Value::Object(have)), serde_json::Value::Object(more)) => {
+                    have.extend(more.clone());
+                }
+                (details, value) => *details = Some(value.clone()),
+            }
+        }
         match apply_checks(obs.value, &applicable) {
             Some(v) => {
                 // An explicit check decides; schema drift still shows as an anomaly beside a pass.
@@ -128,6 +140,12 @@ pub fn judge(
             .observations
             .iter()
             .any(|o| o.metric == Metric::Volume && o.value == 0.0);
+        let new_data_metric = c.check.metric.is_bucketed()
+            || matches!(c.check.metric, Metric::FreshnessSeconds | Metric::Schema);
+        if profile.partial.is_some() && !new_data_metric {
+            // Measured by the next full profile, not by this incremental one.
+            continue;
+        }
         let target = Target::from_label(c.check.metric, c.check.column.as_deref());
         let mut r = row(c.check.metric, target, None, Status::Error);
         if c.check.metric == Metric::BucketNullRate && empty_bucket {

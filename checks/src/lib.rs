@@ -18,7 +18,7 @@ pub mod verdict;
 pub mod window;
 
 pub use metric::{Metric, Observation};
-pub use profile::{Failure, Profile, Skipped};
+pub use profile::{Detail, Failure, Profile, Skipped};
 pub use report::{ResultRow, ScanReport};
 pub use schema::{Column, SchemaDiff, TypeChange};
 pub use series::{SeriesKey, Target};

@@ -35,12 +35,26 @@ pub enum Metric {
     /// Internal bucket series (never a check or an output row): the newest timestamp per volume bucket in
     /// unix seconds, the table's own load history from which freshness learns its cadence on a first scan.
     NewestRow,
+    /// Messages retained by a topic or stream (Kafka: sum of high minus low watermarks).
+    MessageCount,
+    /// Messages a consumer group (or NATS consumer) has not consumed yet; column = group.
+    ConsumerLag,
+    /// Age of the oldest message a consumer group has not consumed, in seconds; column = group.
+    ConsumerLagSeconds,
+    /// Sampled messages whose payload could not be decoded, divided by sampled messages.
+    ParseErrorRate,
+    /// Sampled messages whose event time is older than their broker time minus the grace, divided by
+    /// sampled messages with an event time.
+    LateRate,
+    /// |stream - table| / stream per complete event-time bucket (the largest gap of the judged buckets).
+    ReconcileGap,
 }
 
 impl Metric {
     /// Every metric, in output order.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 19] = [
         Metric::RowCount,
+        Metric::MessageCount,
         Metric::Volume,
         Metric::FreshnessSeconds,
         Metric::Schema,
@@ -53,6 +67,11 @@ impl Metric {
         Metric::Min,
         Metric::Max,
         Metric::Mean,
+        Metric::ConsumerLag,
+        Metric::ConsumerLagSeconds,
+        Metric::ParseErrorRate,
+        Metric::LateRate,
+        Metric::ReconcileGap,
     ];
 
     /// The name used in config, output and the state store.
@@ -72,6 +91,12 @@ impl Metric {
             Metric::Volume => "volume",
             Metric::BucketNullRate => "bucket_null_rate",
             Metric::NewestRow => "newest_row",
+            Metric::MessageCount => "message_count",
+            Metric::ConsumerLag => "consumer_lag",
+            Metric::ConsumerLagSeconds => "consumer_lag_seconds",
+            Metric::ParseErrorRate => "parse_error_rate",
+            Metric::LateRate => "late_rate",
+            Metric::ReconcileGap => "reconcile_gap",
         }
     }
 
@@ -103,6 +128,8 @@ impl Metric {
                 | Metric::Min
                 | Metric::Max
                 | Metric::Mean
+                | Metric::ConsumerLag
+                | Metric::ConsumerLagSeconds
         )
     }
 
@@ -113,14 +140,19 @@ impl Metric {
 
     /// Whether the value is a duration in seconds (check thresholds may be written as `2h`).
     pub fn is_duration(self) -> bool {
-        matches!(self, Metric::FreshnessSeconds)
+        matches!(self, Metric::FreshnessSeconds | Metric::ConsumerLagSeconds)
     }
 
     /// Whether the value is a ratio in [0, 1] (check thresholds may be written as `1%`).
     pub fn is_ratio(self) -> bool {
         matches!(
             self,
-            Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate
+            Metric::NullRate
+                | Metric::DuplicateRate
+                | Metric::BucketNullRate
+                | Metric::ParseErrorRate
+                | Metric::LateRate
+                | Metric::ReconcileGap
         )
     }
 

@@ -17,6 +17,22 @@ pub struct Profile {
     /// Notes on what was deliberately not measured (e.g. distinct counts of a `json` column), by
     /// target; they travel into the result's `details.not_measured`.
     pub skipped: Vec<Skipped>,
+    /// Structure that travels with an observation into its result's `details` (e.g. an estimated
+    /// distinct count's `{"approximate": true, "method": ...}`, or the buckets a reconciliation found
+    /// disagreeing); merged into that row's `details`.
+    pub details: Vec<Detail>,
+    /// Set when the source measured only new data (an incremental profile): table-wide metrics are
+    /// absent by design, so checks on them are not judged this time (no `error` row). The text says
+    /// what was measured.
+    pub partial: Option<String>,
+}
+
+/// Details of one observation, by metric and target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub metric: Metric,
+    pub target: Target,
+    pub value: serde_json::Value,
 }
 
 /// A measurement that could not be taken.

@@ -19,8 +19,12 @@ pub const TARGET_RATIO: f64 = 1.10;
 /// What `tidewatch-lab bench profile` was asked to do (its flags).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfileOptions {
-    /// Server to use; the bench creates its own database tw_bench_<pid> there and drops it.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    /// Server to use; the bench creates its own database `tw_bench_<pid>` there and drops it.
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        help = "Server to use; the bench creates its own database tw_bench_<pid> there and drops it"
+    )]
     pub url: String,
     /// Table sizes in rows, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
@@ -506,13 +510,21 @@ async fn run_size(
     let mut wh = Warehouse::connect(source)
         .await
         .context("connecting as tidewatch does")?;
+    let table_ref = monitor
+        .table()
+        .context("the bench monitor measures a table")?;
     let schema = wh
-        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
+        .columns(source, table_ref.schema.as_ref(), &table_ref.name)
         .await;
     wh.close().await;
     let schema = schema.context("reading the catalog")?;
     let tidewatch::sources::warehouse::profile::Planned { plan, failures, .. } =
-        tidewatch::sources::warehouse::profile::plan_profile(monitor, &schema, Dialect::Postgres);
+        tidewatch::sources::warehouse::profile::plan_profile(
+            monitor,
+            table_ref,
+            &schema,
+            Dialect::Postgres,
+        );
     if let Some(f) = failures.first() {
         bail!("planning the profile failed: {}", f.message);
     }

@@ -34,6 +34,8 @@ enum BenchCommand {
     /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
     /// computing the same metrics, and print the ratio of the medians per table size.
     Profile(lab::bench_profile::ProfileOptions),
+    /// Messages per second of the stream payload profile step (JSON → Arrow → metrics) on one core.
+    Payload(lab::bench_payload::PayloadArgs),
     /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
     /// the idle scheduler's CPU with 1,000 monitors.
     Service(lab::bench_service::ServiceArgs),
@@ -66,6 +68,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: BenchCommand::Detectors(a),
         } => lab::bench_detectors::run(&a),
+        Command::Bench {
+            bench: BenchCommand::Payload(a),
+        } => lab::bench_payload::run(&a),
         Command::Bench {
             bench: BenchCommand::Profile(opts),
         } => tokio::runtime::Runtime::new()

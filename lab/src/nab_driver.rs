@@ -1,5 +1,5 @@
 //! `tidewatch-lab nab`: the NAB driver. Reads the NAB corpus (data files, labelled windows, cost
-//! profiles), runs a model over every file strictly online and scores the scores with [`crate::nab`].
+//! profiles), runs a model over every file strictly online and scores its output with [`crate::nab`].
 //!
 //! The files are parsed with `tidewatch detect`'s CSV parser ([`tidewatch::detect::parse_row`]), so a
 //! NAB file reads exactly as `tidewatch detect --input` would read it.
@@ -98,17 +98,15 @@ fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
     Ok(c)
 }
 
-/// One parsed row: timestamp, the value (NaN when empty or `nan`) and the value's original text.
-type Row = (i64, f64, String);
-
-/// Reads a `timestamp,value` CSV; the header line is optional, blank lines are skipped.
-fn read_csv(reader: impl Read) -> Result<Vec<Row>> {
+/// Reads a `timestamp,value` CSV into `(timestamp, value)` rows (NaN for an empty value or `nan`);
+/// the header line is optional, blank lines are skipped.
+fn read_csv(reader: impl Read) -> Result<Vec<(i64, f64)>> {
     let mut rows = Vec::new();
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = i + 1;
         let line = line.with_context(|| format!("cannot read line {line_no}"))?;
-        if let Some((ts, value, text)) = parse_row(line_no, &line, rows.is_empty())? {
-            rows.push((ts, value, text.to_string()));
+        if let Some((ts, value, _)) = parse_row(line_no, &line, rows.is_empty())? {
+            rows.push((ts, value));
         }
     }
     Ok(rows)
@@ -340,5 +338,36 @@ fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
         .collect();
     if !fps.is_empty() {
         println!("      FP {}", fps.join(" "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn novelty_overrides_set_their_fields_and_reject_the_rest() {
+        let c = novelty_config(Some("scales=1:4:16, window=12,residual=0")).ok();
+        let expected = NoveltyConfig {
+            scales: [1, 4, 16],
+            window: 12,
+            residual: false,
+            ..NoveltyConfig::default()
+        };
+        assert_eq!(c, Some(expected));
+        assert_eq!(novelty_config(None).ok(), Some(NoveltyConfig::default()));
+        for bad in ["window", "window=big", "colour=red"] {
+            assert!(novelty_config(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nab_csv_reads_as_tidewatch_detect_does() {
+        let text = "timestamp,value\n2014-04-01 00:00:00,1.5\n\n2014-04-01 00:05:00,\n";
+        let rows = read_csv(text.as_bytes()).ok().unwrap_or_default();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], (1_396_310_400, 1.5));
+        assert!(rows[1].0 == 1_396_310_700 && rows[1].1.is_nan());
+        assert!(read_csv("1,2,3\n".as_bytes()).is_err());
     }
 }

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long)]
         monitor: Option<String>,
     },
+    /// Print the SQL a scan would send to each monitor's warehouse (after its catalog read), without
+    /// running it.
+    Explain {
+        #[arg(short, long, default_value = "tidewatch.yaml")]
+        config: PathBuf,
+        /// Only this monitor.
+        #[arg(long)]
+        monitor: Option<String>,
+    },
     /// Mark an anomaly as expected (not an incident): it stays in the history and the baseline learns
     /// from it. Without --at, the newest measurement of the series is marked.
     Feedback {
@@ -124,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             monitor,
         } => scan(&config, format, monitor.as_deref()),
+        Command::Explain { config, monitor } => explain(&config, monitor.as_deref()),
         Command::Feedback {
             config,
             monitor,
@@ -247,6 +257,50 @@ async fn open_store(cfg: &tidewatch::config::Config) -> anyhow::Result<tidewatch
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
+    let Some(cfg) = load_config(config) else {
+        return Ok(2);
+    };
+    if let Some(name) = monitor {
+        if !cfg.monitors.iter().any(|m| m.name == name) {
+            anyhow::bail!("no monitor named {name} in {}", config.display());
+        }
+    }
+    let mut out = std::io::stdout();
+    let code = runtime()?.block_on(async {
+        let store = open_store(&cfg).await?;
+        let mut code = 0;
+        for m in cfg
+            .monitors
+            .iter()
+            .filter(|m| monitor.is_none_or(|o| m.name == o))
+        {
+            let request =
+                tidewatch::pipeline::scan::request_for(&store, m, chrono::Utc::now()).await?;
+            let _ = writeln!(out, "-- monitor {} ({}: {})", m.name, m.source, m.dataset);
+            let (Some(source), Some(_)) = (cfg.sources.get(&m.source), m.table()) else {
+                let _ = writeln!(out, "-- no SQL: a stream or reconcile monitor\n");
+                continue;
+            };
+            match tidewatch::sources::warehouse::profile::explain(m, source, request).await {
+                Ok(statements) => {
+                    for sql in statements {
+                        let _ = writeln!(out, "{sql};");
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "-- error: {e}");
+                    code = 2;
+                }
+            }
+            let _ = writeln!(out);
+        }
+        store.close().await;
+        anyhow::Ok(code)
+    })?;
+    Ok(code)
 }
 
 fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<u8> {

@@ -240,3 +240,24 @@ monitors:
     assert!(all.contains("\"status\":\"error\""), "{all}");
     assert!(!all.contains(secret), "secret leaked: {all}");
 }
+
+#[test]
+fn explain_prints_one_profile_statement_per_monitor() {
+    let dir = temp_dir("explain");
+    let demo = dir.join("demo");
+    let out = tidewatch(&["demo", "--dir", demo.to_str().unwrap(), "--once"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cfg = demo.join("tidewatch.yaml");
+    let out = tidewatch(&["explain", "-c", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("SELECT ").count(), 2, "{stdout}");
+    assert!(stdout.contains("-- monitor orders"), "{stdout}");
+    assert!(stdout.contains("FROM \"orders\";"), "{stdout}");
+    assert!(stdout.contains("FROM \"customers\";"), "{stdout}");
+    // Only the key's exact distinct: no per-column COUNT(DISTINCT) by default.
+    assert_eq!(stdout.matches("COUNT(DISTINCT").count(), 2, "{stdout}");
+    let out = tidewatch(&["explain", "-c", cfg.to_str().unwrap(), "--monitor", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no monitor named nope"));
+}

@@ -4,4 +4,5 @@
 
 pub mod db;
 pub mod scan_suite;
+pub mod streams;
 pub mod warehouses;

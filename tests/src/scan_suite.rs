@@ -146,6 +146,7 @@ pub async fn exact_values(kind: Kind) -> anyhow::Result<()> {
     timestamp_column: created_at
     key: [id]
     columns: [email, amount, status]
+    distinct: [email, amount, status]
     checks:
       - row_count > 0
       - null_rate(email) < 0.01
@@ -664,6 +665,174 @@ pub async fn buckets_counted_inline_after_the_warm_start(kind: Kind) -> anyhow::
         .buckets(&SeriesKey::table("ev", Metric::NewestRow), 3600, None)
         .await?;
     assert_eq!(newest.last().map(|b| b.value as i64), Some(current + 3599));
+    store.close().await;
+    wh.cleanup().await
+}
+
+/// Several uniqueness checks beside the key, exact, in one statement; the default profile has no
+/// exact distinct counts; a `where:` filter narrows every metric; a `where:` the warehouse rejects is
+/// that monitor's error with the warehouse's message, and the other monitors still run.
+pub async fn uniqueness_checks_and_where(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    // id unique; customer_id: 2 extra rows; (a, b): 1 extra row (the NULL-b row is no duplicate).
+    wh.exec(
+        "CREATE TABLE orders (id INTEGER, customer_id INTEGER, a INTEGER, b INTEGER, status VARCHAR(10));
+         INSERT INTO orders VALUES (1, 10, 1, 1, 'live'), (2, 10, 1, 1, 'live'), (3, 10, 2, NULL, 'live'),
+           (4, 11, 2, NULL, 'test'), (5, 12, 3, 3, 'test')",
+    )
+    .await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: all
+    source: wh
+    table: {t}
+    key: [id]
+    checks:
+      - duplicate_count(id) = 0
+      - duplicate_count(customer_id) = 0
+      - duplicate_count(a, b) = 0
+      - duplicate_rate(customer_id) < 50%
+  - name: live
+    source: wh
+    table: {t}
+    where: \"status = 'live'\"
+    checks: [row_count = 3, duplicate_count(customer_id) = 2]
+  - name: broken
+    source: wh
+    table: {t}
+    where: \"no_such_column = 1\"
+",
+            t = wh.dataset("orders")
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    let dups = |m: &str, col: &str| find(&report, m, "duplicate_count", Some(col)).clone();
+    assert_eq!(dups("all", "id").value, Some(0.0));
+    assert_eq!(dups("all", "id").status, Status::Pass);
+    assert_eq!(dups("all", "customer_id").value, Some(2.0));
+    assert_eq!(dups("all", "customer_id").status, Status::Fail);
+    assert_eq!(dups("all", "a,b").value, Some(1.0));
+    let rate = find(&report, "all", "duplicate_rate", Some("customer_id"));
+    assert_close(rate.value.unwrap(), 0.4, "duplicate_rate(customer_id)");
+    assert_eq!(rate.status, Status::Pass);
+    // No exact distinct counts unless asked (SQLite and MariaDB have no free estimate either).
+    if kind != Kind::Postgres {
+        assert!(
+            !report
+                .results
+                .iter()
+                .any(|r| r.monitor == "all" && r.metric == checks::Metric::DistinctCount),
+            "{:#?}",
+            report.results
+        );
+    }
+    // The filter narrows every metric of its monitor.
+    let live_rows = find(&report, "live", "row_count", None);
+    assert_eq!(live_rows.value, Some(3.0));
+    assert_eq!(live_rows.status, Status::Pass);
+    assert_eq!(dups("live", "customer_id").value, Some(2.0));
+    assert_eq!(
+        find(&report, "live", "null_count", Some("b")).value,
+        Some(1.0)
+    );
+    // A filter the warehouse rejects fails its monitor only, with the warehouse's own words.
+    let broken = find(&report, "broken", "row_count", None);
+    assert_eq!(broken.status, Status::Error);
+    assert!(
+        broken
+            .message
+            .to_ascii_lowercase()
+            .contains("no_such_column"),
+        "{}",
+        broken.message
+    );
+    assert_eq!(report.exit_code(), 2);
+    wh.cleanup().await
+}
+
+/// `mode: incremental` reads only the new buckets (and freshness) between full profiles, with exactly
+/// the values a full profile of the same data gives; late rows inside `lateness` are recounted; checks
+/// on table-wide metrics wait for the next full profile instead of failing.
+pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    let hour = 3600;
+    let now = chrono::Utc::now().timestamp();
+    let h = now - now.rem_euclid(hour);
+    let ts = wh.timestamp_type();
+    let mut rows = Vec::new();
+    for b in 1..=10 {
+        for i in 0..3 {
+            let email = if i == 0 && b % 2 == 0 { "NULL" } else { "'x'" };
+            rows.push(format!(
+                "({email}, {})",
+                wh.at_epoch(h - b * hour + 60 + i * 600)
+            ));
+        }
+    }
+    wh.exec(&format!(
+        "CREATE TABLE ev (email VARCHAR(10), created_at {ts}); INSERT INTO ev VALUES {}",
+        rows.join(", ")
+    ))
+    .await?;
+    let monitor = |name: &str, mode: &str| {
+        format!(
+            "  - name: {name}\n    source: wh\n    table: {}\n    timestamp_column: created_at\n    mode: {mode}\n    lateness: 3h\n    lookback: 1d\n    checks: [row_count > 0, 'bucket_null_rate(email) < 50%']\n",
+            wh.dataset("ev")
+        )
+    };
+    let yaml = config_head(&wh, "") + &monitor("inc", "incremental") + &monitor("full", "full");
+    let ws = Workspace::new();
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
+    // First scan: the warm start is always a full profile.
+    let first = ws.scan_at(&yaml, at(h - hour + 60)).await?;
+    assert_eq!(find(&first, "inc", "row_count", None).value, Some(30.0));
+    // A late row for three hours ago, then the next scan an hour later.
+    wh.exec(&format!(
+        "INSERT INTO ev VALUES ('x', {})",
+        wh.at_epoch(h - 3 * hour + 1800)
+    ))
+    .await?;
+    let second = ws.scan_at(&yaml, at(h + 60)).await?;
+    // The incremental scan measured no table-wide metric, and its row_count check waits.
+    assert!(
+        !second
+            .results
+            .iter()
+            .any(|r| r.monitor == "inc" && r.metric == checks::Metric::RowCount),
+        "{:#?}",
+        second.results
+    );
+    assert_eq!(find(&second, "full", "row_count", None).value, Some(31.0));
+    for metric in ["volume", "freshness_seconds"] {
+        let (i, f) = (
+            find(&second, "inc", metric, None),
+            find(&second, "full", metric, None),
+        );
+        assert!(
+            (i.value.unwrap() - f.value.unwrap()).abs() < 5.0,
+            "{metric}: {i:?} vs {f:?}"
+        );
+    }
+    assert_eq!(find(&second, "inc", "volume", None).value, Some(3.0));
+    let inc_nulls = find(&second, "inc", "bucket_null_rate", Some("email"));
+    assert_eq!(
+        inc_nulls.value,
+        find(&second, "full", "bucket_null_rate", Some("email")).value
+    );
+    assert_eq!(inc_nulls.status, Status::Pass);
+    let store = ws.store().await?;
+    let series = |m: &str| {
+        let key = checks::SeriesKey::table(m, checks::Metric::Volume);
+        let store = &store;
+        async move { store.buckets(&key, hour, None).await }
+    };
+    let (inc, full) = (series("inc").await?, series("full").await?);
+    assert_eq!(inc, full, "the same buckets from both modes");
+    let late = inc
+        .iter()
+        .find(|b| b.bucket_start.timestamp() == h - 3 * hour)
+        .unwrap();
+    assert_eq!(late.value, 4.0, "the late row was recounted");
     store.close().await;
     wh.cleanup().await
 }

@@ -85,3 +85,13 @@ async fn freshness_warm_start() -> anyhow::Result<()> {
 async fn buckets_counted_inline_after_the_warm_start() -> anyhow::Result<()> {
     suite::buckets_counted_inline_after_the_warm_start(Postgres).await
 }
+
+#[tokio::test]
+async fn uniqueness_checks_and_where() -> anyhow::Result<()> {
+    suite::uniqueness_checks_and_where(Postgres).await
+}
+
+#[tokio::test]
+async fn incremental_matches_full() -> anyhow::Result<()> {
+    suite::incremental_matches_full(Postgres).await
+}

@@ -23,3 +23,13 @@ async fn missing_table_does_not_stop_others() -> anyhow::Result<()> {
 async fn buckets_counted_inline_after_the_warm_start() -> anyhow::Result<()> {
     suite::buckets_counted_inline_after_the_warm_start(Sqlite).await
 }
+
+#[tokio::test]
+async fn uniqueness_checks_and_where() -> anyhow::Result<()> {
+    suite::uniqueness_checks_and_where(Sqlite).await
+}
+
+#[tokio::test]
+async fn incremental_matches_full() -> anyhow::Result<()> {
+    suite::incremental_matches_full(Sqlite).await
+}

@@ -8,7 +8,7 @@
 //! this far from the prediction is under the learned model), reported as `score = s / (s + 2.5)` with
 //! `s = -log10(p)` decades of surprise. So a score of 0.5 means `p = 10^-2.5`, 0.75 means `p = 10^-7.5`;
 //! the score never saturates below `p = 1e-300`, so thresholds stay distinct at the top. A point is an anomaly when
-//! `score >= threshold(sensitivity) = 1 - sensitivity` (sensitivity in `[0, 1]`, default
+//! `score >= threshold(sensitivity) = 1 - sensitivity` (sensitivity in the open interval `(0, 1)` as config and `detect` accept it; the model clamps, default
 //! [`DEFAULT_SENSITIVITY`]); the band `lower..=upper` is the range of values that would score below that
 //! threshold at that timestamp.
 //!
@@ -51,8 +51,16 @@ impl SeriesKind {
         Some(match metric {
             Metric::Volume => SeriesKind::Volume,
             Metric::FreshnessSeconds => SeriesKind::Freshness,
-            Metric::NullRate | Metric::DuplicateRate | Metric::BucketNullRate => SeriesKind::Ratio,
+            Metric::NullRate
+            | Metric::DuplicateRate
+            | Metric::BucketNullRate
+            | Metric::ParseErrorRate
+            | Metric::LateRate
+            | Metric::ReconcileGap => SeriesKind::Ratio,
             Metric::RowCount
+            | Metric::MessageCount
+            | Metric::ConsumerLag
+            | Metric::ConsumerLagSeconds
             | Metric::NullCount
             | Metric::DuplicateCount
             | Metric::DistinctCount
@@ -119,7 +127,7 @@ impl FromStr for Direction {
 /// Per-monitor settings of a detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
-    /// In `[0, 1]`; higher flags more. The anomaly threshold on the score is `1 - sensitivity`.
+    /// In `(0, 1)` (config and `detect` refuse 0 and 1); higher flags more. The anomaly threshold on the score is `1 - sensitivity`.
     pub sensitivity: f64,
     pub direction: Direction,
     /// A deviation from the prediction smaller than this is never an anomaly (same unit as the series).

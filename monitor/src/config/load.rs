@@ -1,8 +1,11 @@
 //! Reading `tidewatch.yaml`: stage 1 parses YAML into a tree that keeps the place of every node, stage 2
 //! walks it into [`Config`] and collects every problem with its place instead of stopping at the first.
 
+#[path = "stream.rs"]
+pub(crate) mod stream;
+
 use super::interp::{interpolate, InterpError};
-use super::{CheckSpec, Config, Monitor, Place, Source, SourceKind};
+use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, ProfileMode, Source, SourceKind};
 use crate::ident::{Ident, TableRef};
 use checks::expr::{self, ExprError};
 use checks::{Direction, Metric};
@@ -13,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use stream::RawKind;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BUCKET: Duration = Duration::from_secs(60 * 60);
 /// Measurements, runs and buckets older than this are pruned from the state store after each scan.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+/// How often a `mode: incremental` monitor runs its full (table-wide) profile.
+pub const DEFAULT_FULL_PROFILE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
@@ -71,7 +77,13 @@ const TOP_KEYS: &[&str] = &[
     "monitors",
     "api",
 ];
-const SOURCE_KEYS: &[&str] = &["kind", "url", "statement_timeout", "connect_timeout"];
+const SOURCE_KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "brokers",
+    "statement_timeout",
+    "connect_timeout",
+];
 const MONITOR_KEYS: &[&str] = &[
     "name",
     "source",
@@ -79,6 +91,11 @@ const MONITOR_KEYS: &[&str] = &[
     "timestamp_column",
     "key",
     "columns",
+    "distinct",
+    "where",
+    "mode",
+    "full_profile_every",
+    "lateness",
     "checks",
     "bucket",
     "sensitivity",
@@ -119,6 +136,8 @@ pub fn parse_str(
         text,
         env,
         errors: Vec::new(),
+        stream_sources: Vec::new(),
+        monitor_kinds: Vec::new(),
     };
     let config = walker.config(&root);
     let mut errors = walker.errors;
@@ -182,6 +201,10 @@ struct Walker<'a> {
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
+    /// Names of the sources whose kind is a broker (kafka, nats), as written.
+    stream_sources: Vec<String>,
+    /// Every monitor as written: name, kind and source name (for `reconcile` references).
+    monitor_kinds: Vec<(String, RawKind, String)>,
 }
 
 fn kind_of(node: &Node) -> &'static str {
@@ -319,6 +342,20 @@ impl Walker<'_> {
         }
     }
 
+    /// `required`, except that when `absent_ok` the key may be missing (it is still decoded if present).
+    fn required_unless<'n>(
+        &mut self,
+        map: &'n MarkedMappingNode,
+        key: &str,
+        what: &str,
+        absent_ok: bool,
+    ) -> Option<&'n Node> {
+        if absent_ok && map.get_node(key).is_none() {
+            return None;
+        }
+        self.required(map, key, what)
+    }
+
     /// A string scalar, interpolated.
     fn string<'n>(&mut self, node: &'n Node, key: &str) -> Option<Str<'n>> {
         let Node::Scalar(s) = node else {
@@ -453,6 +490,34 @@ impl Walker<'_> {
             .get_mapping("sources")
             .map(|m| m.keys().map(|k| k.as_str().to_string()).collect())
             .unwrap_or_default();
+        self.stream_sources = top
+            .get_mapping("sources")
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| {
+                        v.as_mapping()
+                            .and_then(|v| v.get_scalar("kind"))
+                            .is_some_and(|k| matches!(k.as_str(), "kafka" | "nats"))
+                    })
+                    .map(|(k, _)| k.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(Node::Sequence(items)) = top.get_node("monitors") {
+            let kinds = items
+                .iter()
+                .filter_map(Node::as_mapping)
+                .filter_map(|m| {
+                    let name = m.get_scalar("name")?.as_str().to_string();
+                    let source = m
+                        .get_scalar("source")
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    Some((name, self.raw_kind(m), source))
+                })
+                .collect();
+            self.monitor_kinds = kinds;
+        }
 
         let monitors = match self.required(top, "monitors", "the config") {
             Some(Node::Sequence(items)) => {
@@ -604,13 +669,15 @@ impl Walker<'_> {
                     "postgres" | "postgresql" => Some(SourceKind::Postgres),
                     "mysql" | "mariadb" => Some(SourceKind::Mysql),
                     "sqlite" => Some(SourceKind::Sqlite),
+                    "kafka" => Some(SourceKind::Kafka),
+                    "nats" => Some(SourceKind::Nats),
                     _ => None,
                 };
                 if kind.is_none() {
                     self.error(
                         s.node.span(),
                         format!(
-                            "unknown kind \"{}\" (expected postgres, mysql, mariadb or sqlite)",
+                            "unknown kind \"{}\" (expected postgres, mysql, mariadb, sqlite, kafka or nats)",
                             s.value
                         ),
                     );
@@ -619,13 +686,21 @@ impl Walker<'_> {
             }),
             None => None,
         };
-        let url = match self.required(map, "url", &what) {
-            Some(n) => self.string(n, "url"),
-            None => None,
-        };
-        let url = match (kind, url) {
-            (Some(kind), Some(url)) => self.source_url(kind, &url),
-            _ => None,
+        let url = match kind {
+            Some(kind) if kind.is_stream() => self.stream_source_url(kind, map, &what),
+            _ => {
+                if let Some(n) = map.get_node("brokers") {
+                    self.error(&start_of(n), "\"brokers\" applies to kind kafka only");
+                }
+                let url = match self.required(map, "url", &what) {
+                    Some(n) => self.string(n, "url"),
+                    None => None,
+                };
+                match (kind, url) {
+                    (Some(kind), Some(url)) => self.source_url(kind, &url),
+                    _ => None,
+                }
+            }
         };
         let statement_timeout = self.duration(map, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT);
         let connect_timeout = self.duration(map, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
@@ -657,12 +732,14 @@ impl Walker<'_> {
                 }
             }
             SourceKind::Sqlite => self.sqlite_url(&url.value, true),
+            SourceKind::Kafka | SourceKind::Nats => None,
         };
         if normalized.is_none() {
             let expected = match kind {
                 SourceKind::Postgres => "postgres:// or postgresql://",
                 SourceKind::Mysql => "mysql:// or mariadb://",
                 SourceKind::Sqlite => "sqlite:// or a file path",
+                SourceKind::Kafka | SourceKind::Nats => "a broker address",
             };
             self.error(
                 url.node.span(),
@@ -685,7 +762,13 @@ impl Walker<'_> {
             Some(n) => format!("monitor \"{}\"", n.value),
             None => "monitor".to_string(),
         };
-        let allowed: Vec<&str> = MONITOR_KEYS
+        let raw_kind = self.raw_kind(map);
+        let keys = match raw_kind {
+            RawKind::Table => MONITOR_KEYS,
+            RawKind::Stream => stream::STREAM_MONITOR_KEYS,
+            RawKind::Reconcile => stream::RECONCILE_MONITOR_KEYS,
+        };
+        let allowed: Vec<&str> = keys
             .iter()
             .chain(service::MONITOR_SERVICE_KEYS)
             .copied()
@@ -706,37 +789,55 @@ impl Walker<'_> {
             }
         });
 
-        let source = match self.required(map, "source", &what) {
-            Some(n) => self.string(n, "source").and_then(|s| {
-                if source_names.contains(&s.value) {
-                    Some(s.value)
-                } else {
-                    let defined = if source_names.is_empty() {
-                        "no sources are defined".to_string()
+        let source =
+            match self.required_unless(map, "source", &what, raw_kind == RawKind::Reconcile) {
+                Some(n) => self.string(n, "source").and_then(|s| {
+                    if source_names.contains(&s.value) {
+                        Some(s.value)
                     } else {
-                        format!("defined sources: {}", source_names.join(", "))
-                    };
-                    self.error(
-                        s.node.span(),
-                        format!("source \"{}\" is not defined ({defined})", s.value),
-                    );
-                    None
-                }
-            }),
-            None => None,
-        };
-
-        let table = match self.required(map, "table", &what) {
-            Some(n) => self
-                .string(n, "table")
-                .and_then(|s| match TableRef::parse(&s.value) {
-                    Ok(t) => Some((s.value, t)),
-                    Err(e) => {
-                        self.error(s.node.span(), format!("invalid \"table\": {e}"));
+                        let defined = if source_names.is_empty() {
+                            "no sources are defined".to_string()
+                        } else {
+                            format!("defined sources: {}", source_names.join(", "))
+                        };
+                        self.error(
+                            s.node.span(),
+                            format!("source \"{}\" is not defined ({defined})", s.value),
+                        );
                         None
                     }
                 }),
-            None => None,
+                None => None,
+            };
+
+        let mut reconcile_bucket = None;
+        let mut reconcile_source = None;
+        let target = match raw_kind {
+            RawKind::Table => match self.required(map, "table", &what) {
+                Some(n) => self
+                    .string(n, "table")
+                    .and_then(|s| match TableRef::parse(&s.value) {
+                        Ok(t) => Some((s.value, MonitorTarget::Table(t))),
+                        Err(e) => {
+                            self.error(s.node.span(), format!("invalid \"table\": {e}"));
+                            None
+                        }
+                    }),
+                None => None,
+            },
+            RawKind::Stream => self
+                .stream_target(map, &what)
+                .map(|(dataset, s)| (dataset, MonitorTarget::Stream(s))),
+            RawKind::Reconcile => self
+                .reconcile_target(map, &what)
+                .map(|(r, bucket, source)| {
+                    reconcile_bucket = Some(bucket);
+                    reconcile_source = Some(source);
+                    (
+                        format!("{} ~ {}", r.stream, r.table),
+                        MonitorTarget::Reconcile(r),
+                    )
+                }),
         };
 
         let timestamp_column = match self.optional(map, "timestamp_column") {
@@ -746,16 +847,70 @@ impl Walker<'_> {
                 .map(Some),
             None => Some(None),
         };
-        let key = match self.optional(map, "key") {
-            Some(n) => self.idents(n, "key"),
-            None => Some(Vec::new()),
+        let key = match (&target, self.optional(map, "key")) {
+            (Some((_, MonitorTarget::Stream(s))), _) => Some(stream::key_idents(&s.key)),
+            (_, Some(n)) if raw_kind == RawKind::Table => self.idents(n, "key"),
+            _ => Some(Vec::new()),
         };
         let columns = match self.optional(map, "columns") {
             Some(n) => self.idents(n, "columns").map(Some),
             None => Some(None),
         };
+        let distinct = match self.optional(map, "distinct") {
+            Some(n) => self.idents(n, "distinct"),
+            None => Some(Vec::new()),
+        };
+        let filter = match self.optional(map, "where") {
+            Some(n) => self.string(n, "where").and_then(|s| {
+                let text = s.value.trim();
+                if text.is_empty() {
+                    self.error(s.node.span(), "\"where\" must not be empty");
+                    None
+                } else if text.contains(';') {
+                    self.error(
+                        s.node.span(),
+                        "\"where\" must be one boolean SQL expression, without \";\"",
+                    );
+                    None
+                } else {
+                    Some(Some(text.to_string()))
+                }
+            }),
+            None => Some(None),
+        };
 
-        let bucket = self.duration(map, "bucket", DEFAULT_BUCKET);
+        let mode = match self.optional(map, "mode") {
+            Some(n) => self.string(n, "mode").and_then(|s| match s.value.trim() {
+                "full" => Some(ProfileMode::Full),
+                "incremental" => Some(ProfileMode::Incremental),
+                other => {
+                    self.error(
+                        s.node.span(),
+                        format!("unknown mode \"{other}\" (expected full or incremental)"),
+                    );
+                    None
+                }
+            }),
+            None => Some(ProfileMode::Full),
+        };
+        if let (Some(ProfileMode::Incremental), Some(None)) = (&mode, &timestamp_column) {
+            if let Some(n) = self.optional(map, "mode") {
+                self.error(
+                    n.span(),
+                    "mode: incremental needs \"timestamp_column\" on the monitor",
+                );
+            }
+        }
+        let full_profile_every =
+            self.duration(map, "full_profile_every", DEFAULT_FULL_PROFILE_EVERY);
+        let lateness = match self.optional(map, "lateness") {
+            Some(_) => self.duration(map, "lateness", Duration::ZERO),
+            None => Some(Duration::ZERO),
+        };
+        let bucket = match reconcile_bucket {
+            Some(b) => Some(b),
+            None => self.duration(map, "bucket", DEFAULT_BUCKET),
+        };
         let lookback = self.duration(map, "lookback", DEFAULT_LOOKBACK);
         let sensitivity = match self.optional(map, "sensitivity") {
             Some(n) => {
@@ -812,26 +967,46 @@ impl Walker<'_> {
             None => Some(None),
         };
 
-        let checks = match self.optional(map, "checks") {
-            Some(n) => self.checks(
-                n,
-                timestamp_column.as_ref().and_then(|t| t.as_ref()),
-                key.as_deref(),
-                columns.as_ref().and_then(|c| c.as_deref()),
-            ),
-            None => Some(Vec::new()),
+        let checks = match (self.optional(map, "checks"), &target) {
+            (None, _) => Some(Vec::new()),
+            (Some(n), Some((_, MonitorTarget::Stream(s)))) => {
+                let s = s.clone();
+                self.checks(n, &|w, c| w.stream_check_problem(c, &s))
+            }
+            (Some(n), Some((_, MonitorTarget::Reconcile(_)))) => {
+                self.checks(n, &|_, c| stream::reconcile_check_problem(c))
+            }
+            (Some(n), _) => {
+                let ts = timestamp_column.clone().flatten();
+                let key = key.clone();
+                let columns = columns.clone().flatten();
+                self.checks(n, &|w, c| {
+                    stream::table_only_problem(c).or_else(|| {
+                        w.check_problem(c, ts.as_ref(), key.as_deref(), columns.as_deref())
+                    })
+                })
+            }
         };
 
         let schedule = self.schedule(map);
-        let (dataset, table) = table?;
+        let (dataset, target) = target?;
+        let source = match reconcile_source {
+            Some(s) => s,
+            None => source?,
+        };
         Some(Monitor {
             name: name?.value,
-            source: source?,
+            source,
             dataset,
-            table,
+            target,
             timestamp_column: timestamp_column?,
             key: key?,
             columns: columns?,
+            distinct: distinct?,
+            filter: filter?,
+            mode: mode?,
+            full_profile_every: full_profile_every?,
+            lateness: lateness?,
             checks: checks?,
             bucket: bucket?,
             sensitivity: sensitivity?,
@@ -846,9 +1021,7 @@ impl Walker<'_> {
     fn checks(
         &mut self,
         node: &Node,
-        timestamp_column: Option<&Ident>,
-        key: Option<&[Ident]>,
-        columns: Option<&[Ident]>,
+        problem: &dyn Fn(&Self, &checks::expr::Check) -> Option<String>,
     ) -> Option<Vec<CheckSpec>> {
         let Node::Sequence(items) = node else {
             self.error(
@@ -876,8 +1049,7 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            let problem = self.check_problem(&check, timestamp_column, key, columns);
-            if let Some(message) = problem {
+            if let Some(message) = problem(self, &check) {
                 self.error(s.node.span(), message);
                 ok = false;
                 continue;
@@ -915,17 +1087,13 @@ impl Walker<'_> {
             ));
         }
         if metric.is_key_metric() {
-            let key = key?;
-            if key.is_empty() {
-                return Some(format!("{shown} checks need \"key\" on the monitor"));
-            }
-            let configured: Vec<&str> = key.iter().map(Ident::as_str).collect();
-            let configured = configured.join(",");
-            if check.column.as_deref() != Some(configured.as_str()) {
-                return Some(format!(
-                    "{shown}({}) does not match the monitor's key ({configured})",
-                    check.column.as_deref().unwrap_or_default()
-                ));
+            // Any column set can be checked for uniqueness, beside the monitor's key: each is
+            // counted in the same profile statement.
+            let _ = key;
+            for column in check.column.as_deref().unwrap_or_default().split(',') {
+                if let Err(e) = Ident::new(column) {
+                    return Some(format!("invalid column in check: {e}"));
+                }
             }
         }
         if metric.is_column_metric() {

@@ -9,10 +9,13 @@ mod load;
 
 pub use interp::{interpolate, InterpError};
 pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
+pub use load::stream::{
+    KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
+};
 pub use load::{
     load, parse_str, ConfigError, ConfigErrors, DEFAULT_BUCKET, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY, DEFAULT_STATEMENT_TIMEOUT,
-    DEFAULT_STORE_FILE,
+    DEFAULT_FULL_PROFILE_EVERY, DEFAULT_LOOKBACK, DEFAULT_RETENTION, DEFAULT_SENSITIVITY,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_STORE_FILE,
 };
 
 use crate::ident::{Ident, TableRef};
@@ -47,6 +50,10 @@ pub enum SourceKind {
     /// MySQL and MariaDB.
     Mysql,
     Sqlite,
+    /// Kafka (config `brokers`).
+    Kafka,
+    /// NATS JetStream (config `url`).
+    Nats,
 }
 
 impl SourceKind {
@@ -55,7 +62,14 @@ impl SourceKind {
             SourceKind::Postgres => "postgres",
             SourceKind::Mysql => "mysql",
             SourceKind::Sqlite => "sqlite",
+            SourceKind::Kafka => "kafka",
+            SourceKind::Nats => "nats",
         }
+    }
+
+    /// Whether the source is a message broker (topics and streams) rather than a warehouse.
+    pub fn is_stream(self) -> bool {
+        matches!(self, SourceKind::Kafka | SourceKind::Nats)
     }
 }
 
@@ -63,9 +77,10 @@ impl SourceKind {
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
-    /// Connection URL after `${VAR}` interpolation. Never printed.
+    /// Connection URL after `${VAR}` interpolation (Kafka: the `brokers` list). Never printed.
     pub url: SecretString,
-    /// Per-statement timeout (config `statement_timeout`, default 5 minutes).
+    /// Per-statement timeout (config `statement_timeout`, default 5 minutes); for a broker, the bound
+    /// of one whole profile.
     pub statement_timeout: Duration,
     /// Connect timeout (config `connect_timeout`, default 10 seconds).
     pub connect_timeout: Duration,
@@ -76,14 +91,29 @@ pub struct Monitor {
     pub name: String,
     /// Name of an entry in `Config::sources` (validated to exist).
     pub source: String,
-    /// The table exactly as configured, e.g. `public.orders`: reported as `dataset`.
+    /// The table, topic or stream exactly as configured, e.g. `public.orders`: reported as `dataset`.
     pub dataset: String,
-    pub table: TableRef,
+    /// What the monitor measures: a table, a topic or stream, or a reconciliation of two monitors.
+    pub target: MonitorTarget,
     pub timestamp_column: Option<Ident>,
     /// Key columns for duplicate metrics; empty when not configured.
     pub key: Vec<Ident>,
     /// Columns to profile; `None` means every column of the table.
     pub columns: Option<Vec<Ident>>,
+    /// Columns that get an exact distinct count (config `distinct`), besides those a
+    /// `distinct_count(col)` check names. The rest get none (or the warehouse's approximate one).
+    pub distinct: Vec<Ident>,
+    /// A boolean SQL expression (config `where`) that every statement over the table applies, so a
+    /// partition or a slice can be watched. Written by the user; runs inside the read-only transaction.
+    pub filter: Option<String>,
+    /// `full` (default): every scan profiles the whole table. `incremental`: scans read only the new
+    /// rows (the buckets being counted) and freshness; the table-wide profile runs every
+    /// `full_profile_every`.
+    pub mode: ProfileMode,
+    pub full_profile_every: Duration,
+    /// How late rows may arrive: the buckets of the last `lateness` are counted again on every scan
+    /// (default 0: only the newest stored bucket is).
+    pub lateness: Duration,
     pub checks: Vec<CheckSpec>,
     /// Width of a volume bucket (config `bucket`, default 1 hour).
     pub bucket: Duration,
@@ -100,6 +130,78 @@ pub struct Monitor {
     /// When `tidewatch run` runs it (config `schedule` + `timezone`, or `every`); `None`: only on
     /// request.
     pub schedule: Option<ScheduleSpec>,
+}
+
+impl Monitor {
+    /// The key column sets counted for duplicates: the monitor's `key`, then every other column set a
+    /// `duplicate_count` / `duplicate_rate` check names, each once, in file order.
+    pub fn key_sets(&self) -> Vec<Vec<Ident>> {
+        let mut sets: Vec<Vec<Ident>> = Vec::new();
+        if !self.key.is_empty() {
+            sets.push(self.key.clone());
+        }
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.check.metric.is_key_metric())
+        {
+            let Some(label) = c.check.column.as_deref() else {
+                continue;
+            };
+            let set: Option<Vec<Ident>> = label.split(',').map(|k| Ident::new(k).ok()).collect();
+            if let Some(set) = set.filter(|s| !s.is_empty() && !sets.contains(s)) {
+                sets.push(set);
+            }
+        }
+        sets
+    }
+
+    /// Whether a column's exact distinct count is asked for (by `distinct:` or a check).
+    pub fn wants_distinct(&self, column: &str) -> bool {
+        self.distinct.iter().any(|d| d.as_str() == column)
+            || self.checks.iter().any(|c| {
+                c.check.metric == checks::Metric::DistinctCount
+                    && c.check.column.as_deref() == Some(column)
+            })
+    }
+}
+
+/// How a monitor's scans read the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileMode {
+    Full,
+    Incremental,
+}
+
+/// What a monitor measures.
+#[derive(Debug, Clone)]
+pub enum MonitorTarget {
+    /// A warehouse table (config `table`).
+    Table(TableRef),
+    /// A Kafka topic (config `topic`) or NATS JetStream stream (config `stream`).
+    Stream(StreamMonitor),
+    /// Per-bucket counts of a stream monitor against a table monitor (config `reconcile`); `source`
+    /// is the stream monitor's source.
+    Reconcile(ReconcileMonitor),
+}
+
+impl Monitor {
+    /// The table, when the monitor measures one.
+    pub fn table(&self) -> Option<&TableRef> {
+        match &self.target {
+            MonitorTarget::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether the pipeline should ask the source for per-bucket counts: a table with a timestamp
+    /// column, or a stream (bucketed by broker time).
+    pub fn is_bucketed(&self) -> bool {
+        match &self.target {
+            MonitorTarget::Table(_) => self.timestamp_column.is_some(),
+            MonitorTarget::Stream(_) | MonitorTarget::Reconcile(_) => true,
+        }
+    }
 }
 
 /// One explicit check as written in the file.

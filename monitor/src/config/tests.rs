@@ -69,8 +69,11 @@ fn loads_the_documented_example() {
     assert_eq!(m.name, "orders");
     assert_eq!(m.source, "shop");
     assert_eq!(m.dataset, "public.orders");
-    assert_eq!(m.table.schema.as_ref().unwrap().as_str(), "public");
-    assert_eq!(m.table.name.as_str(), "orders");
+    assert_eq!(
+        m.table().unwrap().schema.as_ref().unwrap().as_str(),
+        "public"
+    );
+    assert_eq!(m.table().unwrap().name.as_str(), "orders");
     assert_eq!(m.timestamp_column.as_ref().unwrap().as_str(), "created_at");
     assert_eq!(m.key, vec![Ident::new("id").unwrap()]);
     let cols: Vec<&str> = m
@@ -155,7 +158,7 @@ monitors:
     );
     let m = &c.monitors[0];
     assert_eq!(m.name, "events.v2-raw");
-    assert!(m.table.schema.is_none());
+    assert!(m.table().unwrap().schema.is_none());
     assert_eq!(m.key, vec![Ident::new("id").unwrap()]);
     assert_eq!(m.columns, Some(vec![Ident::new("payload").unwrap()]));
     assert!(m.timestamp_column.is_none());
@@ -224,11 +227,12 @@ monitors:
         errors(text),
         [
             "/etc/tidewatch/tidewatch.yaml:6:5: unknown key \"colour\" in source \"shop\" \
-             (expected one of kind, url, statement_timeout, connect_timeout)",
+             (expected one of kind, url, brokers, statement_timeout, connect_timeout)",
             "/etc/tidewatch/tidewatch.yaml:15:13: source \"crm\" is not defined (defined sources: shop)",
             "/etc/tidewatch/tidewatch.yaml:20:9: unknown metric \"nul_rate\" (expected one of row_count, \
-             volume, freshness, schema, duplicate_count, duplicate_rate, null_count, null_rate, \
-             bucket_null_rate, distinct_count, min, max, mean)",
+             message_count, volume, freshness, schema, duplicate_count, duplicate_rate, null_count, \
+             null_rate, bucket_null_rate, distinct_count, min, max, mean, consumer_lag, \
+             consumer_lag_seconds, parse_error_rate, late_rate, reconcile_gap)",
             "/etc/tidewatch/tidewatch.yaml:21:9: column \"phone\" is not in the monitor's columns (email)",
             "/etc/tidewatch/tidewatch.yaml:22:23: unexpected \"h\" after the value \"2\"",
         ]
@@ -292,7 +296,7 @@ monitors:
     assert_eq!(
         errors(text),
         [
-            "/etc/tidewatch/tidewatch.yaml:4:11: unknown kind \"oracle\" (expected postgres, mysql, mariadb or sqlite)",
+            "/etc/tidewatch/tidewatch.yaml:4:11: unknown kind \"oracle\" (expected postgres, mysql, mariadb, sqlite, kafka or nats)",
             "/etc/tidewatch/tidewatch.yaml:6:24: invalid \"statement_timeout\": expected a duration \
              (e.g. 30s, 15m, 2h, 1d, 1w or 1h30m), found \"soon\"",
             "/etc/tidewatch/tidewatch.yaml:9:10: expected a string for \"url\", found a list",
@@ -344,7 +348,6 @@ monitors:
             "/etc/tidewatch/tidewatch.yaml:15:10: \"key\" needs at least one column",
             "/etc/tidewatch/tidewatch.yaml:19:11: duplicate monitor name \"twice\" (first defined on line 16)",
             "/etc/tidewatch/tidewatch.yaml:23:9: freshness checks need \"timestamp_column\" on the monitor",
-            "/etc/tidewatch/tidewatch.yaml:24:9: duplicate_count checks need \"key\" on the monitor",
             "/etc/tidewatch/tidewatch.yaml:25:9: volume checks need \"timestamp_column\" on the monitor",
             "/etc/tidewatch/tidewatch.yaml:26:22: null_rate takes exactly one column, found 2",
         ]
@@ -352,11 +355,39 @@ monitors:
 }
 
 #[test]
-fn duplicate_checks_must_use_the_key() {
-    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    key: [tenant, id]\n    checks:\n      - duplicate_rate(tenant, id) < 1%\n      - duplicate_count(id) = 0\n";
+fn any_column_set_can_be_checked_for_duplicates() {
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    key: [tenant, id]\n    checks:\n      - duplicate_rate(tenant, id) < 1%\n      - duplicate_count(customer_id) = 0\n      - duplicate_count(a, b) = 0\n      - duplicate_rate(customer_id) < 1%\n";
+    let c = parse(text).unwrap();
+    let sets: Vec<Vec<String>> = c.monitors[0]
+        .key_sets()
+        .iter()
+        .map(|s| s.iter().map(|i| i.to_string()).collect())
+        .collect();
+    // The key first, then each other set once, in file order.
+    assert_eq!(
+        sets,
+        [vec!["tenant", "id"], vec!["customer_id"], vec!["a", "b"]]
+    );
+    // Without a key, a check alone names the set.
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    checks: [duplicate_count(email) = 0]\n";
+    assert_eq!(parse(text).unwrap().monitors[0].key_sets().len(), 1);
+}
+
+#[test]
+fn where_and_distinct_are_validated() {
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    where: \"status <> 'test'\"\n    distinct: [email]\n    checks: [distinct_count(city) > 0]\n";
+    let c = parse(text).unwrap();
+    let m = &c.monitors[0];
+    assert_eq!(m.filter.as_deref(), Some("status <> 'test'"));
+    assert!(m.wants_distinct("email") && m.wants_distinct("city"));
+    assert!(!m.wants_distinct("country"));
+    let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    where: \"1=1; DROP TABLE t\"\n    distinct: []\n";
     assert_eq!(
         errors(text),
-        ["/etc/tidewatch/tidewatch.yaml:10:9: duplicate_count(id) does not match the monitor's key (tenant,id)"]
+        [
+            "/etc/tidewatch/tidewatch.yaml:7:12: \"where\" must be one boolean SQL expression, without \";\"",
+            "/etc/tidewatch/tidewatch.yaml:8:15: \"distinct\" needs at least one column",
+        ]
     );
 }
 

@@ -7,8 +7,9 @@
 //! `error` rows; it never stops the others.
 
 use super::{learned, persist};
+use crate::config::ProfileMode;
 use crate::config::{Config, Monitor};
-use crate::sources::{Connector, Source};
+use crate::sources::{Connector, ProfileRequest, Source};
 use crate::store::{Lease, Store, StoreError};
 use checks::judge::{judge, NamedCheck, Subject};
 use checks::{Metric, Profile, ResultRow, ScanReport, SeriesKey, Status, Target, VolumeWindow};
@@ -47,35 +48,23 @@ pub async fn scan(
             )),
         });
     }
-    let mut windows = Vec::with_capacity(monitors.len());
+    let mut requests = Vec::with_capacity(monitors.len());
     for (m, lease) in monitors.iter().zip(&leases) {
-        windows.push(match (&m.timestamp_column, lease) {
-            (Some(_), Ok(_)) => {
-                let bucket = m.bucket.as_secs() as i64;
-                let newest = store
-                    .latest_bucket(&SeriesKey::table(m.name.clone(), Metric::Volume), bucket)
-                    .await?
-                    .map(|t| t.timestamp());
-                Some(VolumeWindow::new(
-                    now.timestamp(),
-                    bucket,
-                    m.lookback.as_secs() as i64,
-                    newest,
-                ))
-            }
-            _ => None,
+        requests.push(match lease {
+            Ok(_) => request_for(store, m, now).await?,
+            Err(_) => ProfileRequest::default(),
         });
     }
 
     // Measured concurrently on this task (the sources do the work), results kept in config order.
     let profiles: Vec<Option<Profile>> =
-        futures::stream::iter(monitors.iter().zip(&windows).zip(&leases).map(
-            |((m, w), lease)| async move {
+        futures::stream::iter(monitors.iter().zip(&requests).zip(&leases).map(
+            |((m, request), lease)| async move {
                 if lease.is_err() {
                     return None;
                 }
-                Some(match config.sources.get(&m.source) {
-                    Some(source) => Connector::for_config(source).profile(m, *w).await,
+                Some(match Connector::for_monitor(config, m) {
+                    Some(connector) => connector.profile(m, *request).await,
                     // validate() guarantees every monitor's source exists.
                     None => Profile::whole_failure(format!("source {} is not defined", m.source)),
                 })
@@ -105,6 +94,65 @@ pub async fn scan(
     store.prune(before).await?;
     store.finish_run(run_id, Utc::now(), problems).await?;
     Ok(ScanReport { run_id, results })
+}
+
+/// The buckets a scan of `m` at `now` counts: the lookback on its first scan (the warm start), then
+/// only from the newest stored bucket of its width. `None` without a timestamp column.
+pub async fn window_for(
+    store: &Store,
+    m: &Monitor,
+    now: DateTime<Utc>,
+) -> Result<Option<VolumeWindow>, StoreError> {
+    if !m.is_bucketed() {
+        return Ok(None);
+    }
+    let bucket = m.bucket.as_secs() as i64;
+    // Late rows: the buckets of the last `lateness` are counted again.
+    let late_from =
+        (now.timestamp() - m.lateness.as_secs() as i64).div_euclid(bucket.max(1)) * bucket;
+    let newest = store
+        .latest_bucket(&SeriesKey::table(m.name.clone(), Metric::Volume), bucket)
+        .await?
+        .map(|t| t.timestamp().min(late_from));
+    Ok(Some(VolumeWindow::new(
+        now.timestamp(),
+        bucket,
+        m.lookback.as_secs() as i64,
+        newest,
+    )))
+}
+
+/// What a scan of `m` at `now` asks its source: the bucket window, and for a `mode: incremental`
+/// monitor whether this scan may read only new data (its last full profile is younger than
+/// `full_profile_every`; the full profile is the one that measured `row_count`).
+pub async fn request_for(
+    store: &Store,
+    m: &Monitor,
+    now: DateTime<Utc>,
+) -> Result<ProfileRequest, StoreError> {
+    let window = window_for(store, m, now).await?;
+    let new_data_only = match (m.mode, window) {
+        (ProfileMode::Incremental, Some(w)) if w.continues => {
+            let last_full = store
+                .series(
+                    &SeriesKey::table(m.name.clone(), Metric::RowCount),
+                    None,
+                    Some(1),
+                )
+                .await?
+                .into_iter()
+                .filter(|p| p.value.is_some())
+                .map(|p| p.observed_at)
+                .next_back();
+            last_full
+                .is_some_and(|t| (now - t).num_seconds() < m.full_profile_every.as_secs() as i64)
+        }
+        _ => false,
+    };
+    Ok(ProfileRequest {
+        window,
+        new_data_only,
+    })
 }
 
 /// Long enough for a connect, the profile statement and the warm-start statement, with slack.

@@ -5,13 +5,24 @@
 //! per-bucket counts and the per-metric failures. A source knows nothing of baselines, stores or
 //! alerts, and never fails as a whole: what it could not measure is a `Failure` inside the profile.
 //!
-//! Today's implementations: `warehouse` (PostgreSQL, MySQL/MariaDB, SQLite). Stream sources (Kafka,
-//! NATS JetStream) implement the same trait.
+//! Implementations: `warehouse` (PostgreSQL, MySQL/MariaDB, SQLite), `stream` (Kafka, NATS
+//! JetStream) and `stream::reconcile` (a stream monitor against a table monitor).
 
+pub mod stream;
 pub mod warehouse;
 
-use crate::config::{Monitor, Source as SourceConfig};
+use crate::config::{Config, Monitor, MonitorTarget, Source as SourceConfig};
 use checks::{Profile, VolumeWindow};
+
+/// What the pipeline asks of a source for one monitor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProfileRequest {
+    /// The buckets to count, when the monitor has a time column.
+    pub window: Option<VolumeWindow>,
+    /// Measure only the new data (the window's rows and freshness) when the source can: an
+    /// incremental scan of a `mode: incremental` monitor between full profiles.
+    pub new_data_only: bool,
+}
 use std::future::Future;
 
 /// A connector that can profile a monitor's dataset.
@@ -20,13 +31,9 @@ use std::future::Future;
 /// warehouse connector's futures (a known higher-ranked lifetime limitation), and the pipeline drives
 /// all of a scan's profiles on one task anyway.
 pub trait Source {
-    /// Measures `monitor` once. `window` is the range of buckets to count, when the monitor has a
-    /// time column; the profile's `buckets` answer it.
-    fn profile(
-        &self,
-        monitor: &Monitor,
-        window: Option<VolumeWindow>,
-    ) -> impl Future<Output = Profile>;
+    /// Measures `monitor` once. `request.window` is the range of buckets to count, when the monitor
+    /// has a time column; the profile's `buckets` answer it.
+    fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> impl Future<Output = Profile>;
 }
 
 /// A warehouse source: one connection per profile, closed after it.
@@ -35,30 +42,53 @@ pub struct WarehouseSource<'a> {
 }
 
 impl Source for WarehouseSource<'_> {
-    fn profile(
-        &self,
-        monitor: &Monitor,
-        window: Option<VolumeWindow>,
-    ) -> impl Future<Output = Profile> {
-        warehouse::profile::measure(monitor, self.config, window)
+    fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> impl Future<Output = Profile> {
+        warehouse::profile::measure(monitor, self.config, request)
     }
+}
+
+/// A reconciliation of two other monitors of the config (`reconcile:`).
+pub struct ReconcileSource<'a> {
+    pub config: &'a Config,
 }
 
 /// The source a config entry describes.
 pub enum Connector<'a> {
     Warehouse(WarehouseSource<'a>),
+    /// Kafka or NATS JetStream.
+    Stream(stream::StreamSource<'a>),
+    Reconcile(ReconcileSource<'a>),
 }
 
 impl<'a> Connector<'a> {
     pub fn for_config(config: &'a SourceConfig) -> Connector<'a> {
-        Connector::Warehouse(WarehouseSource { config })
+        if config.kind.is_stream() {
+            Connector::Stream(stream::StreamSource { config })
+        } else {
+            Connector::Warehouse(WarehouseSource { config })
+        }
+    }
+
+    /// The connector that measures `monitor`; `None` when its source is not defined.
+    pub fn for_monitor(config: &'a Config, monitor: &Monitor) -> Option<Connector<'a>> {
+        match monitor.target {
+            MonitorTarget::Reconcile(_) => Some(Connector::Reconcile(ReconcileSource { config })),
+            _ => config
+                .sources
+                .get(&monitor.source)
+                .map(Connector::for_config),
+        }
     }
 }
 
 impl Source for Connector<'_> {
-    async fn profile(&self, monitor: &Monitor, window: Option<VolumeWindow>) -> Profile {
+    async fn profile(&self, monitor: &Monitor, request: ProfileRequest) -> Profile {
         match self {
-            Connector::Warehouse(w) => w.profile(monitor, window).await,
+            Connector::Warehouse(w) => w.profile(monitor, request).await,
+            Connector::Stream(s) => s.measure(monitor, request.window).await,
+            Connector::Reconcile(r) => {
+                stream::reconcile::measure(r.config, monitor, chrono::Utc::now().timestamp()).await
+            }
         }
     }
 }

@@ -22,9 +22,21 @@ pub struct ColumnPlan {
     pub name: Ident,
     /// Numeric columns also get min, max and mean.
     pub numeric: bool,
-    /// Columns whose type has an equality operator get a distinct count (PostgreSQL `json`, `xml`,
-    /// `point` and the other geometric types have none: `COUNT(DISTINCT)` on them fails).
-    pub distinct: bool,
+    /// Whether and how the statement counts distinct values (PostgreSQL `json`, `xml`, `point` and the
+    /// other geometric types have no equality operator: `COUNT(DISTINCT)` on them fails).
+    pub distinct: Distinct,
+}
+
+/// How a column's distinct values are counted. Exact counts sort or hash every value (the costliest
+/// aggregate of a profile), so they are made only where a check or `distinct:` asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distinct {
+    /// Not counted in the statement.
+    None,
+    /// `COUNT(DISTINCT col)`.
+    Exact,
+    /// The warehouse's approximate distinct (Snowflake and BigQuery `APPROX_COUNT_DISTINCT`).
+    Approximate,
 }
 
 /// Everything one profile statement computes over one table.
@@ -34,8 +46,12 @@ pub struct ProfilePlan {
     pub schema: Option<Ident>,
     pub table: Ident,
     pub columns: Vec<ColumnPlan>,
-    /// Key columns for duplicate metrics; empty for none.
-    pub key: Vec<Ident>,
+    /// Key column sets for duplicate metrics (the monitor's `key` and every uniqueness check's
+    /// columns), each counted in this same statement.
+    pub keys: Vec<Vec<Ident>>,
+    /// The monitor's `where:` filter, a boolean SQL expression written by the user, applied to every
+    /// statement over the table.
+    pub filter: Option<String>,
     /// Timestamp column for freshness.
     pub timestamp: Option<Ident>,
     /// Buckets of the timestamp column counted inside this same statement (start, unix seconds; each
@@ -48,10 +64,10 @@ pub struct ProfilePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     RowCount,
-    /// Rows whose key columns are all non-NULL.
-    KeyRows,
-    /// Distinct complete keys.
-    KeyDistinct,
+    /// Rows whose columns of key set `k` are all non-NULL.
+    KeyRows(usize),
+    /// Distinct complete keys of key set `k`.
+    KeyDistinct(usize),
     FreshnessSeconds,
     NonNull(usize),
     Distinct(usize),
@@ -210,20 +226,24 @@ impl Dialect {
                 }
             }
         }
-        if !plan.key.is_empty() {
-            let quoted: Vec<String> = plan.key.iter().map(|k| self.quote_ident(k)).collect();
+        for (k, key) in plan.keys.iter().enumerate() {
+            let quoted: Vec<String> = key.iter().map(|c| self.quote_ident(c)).collect();
             let rows = match quoted.as_slice() {
                 [one] => format!("COUNT({one})"),
                 _ => self.count_if(&all_not_null(&quoted)),
             };
-            push(rows, Slot::KeyRows);
-            push(self.count_distinct_key(&quoted), Slot::KeyDistinct);
+            push(rows, Slot::KeyRows(k));
+            push(self.count_distinct_key(&quoted), Slot::KeyDistinct(k));
         }
         for (i, col) in plan.columns.iter().enumerate() {
             let q = self.quote_ident(&col.name);
             push(format!("COUNT({q})"), Slot::NonNull(i));
-            if col.distinct {
-                push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i));
+            match col.distinct {
+                Distinct::Exact => push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i)),
+                Distinct::Approximate => {
+                    push(format!("APPROX_COUNT_DISTINCT({q})"), Slot::Distinct(i))
+                }
+                Distinct::None => {}
             }
             if col.numeric {
                 push(format!("MIN({q})"), Slot::Min(i));
@@ -231,12 +251,86 @@ impl Dialect {
                 push(format!("AVG({q})"), Slot::Mean(i));
             }
         }
+        let filter = match &plan.filter {
+            Some(f) => format!(" WHERE ({f})"),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {} FROM {}",
+            "SELECT {} FROM {}{filter}",
             exprs.join(", "),
             self.qualified(plan.schema.as_ref(), &plan.table)
         );
         ProfileSql { sql, slots }
+    }
+
+    /// The incremental profile: ONE statement that reads only the new data. A derived table counts the
+    /// plan's buckets (rows, newest timestamp, non-NULL values per column) over `ts >= first bucket`
+    /// — a sargable predicate an index on the timestamp column answers — and a second one-row derived
+    /// table takes the newest timestamp of the whole table for freshness (an index answers `MAX` too).
+    /// Table-wide metrics (row count, NULL counts, duplicates, min/max/mean) are left to the full
+    /// profile. Slots: freshness, newest, then the bucket slots.
+    pub fn incremental_sql(self, plan: &ProfilePlan) -> Option<ProfileSql> {
+        let ts = plan.timestamp.as_ref()?;
+        let first = *plan.buckets.first()?;
+        let q = self.quote_ident(ts);
+        let table = self.qualified(plan.schema.as_ref(), &plan.table);
+        let mut fresh: Vec<String> = Vec::new();
+        let mut window: Vec<String> = Vec::new();
+        let mut slots = Vec::new();
+        let mut col = |list: &mut Vec<String>, expr: String, slot: Slot| {
+            list.push(format!("{} AS c{}", self.to_double(&expr), slots.len()));
+            slots.push(slot);
+        };
+        col(&mut fresh, self.freshness(&q), Slot::FreshnessSeconds);
+        col(
+            &mut fresh,
+            self.epoch_seconds(&format!("MAX({q})")),
+            Slot::NewestEpoch,
+        );
+        let epoch = self.epoch_seconds(&q);
+        for (k, start) in plan.buckets.iter().enumerate() {
+            let end = start + plan.bucket_seconds;
+            let inside = format!(
+                "{} AND {}",
+                self.ts_compare(&q, ">=", *start),
+                self.ts_compare(&q, "<", end)
+            );
+            col(&mut window, self.count_if(&inside), Slot::BucketRows(k));
+            col(
+                &mut window,
+                format!("MAX(CASE WHEN {inside} THEN {epoch} END)"),
+                Slot::BucketNewest(k),
+            );
+            for (i, c) in plan.columns.iter().enumerate() {
+                let c = self.quote_ident(&c.name);
+                col(
+                    &mut window,
+                    format!("COUNT(CASE WHEN {inside} THEN {c} END)"),
+                    Slot::BucketNonNull(k, i),
+                );
+            }
+        }
+        let filter = |extra: Option<String>| {
+            let parts: Vec<String> = plan
+                .filter
+                .iter()
+                .map(|f| format!("({f})"))
+                .chain(extra)
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", parts.join(" AND "))
+            }
+        };
+        let sql = format!(
+            "SELECT f.*, w.* FROM (SELECT {} FROM {table}{}) f CROSS JOIN (SELECT {} FROM {table}{}) w",
+            fresh.join(", "),
+            filter(None),
+            window.join(", "),
+            filter(Some(self.ts_compare(&q, ">=", first))),
+        );
+        Some(ProfileSql { sql, slots })
     }
 
     /// Seconds since the unix epoch of a timestamp column's value, as an integer-valued expression.
@@ -291,8 +385,12 @@ impl Dialect {
                 format!(", {} AS v{i}", self.to_double(&count))
             })
             .collect();
+        let filter = match &plan.filter {
+            Some(f) => format!("({f}) AND "),
+            None => String::new(),
+        };
         format!(
-            "SELECT {} AS b, {} AS n, {} AS newest{non_null} FROM {} WHERE {} AND {} GROUP BY 1 ORDER BY 1",
+            "SELECT {} AS b, {} AS n, {} AS newest{non_null} FROM {} WHERE {filter}{} AND {} GROUP BY 1 ORDER BY 1",
             self.to_double(&bucket_expr),
             self.to_double("COUNT(*)"),
             self.to_double(&format!("MAX({})", self.epoch_seconds(&q))),
@@ -300,6 +398,11 @@ impl Dialect {
             self.ts_compare(&q, ">=", start),
             self.ts_compare(&q, "<", end),
         )
+    }
+
+    /// Whether the dialect has an approximate distinct count (then unrequested columns get one).
+    pub fn has_approximate_distinct(self) -> bool {
+        matches!(self, Dialect::Snowflake | Dialect::BigQuery)
     }
 
     /// Whether values of a catalog type can be compared for equality (so `COUNT(DISTINCT)` and keys
@@ -416,15 +519,20 @@ mod tests {
                 ColumnPlan {
                     name: id("email"),
                     numeric: false,
-                    distinct: true,
+                    distinct: Distinct::Exact,
                 },
                 ColumnPlan {
                     name: id("amount"),
                     numeric: true,
-                    distinct: true,
+                    distinct: Distinct::Exact,
                 },
             ],
-            key: key.iter().map(|k| id(k)).collect(),
+            keys: if key.is_empty() {
+                Vec::new()
+            } else {
+                vec![key.iter().map(|k| id(k)).collect()]
+            },
+            filter: None,
             timestamp: Some(id("created_at")),
             buckets: Vec::new(),
             bucket_seconds: 3600,
@@ -474,8 +582,8 @@ mod tests {
                 Slot::RowCount,
                 Slot::FreshnessSeconds,
                 Slot::NewestEpoch,
-                Slot::KeyRows,
-                Slot::KeyDistinct,
+                Slot::KeyRows(0),
+                Slot::KeyDistinct(0),
                 Slot::NonNull(0),
                 Slot::Distinct(0),
                 Slot::NonNull(1),
@@ -605,6 +713,70 @@ mod tests {
             })
             .count();
         assert_eq!(bucket_slots, 2 * (2 + p.columns.len()));
+    }
+
+    #[test]
+    fn several_key_sets_a_filter_and_approximate_distincts_in_one_statement() {
+        let mut p = plan(&["id"]);
+        p.keys.push(vec![id("customer_id")]);
+        p.keys.push(vec![id("a"), id("b")]);
+        p.filter = Some("status <> 'test'".into());
+        p.columns[0].distinct = Distinct::Approximate;
+        p.columns[1].distinct = Distinct::None;
+        let sql = Dialect::Snowflake.profile_sql(&p);
+        assert!(
+            sql.sql.contains("COUNT(DISTINCT \"customer_id\")"),
+            "{}",
+            sql.sql
+        );
+        assert!(sql.sql.contains("COUNT(DISTINCT \"a\", \"b\")"));
+        assert!(sql.sql.contains("APPROX_COUNT_DISTINCT(\"email\")"));
+        assert!(!sql.sql.contains("DISTINCT \"amount\""));
+        assert!(sql
+            .sql
+            .ends_with("FROM \"shop\".\"orders\" WHERE (status <> 'test')"));
+        let keys: Vec<Slot> = sql
+            .slots
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, Slot::KeyDistinct(_)))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                Slot::KeyDistinct(0),
+                Slot::KeyDistinct(1),
+                Slot::KeyDistinct(2)
+            ]
+        );
+        let volume = Dialect::Postgres.volume_sql(&p, &id("created_at"), 3600, 0, 3600);
+        assert!(volume.contains("WHERE (status <> 'test') AND \"created_at\" >= to_timestamp(0)"));
+        assert!(Dialect::BigQuery.has_approximate_distinct());
+        assert!(!Dialect::Postgres.has_approximate_distinct());
+    }
+
+    #[test]
+    fn incremental_statement_reads_only_new_rows() {
+        let mut p = plan(&["id"]);
+        p.buckets = vec![7200, 10800];
+        p.filter = Some("x = 1".into());
+        let sql = Dialect::Postgres.incremental_sql(&p).unwrap();
+        assert!(
+            sql.sql.ends_with(
+                "FROM \"shop\".\"orders\" WHERE (x = 1) AND \"created_at\" >= to_timestamp(7200)) w"
+            ),
+            "{}",
+            sql.sql
+        );
+        assert!(
+            !sql.sql.contains("DISTINCT"),
+            "no table-wide metrics: {}",
+            sql.sql
+        );
+        assert_eq!(sql.slots[..2], [Slot::FreshnessSeconds, Slot::NewestEpoch]);
+        assert_eq!(sql.slots.len(), 2 + 2 * (2 + p.columns.len()));
+        p.buckets.clear();
+        assert!(Dialect::Postgres.incremental_sql(&p).is_none());
     }
 
     #[test]

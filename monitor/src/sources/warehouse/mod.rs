@@ -46,6 +46,15 @@ pub enum Warehouse {
     Sqlite(sqlx::SqliteConnection),
 }
 
+/// What the catalog says of a table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    pub columns: Vec<Column>,
+    /// Distinct-value estimates the planner keeps, by column (PostgreSQL only; absent when the table
+    /// was never analyzed).
+    pub distinct_estimates: std::collections::HashMap<String, f64>,
+}
+
 /// A profile's values, one per slot of the statement (NULL aggregates are `None`).
 pub type ProfileValues = Vec<(Slot, Option<f64>)>;
 
@@ -100,6 +109,10 @@ impl Warehouse {
                         .map_err(err)?,
                 ))
             }
+            SourceKind::Kafka | SourceKind::Nats => Err(WarehouseError::Connect {
+                source_name: source.name.clone(),
+                message: format!("{} is a broker, not a warehouse", source.kind.as_str()),
+            }),
         }
     }
 
@@ -119,31 +132,54 @@ impl Warehouse {
         schema: Option<&Ident>,
         table: &Ident,
     ) -> Result<Vec<Column>, WarehouseError> {
+        Ok(self.catalog(source, schema, table).await?.columns)
+    }
+
+    /// The columns and, where the catalog keeps them for free, the planner's distinct-value
+    /// estimates (PostgreSQL `pg_stats.n_distinct`, scaled by `pg_class.reltuples` when it is a
+    /// fraction): one catalog query.
+    pub async fn catalog(
+        &mut self,
+        source: &Source,
+        schema: Option<&Ident>,
+        table: &Ident,
+    ) -> Result<Catalog, WarehouseError> {
         let fut = self.columns_inner(schema, table);
         let rows = with_timeout(source, fut).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, data_type)| Column {
+        let mut catalog = Catalog::default();
+        for (name, data_type, estimate) in rows {
+            if let Some(e) = estimate.filter(|e| e.is_finite() && *e >= 0.0) {
+                catalog.distinct_estimates.insert(name.clone(), e.round());
+            }
+            catalog.columns.push(Column {
                 name,
                 data_type: data_type.to_ascii_lowercase(),
-            })
-            .collect())
+            });
+        }
+        Ok(catalog)
     }
 
     async fn columns_inner(
         &mut self,
         schema: Option<&Ident>,
         table: &Ident,
-    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+    ) -> Result<Vec<(String, String, Option<f64>)>, sqlx::Error> {
         let schema = schema.map(Ident::as_str);
         let table = table.as_str();
         match self {
             Warehouse::Postgres(conn) => {
+                // n_distinct > 0 is a count, < 0 a fraction of the rows; 0 or absent (never analyzed,
+                // reltuples -1) is unknown.
                 sqlx::query_as(
-                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)::text \
+                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)::text, \
+                       CASE WHEN s.n_distinct > 0 THEN s.n_distinct::float8 \
+                            WHEN s.n_distinct < 0 AND c.reltuples >= 0 THEN (-s.n_distinct * c.reltuples)::float8 \
+                       END \
                      FROM pg_catalog.pg_attribute a \
                      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname \
+                       AND s.tablename = c.relname AND s.attname = a.attname AND NOT s.inherited \
                      WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 \
                        AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
                        AND a.attnum > 0 AND NOT a.attisdropped \
@@ -156,7 +192,7 @@ impl Warehouse {
             }
             Warehouse::Mysql { conn, .. } => {
                 sqlx::query_as(
-                    "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
+                    "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR), CAST(NULL AS DOUBLE) \
                      FROM information_schema.COLUMNS \
                      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
                      ORDER BY ORDINAL_POSITION",
@@ -169,7 +205,7 @@ impl Warehouse {
             Warehouse::Sqlite(conn) => {
                 // A table name that matches no table gives no rows, like the other catalogs.
                 sqlx::query_as(
-                    "SELECT name, type FROM pragma_table_info(?1, COALESCE(?2, 'main')) ORDER BY cid",
+                    "SELECT name, type, CAST(NULL AS REAL) FROM pragma_table_info(?1, COALESCE(?2, 'main')) ORDER BY cid",
                 )
                 .bind(table)
                 .bind(schema)
@@ -187,6 +223,25 @@ impl Warehouse {
         plan: &ProfilePlan,
     ) -> Result<ProfileValues, WarehouseError> {
         let sql = self.dialect().profile_sql(plan);
+        let fut = self.select(&sql.sql, sql.slots.len(), source.statement_timeout);
+        let mut rows = with_timeout(source, fut).await?;
+        let values = rows.pop().unwrap_or_default();
+        Ok(sql.slots.into_iter().zip(values).collect())
+    }
+
+    /// Runs the plan's incremental statement (only new rows; see `Dialect::incremental_sql`) in a
+    /// read-only transaction with the source's statement timeout.
+    pub async fn incremental(
+        &mut self,
+        source: &Source,
+        plan: &ProfilePlan,
+    ) -> Result<ProfileValues, WarehouseError> {
+        let Some(sql) = self.dialect().incremental_sql(plan) else {
+            return Err(WarehouseError::Query {
+                source_name: source.name.clone(),
+                message: "an incremental profile needs a timestamp column and buckets".into(),
+            });
+        };
         let fut = self.select(&sql.sql, sql.slots.len(), source.statement_timeout);
         let mut rows = with_timeout(source, fut).await?;
         let values = rows.pop().unwrap_or_default();

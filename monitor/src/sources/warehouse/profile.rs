@@ -2,13 +2,13 @@
 //! the catalog, run it, and decode its values into a [`Profile`]. Every metric of a table is computed
 //! here (in SQL, see `dialect.rs`); nothing downstream knows it came from a table.
 
-use super::dialect::{ColumnPlan, Dialect, ProfilePlan, Slot};
-use super::{ProfileValues, Warehouse};
+use super::dialect::{ColumnPlan, Dialect, Distinct, ProfilePlan, Slot};
+use super::{Catalog, ProfileValues, Warehouse};
 use crate::config::{Monitor, Source as SourceConfig};
-use crate::ident::Ident;
+use crate::ident::{Ident, TableRef};
 use checks::{
-    BucketCounts, Column, CountedBucket, Failure, Metric, Observation, Profile, Skipped, Target,
-    VolumeWindow,
+    BucketCounts, Column, CountedBucket, Detail, Failure, Metric, Observation, Profile, Skipped,
+    Target, VolumeWindow,
 };
 
 /// Most buckets counted inside the profile statement; a longer window (the first scan's warm start)
@@ -19,13 +19,19 @@ pub const INLINE_BUCKETS: i64 = 6;
 pub async fn measure(
     monitor: &Monitor,
     source: &SourceConfig,
-    window: Option<VolumeWindow>,
+    request: crate::sources::ProfileRequest,
 ) -> Profile {
+    let Some(table) = monitor.table() else {
+        return Profile::whole_failure(format!(
+            "monitor {} does not measure a table",
+            monitor.name
+        ));
+    };
     let mut wh = match Warehouse::connect(source).await {
         Ok(wh) => wh,
         Err(e) => return Profile::whole_failure(e.to_string()),
     };
-    let profile = measure_on(&mut wh, monitor, source, window).await;
+    let profile = measure_on(&mut wh, monitor, table, source, request).await;
     wh.close().await;
     profile
 }
@@ -33,47 +39,48 @@ pub async fn measure(
 async fn measure_on(
     wh: &mut Warehouse,
     monitor: &Monitor,
+    table: &TableRef,
     source: &SourceConfig,
-    window: Option<VolumeWindow>,
+    request: crate::sources::ProfileRequest,
 ) -> Profile {
-    let schema = match wh
-        .columns(source, monitor.table.schema.as_ref(), &monitor.table.name)
-        .await
-    {
-        Ok(cols) if cols.is_empty() => {
+    let window = request.window;
+    let catalog = match wh.catalog(source, table.schema.as_ref(), &table.name).await {
+        Ok(c) if c.columns.is_empty() => {
             return Profile::whole_failure(format!(
                 "table {} not found in source {} (or it has no columns this user can see)",
                 monitor.dataset, source.name
             ))
         }
-        Ok(cols) => cols,
+        Ok(c) => c,
         Err(e) => return Profile::whole_failure(e.to_string()),
     };
     let Planned {
         mut plan,
         mut failures,
         skipped,
-    } = plan_profile(monitor, &schema, wh.dialect());
-    // A window of a few buckets (every scan after the first) is counted inside the profile statement
-    // itself: one pass over the table.
-    let inline = match (&plan.timestamp, window) {
-        (Some(_), Some(w)) if (w.end - w.start) / w.bucket <= INLINE_BUCKETS => {
-            plan.buckets = (0..(w.end - w.start) / w.bucket)
-                .map(|k| w.start + k * w.bucket)
-                .collect();
-            plan.bucket_seconds = w.bucket;
-            true
-        }
-        _ => false,
-    };
+    } = plan_profile(monitor, table, &catalog.columns, wh.dialect());
+    let schema = catalog.columns.clone();
+    let inline = count_inline(&mut plan, window);
+    if request.new_data_only && inline {
+        return incremental(wh, source, plan, window, schema, failures).await;
+    }
     let mut observations = vec![Observation::table(Metric::Schema, schema.len() as f64)];
     let mut counted = None;
     let mut newest = None;
+    let mut notes = Vec::new();
     match wh.profile(source, &plan).await {
         Ok(values) => {
             let (obs, bad) = observations_from(&plan, &values);
             observations.extend(obs);
             failures.extend(bad);
+            // The statement counted no distinct values for these: the planner's estimates are free.
+            // They describe the whole table, so a `where:` filter leaves them out.
+            if plan.filter.is_none() {
+                let (obs, n) = estimated_distincts(&plan, &catalog);
+                observations.extend(obs);
+                notes.extend(n);
+            }
+            notes.extend(approximate_notes(&plan));
             newest = slot_value(&values, Slot::NewestEpoch);
             if inline {
                 counted = Some(inline_buckets(&plan, &values));
@@ -112,7 +119,139 @@ async fn measure_on(
         buckets,
         failures,
         skipped,
+        details: notes,
+        partial: None,
     }
+}
+
+/// The incremental profile: the window's buckets and the table's freshness from one statement that
+/// reads only new rows (see `Dialect::incremental_sql`).
+async fn incremental(
+    wh: &mut Warehouse,
+    source: &SourceConfig,
+    plan: ProfilePlan,
+    window: Option<VolumeWindow>,
+    schema: Vec<Column>,
+    mut failures: Vec<Failure>,
+) -> Profile {
+    let mut observations = vec![Observation::table(Metric::Schema, schema.len() as f64)];
+    let mut counted = None;
+    match wh.incremental(source, &plan).await {
+        Ok(values) => {
+            // An empty table has no newest row; freshness is then absent, not zero.
+            if let Some(f) = slot_value(&values, Slot::FreshnessSeconds).filter(|f| f.is_finite()) {
+                observations.push(Observation::table(Metric::FreshnessSeconds, f));
+            }
+            counted = Some(inline_buckets(&plan, &values));
+        }
+        Err(e) => failures.push(Failure::whole(e.to_string())),
+    }
+    let buckets = match (window, counted) {
+        (Some(window), Some(counted)) => Some(BucketCounts {
+            window,
+            counted,
+            columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
+        }),
+        _ => None,
+    };
+    Profile {
+        schema: Some(schema),
+        observations,
+        buckets,
+        failures,
+        skipped: Vec::new(),
+        details: Vec::new(),
+        partial: Some("incremental profile: new rows and freshness only".into()),
+    }
+}
+
+fn approximate(method: &str) -> serde_json::Value {
+    serde_json::json!({ "approximate": true, "method": method })
+}
+
+/// Notes for the distinct counts the warehouse estimated inside the statement.
+fn approximate_notes(plan: &ProfilePlan) -> Vec<Detail> {
+    plan.columns
+        .iter()
+        .filter(|c| c.distinct == Distinct::Approximate)
+        .map(|c| Detail {
+            metric: Metric::DistinctCount,
+            target: Target::Column(c.name.to_string()),
+            value: approximate("APPROX_COUNT_DISTINCT"),
+        })
+        .collect()
+}
+
+/// Distinct counts from the catalog's estimates for the columns the statement did not count.
+fn estimated_distincts(plan: &ProfilePlan, catalog: &Catalog) -> (Vec<Observation>, Vec<Detail>) {
+    let mut obs = Vec::new();
+    let mut notes = Vec::new();
+    for c in plan.columns.iter().filter(|c| c.distinct == Distinct::None) {
+        let name = c.name.to_string();
+        if let Some(e) = catalog.distinct_estimates.get(&name) {
+            obs.push(Observation::column(Metric::DistinctCount, name.clone(), *e));
+            notes.push(Detail {
+                metric: Metric::DistinctCount,
+                target: Target::Column(name),
+                value: approximate("pg_stats.n_distinct"),
+            });
+        }
+    }
+    (obs, notes)
+}
+
+/// A window of a few buckets (every scan after the first) is counted inside the profile statement
+/// itself: one pass over the table. Returns whether the plan now counts the window.
+fn count_inline(plan: &mut ProfilePlan, window: Option<VolumeWindow>) -> bool {
+    match (&plan.timestamp, window) {
+        (Some(_), Some(w)) if (w.end - w.start) / w.bucket <= INLINE_BUCKETS => {
+            plan.buckets = (0..(w.end - w.start) / w.bucket)
+                .map(|k| w.start + k * w.bucket)
+                .collect();
+            plan.bucket_seconds = w.bucket;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The statements a scan of `monitor` would send after the catalog read, in order: the profile
+/// statement, and the grouped warm-start statement when the window is too long to count inline (a
+/// scan skips that one when the profile shows no row inside the window). For `tidewatch explain`.
+pub async fn explain(
+    monitor: &Monitor,
+    source: &SourceConfig,
+    request: crate::sources::ProfileRequest,
+) -> Result<Vec<String>, String> {
+    let window = request.window;
+    let Some(table) = monitor.table() else {
+        return Err(format!("monitor {} does not measure a table", monitor.name));
+    };
+    let mut wh = Warehouse::connect(source)
+        .await
+        .map_err(|e| e.to_string())?;
+    let catalog = wh.catalog(source, table.schema.as_ref(), &table.name).await;
+    let dialect = wh.dialect();
+    wh.close().await;
+    let catalog = catalog.map_err(|e| e.to_string())?;
+    if catalog.columns.is_empty() {
+        return Err(format!(
+            "table {} not found in source {}",
+            monitor.dataset, source.name
+        ));
+    }
+    let Planned { mut plan, .. } = plan_profile(monitor, table, &catalog.columns, dialect);
+    let inline = count_inline(&mut plan, window);
+    if request.new_data_only && inline {
+        if let Some(sql) = dialect.incremental_sql(&plan) {
+            return Ok(vec![sql.sql]);
+        }
+    }
+    let mut out = vec![dialect.profile_sql(&plan).sql];
+    if let (Some(ts), Some(w), false) = (&plan.timestamp, window, inline) {
+        out.push(dialect.volume_sql(&plan, ts, w.bucket, w.start, w.end));
+    }
+    Ok(out)
 }
 
 fn slot_value(values: &[(Slot, Option<f64>)], slot: Slot) -> Option<f64> {
@@ -157,7 +296,12 @@ fn key_target(key: &[Ident]) -> Target {
 /// Builds the profile plan from the monitor and the catalog. Configured columns the catalog does not
 /// have become failures for just those metrics; the rest of the table is still profiled. Columns of a
 /// type without equality are profiled without a distinct count (said in `skipped`).
-pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> Planned {
+pub fn plan_profile(
+    monitor: &Monitor,
+    table: &TableRef,
+    schema: &[Column],
+    dialect: Dialect,
+) -> Planned {
     let find = |name: &str| schema.iter().find(|c| c.name == name);
     let missing = |what: &str, name: &str| {
         format!(
@@ -169,14 +313,20 @@ pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> P
     let mut skipped = Vec::new();
     let mut columns = Vec::new();
     let mut add = |name: Ident, c: &Column| {
-        let distinct = dialect.has_equality(&c.data_type);
-        if !distinct {
+        let distinct = if !dialect.has_equality(&c.data_type) {
             skipped.push(Skipped {
                 target: Target::Column(name.to_string()),
                 metrics: vec![Metric::DistinctCount],
                 reason: format!("type {} has no equality operator", c.data_type),
             });
-        }
+            Distinct::None
+        } else if monitor.wants_distinct(name.as_str()) {
+            Distinct::Exact
+        } else if dialect.has_approximate_distinct() {
+            Distinct::Approximate
+        } else {
+            Distinct::None
+        };
         columns.push(ColumnPlan {
             name,
             numeric: dialect.is_numeric_type(&c.data_type),
@@ -217,47 +367,47 @@ pub fn plan_profile(monitor: &Monitor, schema: &[Column], dialect: Dialect) -> P
         }
         other => other.clone(),
     };
-    let missing_keys: Vec<&str> = monitor
-        .key
-        .iter()
-        .map(|k| k.as_str())
-        .filter(|k| find(k).is_none())
-        .collect();
-    let incomparable: Vec<String> = monitor
-        .key
-        .iter()
-        .filter_map(|k| find(k.as_str()))
-        .filter(|c| !dialect.has_equality(&c.data_type))
-        .map(|c| format!("{} ({})", c.name, c.data_type))
-        .collect();
-    let key = if !missing_keys.is_empty() {
-        failures.push(Failure {
-            metric: Metric::DuplicateCount,
-            target: key_target(&monitor.key),
-            message: missing("key", &missing_keys.join(", ")),
-            whole: false,
-        });
-        Vec::new()
-    } else if !incomparable.is_empty() {
-        failures.push(Failure {
-            metric: Metric::DuplicateCount,
-            target: key_target(&monitor.key),
-            message: format!(
-                "key column {} of table {} has no equality operator, so duplicates cannot be counted",
-                incomparable.join(", "),
-                monitor.dataset
-            ),
-            whole: false,
-        });
-        Vec::new()
-    } else {
-        monitor.key.clone()
-    };
+    let mut keys = Vec::new();
+    for set in monitor.key_sets() {
+        let missing_keys: Vec<&str> = set
+            .iter()
+            .map(|k| k.as_str())
+            .filter(|k| find(k).is_none())
+            .collect();
+        let incomparable: Vec<String> = set
+            .iter()
+            .filter_map(|k| find(k.as_str()))
+            .filter(|c| !dialect.has_equality(&c.data_type))
+            .map(|c| format!("{} ({})", c.name, c.data_type))
+            .collect();
+        if !missing_keys.is_empty() {
+            failures.push(Failure {
+                metric: Metric::DuplicateCount,
+                target: key_target(&set),
+                message: missing("key", &missing_keys.join(", ")),
+                whole: false,
+            });
+        } else if !incomparable.is_empty() {
+            failures.push(Failure {
+                metric: Metric::DuplicateCount,
+                target: key_target(&set),
+                message: format!(
+                    "key column {} of table {} has no equality operator, so duplicates cannot be counted",
+                    incomparable.join(", "),
+                    monitor.dataset
+                ),
+                whole: false,
+            });
+        } else {
+            keys.push(set);
+        }
+    }
     let plan = ProfilePlan {
-        schema: monitor.table.schema.clone(),
-        table: monitor.table.name.clone(),
+        schema: table.schema.clone(),
+        table: table.name.clone(),
         columns,
-        key,
+        keys,
+        filter: monitor.filter.clone(),
         timestamp,
         buckets: Vec::new(),
         bucket_seconds: monitor.bucket.as_secs() as i64,
@@ -285,11 +435,11 @@ pub fn observations_from(
             out.push(Observation::table(Metric::FreshnessSeconds, f));
         }
     }
-    if !plan.key.is_empty() {
-        let key_rows = get(Slot::KeyRows).unwrap_or(0.0);
-        let distinct = get(Slot::KeyDistinct).unwrap_or(0.0);
+    for (k, set) in plan.keys.iter().enumerate() {
+        let key_rows = get(Slot::KeyRows(k)).unwrap_or(0.0);
+        let distinct = get(Slot::KeyDistinct(k)).unwrap_or(0.0);
         let dups = (key_rows - distinct).max(0.0);
-        let key: Vec<String> = plan.key.iter().map(|k| k.to_string()).collect();
+        let key: Vec<String> = set.iter().map(|c| c.to_string()).collect();
         out.push(Observation::key(Metric::DuplicateCount, key.clone(), dups));
         out.push(Observation::key(Metric::DuplicateRate, key, rate(dups)));
     }
@@ -303,7 +453,7 @@ pub fn observations_from(
             name.clone(),
             rate(nulls),
         ));
-        if c.distinct {
+        if c.distinct != Distinct::None {
             out.push(Observation::column(
                 Metric::DistinctCount,
                 name.clone(),
@@ -351,7 +501,8 @@ mod tests {
             schema: None,
             table: Ident::new("t").unwrap(),
             columns,
-            key: Vec::new(),
+            keys: Vec::new(),
+            filter: None,
             timestamp: None,
             buckets: Vec::new(),
             bucket_seconds: 3600,
@@ -363,7 +514,7 @@ mod tests {
         let plan = plan_with(vec![ColumnPlan {
             name: Ident::new("x").unwrap(),
             numeric: true,
-            distinct: true,
+            distinct: Distinct::Exact,
         }]);
         let values = vec![
             (Slot::RowCount, Some(3.0)),
@@ -393,7 +544,7 @@ mod tests {
         let plan = plan_with(vec![ColumnPlan {
             name: Ident::new("doc").unwrap(),
             numeric: false,
-            distinct: false,
+            distinct: Distinct::None,
         }]);
         let sql = Dialect::Postgres.profile_sql(&plan);
         assert!(!sql.sql.contains("DISTINCT"), "{}", sql.sql);

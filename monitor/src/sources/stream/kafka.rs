@@ -1,0 +1,271 @@
+//! Kafka through rdkafka: metadata (partitions), watermarks per partition (`message_count` = sum of
+//! high - low), the newest `sample` messages by assigning each partition at `high - n` (the sample
+//! spread over partitions), and committed offsets of each `consumer_groups` entry (lag = high -
+//! committed, its age = now minus the broker time of the first uncommitted message).
+//!
+//! Read-only by construction: consumers are never subscribed (so they never join a group), auto
+//! commit and offset store are off and nothing calls commit. The sampling consumer has a throwaway
+//! group id; the committed offsets of a group are fetched by a consumer configured with that group id
+//! that only sends the offset fetch request (rdkafka has no admin call for another group's offsets).
+//! rdkafka blocks, so the reading runs on a blocking thread, every call with a timeout.
+
+use super::payload::Sampled;
+use super::{Lag, Reading};
+use crate::config::{Source as SourceConfig, StreamMonitor};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use secrecy::ExposeSecret;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Reads `spec.name` from the source (see the module docs).
+pub async fn read(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    sample: usize,
+) -> Result<Reading, String> {
+    let brokers = config.url.expose_secret().to_string();
+    let source = config.name.clone();
+    let spec = spec.clone();
+    let timeout = config.connect_timeout;
+    tokio::task::spawn_blocking(move || read_blocking(&brokers, &source, &spec, sample, timeout))
+        .await
+        .map_err(|e| format!("reading topic failed: {e}"))?
+}
+
+fn consumer(brokers: &str, group: &str, timeout: Duration) -> Result<BaseConsumer, String> {
+    let ms = timeout.as_millis().max(1000).to_string();
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("client.id", "tidewatch")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("allow.auto.create.topics", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("socket.timeout.ms", &ms)
+        .set("socket.connection.setup.timeout.ms", &ms)
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("cannot create a kafka client: {e}"))
+}
+
+fn read_blocking(
+    brokers: &str,
+    source: &str,
+    spec: &StreamMonitor,
+    sample: usize,
+    timeout: Duration,
+) -> Result<Reading, String> {
+    let topic = spec.name.as_str();
+    let probe_group = format!(
+        "tidewatch-probe-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let c = consumer(brokers, &probe_group, timeout)?;
+    let md = c
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("cannot read metadata of topic {topic} from source {source}: {e}"))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| format!("topic {topic} not found in source {source}"))?;
+    if let Some(err) = t.error() {
+        return Err(format!(
+            "topic {topic} on source {source}: {}",
+            rdkafka::types::RDKafkaErrorCode::from(err)
+        ));
+    }
+    if t.partitions().is_empty() {
+        return Err(format!("topic {topic} not found in source {source}"));
+    }
+    let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for p in t.partitions() {
+        let (low, high) = c
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(|e| format!("watermarks of {topic} partition {}: {e}", p.id()))?;
+        marks.insert(p.id(), (low.max(0), high.max(0)));
+    }
+    let total: i64 = marks.values().map(|(l, h)| (h - l).max(0)).sum();
+    let mut reading = Reading {
+        message_count: Some(total as f64),
+        ..Reading::default()
+    };
+
+    // The sample: the newest messages, spread over the partitions that have some.
+    let alloc = spread(sample as i64, &marks);
+    reading.sample_complete = alloc
+        .iter()
+        .all(|(p, n)| marks.get(p).is_some_and(|(l, h)| *n >= h - l));
+    let mut tpl = TopicPartitionList::new();
+    let mut want: BTreeMap<i32, (i64, i64)> = BTreeMap::new(); // partition → (from, high)
+    for (p, n) in &alloc {
+        let high = marks[p].1;
+        if *n > 0 {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(high - n))
+                .map_err(|e| format!("assigning {topic}: {e}"))?;
+            want.insert(*p, (high - n, high));
+        }
+    }
+    if !want.is_empty() {
+        c.assign(&tpl)
+            .map_err(|e| format!("assigning {topic}: {e}"))?;
+        let got = poll_until(&c, &want, timeout, |m, out: &mut Vec<Sampled>| {
+            out.push(Sampled {
+                payload: m.payload().unwrap_or_default().to_vec(),
+                key: m.key().map(<[u8]>::to_vec),
+                broker_ms: m.timestamp().to_millis(),
+            })
+        })
+        .map_err(|e| format!("sampling {topic}: {e}"))?;
+        reading.newest_ms = got.iter().filter_map(|m| m.broker_ms).max();
+        reading.sample = got;
+    }
+
+    // Consumer lag per group: committed offsets fetched without joining the group.
+    for group in &spec.consumer_groups {
+        let lag = group_lag(brokers, topic, group, &marks, &c, timeout);
+        reading.lag.push((group.clone(), lag));
+    }
+    Ok(reading)
+}
+
+/// Per partition: how many of the newest messages to read, `sample` spread as evenly as the
+/// partitions' sizes allow.
+fn spread(sample: i64, marks: &BTreeMap<i32, (i64, i64)>) -> BTreeMap<i32, i64> {
+    let mut alloc: BTreeMap<i32, i64> = marks.keys().map(|p| (*p, 0)).collect();
+    let mut left = sample.max(0);
+    loop {
+        let open: Vec<i32> = marks
+            .iter()
+            .filter(|(p, (l, h))| alloc[p] < h - l)
+            .map(|(p, _)| *p)
+            .collect();
+        if left == 0 || open.is_empty() {
+            return alloc;
+        }
+        let share = (left / open.len() as i64).max(1);
+        for p in open {
+            let (l, h) = marks[&p];
+            let take = share.min(h - l - alloc[&p]).min(left);
+            *alloc.entry(p).or_default() += take;
+            left -= take;
+        }
+    }
+}
+
+/// Polls the assigned partitions until each reached its `high` (or end of partition) or the timeout.
+fn poll_until<T>(
+    c: &BaseConsumer,
+    want: &BTreeMap<i32, (i64, i64)>,
+    timeout: Duration,
+    mut keep: impl FnMut(&rdkafka::message::BorrowedMessage<'_>, &mut Vec<T>),
+) -> Result<Vec<T>, KafkaError> {
+    let deadline = Instant::now() + timeout;
+    let mut done: BTreeMap<i32, bool> = want.keys().map(|p| (*p, false)).collect();
+    let mut out = Vec::new();
+    while done.values().any(|d| !d) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match c.poll(left.min(Duration::from_millis(200))) {
+            None => {}
+            Some(Ok(m)) => {
+                let Some((from, high)) = want.get(&m.partition()) else {
+                    continue;
+                };
+                if m.offset() >= *from && m.offset() < *high {
+                    keep(&m, &mut out);
+                }
+                if m.offset() + 1 >= *high {
+                    done.insert(m.partition(), true);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                done.insert(p, true);
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// (lag, age of the oldest uncommitted message) of one group on the topic. A partition the group
+/// never committed counts as wholly unconsumed.
+fn group_lag(
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    marks: &BTreeMap<i32, (i64, i64)>,
+    reader: &BaseConsumer,
+    timeout: Duration,
+) -> Result<Lag, String> {
+    let gc = consumer(brokers, group, timeout)?;
+    let mut tpl = TopicPartitionList::new();
+    for p in marks.keys() {
+        tpl.add_partition(topic, *p);
+    }
+    let committed = gc
+        .committed_offsets(tpl, timeout)
+        .map_err(|e| format!("committed offsets of group {group}: {e}"))?;
+    let mut lag = 0i64;
+    let mut oldest: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for e in committed.elements() {
+        let Some((low, high)) = marks.get(&e.partition()).copied() else {
+            continue;
+        };
+        let at = match e.offset() {
+            Offset::Offset(o) => o.clamp(low, high),
+            _ => low,
+        };
+        lag += high - at;
+        if at < high {
+            oldest.insert(e.partition(), (at, at + 1));
+        }
+    }
+    if oldest.is_empty() {
+        return Ok((lag as f64, Some(0.0)));
+    }
+    // The first uncommitted message of each lagging partition: the oldest one tells the time lag.
+    let mut tpl = TopicPartitionList::new();
+    for (p, (at, _)) in &oldest {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*at))
+            .map_err(|e| format!("assigning {topic}: {e}"))?;
+    }
+    let age = reader
+        .assign(&tpl)
+        .ok()
+        .and_then(|_| {
+            poll_until(reader, &oldest, timeout, |m, out: &mut Vec<i64>| {
+                out.extend(m.timestamp().to_millis())
+            })
+            .ok()
+        })
+        .and_then(|times| times.into_iter().min())
+        .map(|ms| ((chrono::Utc::now().timestamp_millis() - ms) as f64 / 1000.0).max(0.0));
+    Ok((lag as f64, age))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_is_spread_over_partitions() {
+        let marks: BTreeMap<i32, (i64, i64)> = [(0, (0, 100)), (1, (10, 13)), (2, (5, 5))].into();
+        let a = spread(10, &marks);
+        assert_eq!(a.values().sum::<i64>(), 10);
+        assert_eq!(a[&1], 3);
+        assert_eq!(a[&2], 0);
+        let a = spread(1000, &marks);
+        assert_eq!(a[&0], 100);
+        assert_eq!(a[&1], 3);
+    }
+}

@@ -1,0 +1,246 @@
+//! Topic monitors on a real Kafka-protocol broker (the `noida-db` emulator, started and stopped by
+//! this test) through the whole scan pipeline: exact payload metrics, a group committed halfway,
+//! payload schema drift, a missing topic and a broker that is down.
+#![allow(clippy::unwrap_used)]
+
+use checks::Status;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::Duration;
+use tidewatch_tests::scan_suite::{find, Workspace};
+use tidewatch_tests::streams::{produce, KafkaEmulator};
+
+fn close(actual: Option<f64>, expected: f64, what: &str) {
+    let actual = actual.unwrap_or(f64::NAN);
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{what}: {actual} != {expected}"
+    );
+}
+
+type Msg = (i32, Option<String>, String, i64);
+
+/// 20 messages over two partitions (10 each): 2 undecodable; of the 18 objects 4 have no
+/// `user.email`, 3 repeat an `order_id`, 6 carry an event time an hour before their broker time.
+/// Message keys repeat twice (`k1`, `k2` appear two times each).
+fn first_batch(now_ms: i64) -> Vec<Msg> {
+    let mut out = Vec::new();
+    for i in 1..=20i64 {
+        let ts = now_ms - (21 - i) * 1000;
+        let payload = if i == 19 {
+            "not json".to_string()
+        } else if i == 20 {
+            "{\"order_id\": ".to_string()
+        } else {
+            let id = if i > 15 { i - 15 } else { i };
+            let user = match i {
+                2 | 3 => r#""user": {"email": null}"#.to_string(),
+                4 => r#""user": null"#.to_string(),
+                5 => r#""other": 1"#.to_string(),
+                _ => format!(r#""user": {{"email": "u{i}@x.io"}}"#),
+            };
+            let event = if i % 3 == 0 {
+                (ts - 3_600_000) / 1000 // epoch seconds, an hour before the broker time
+            } else {
+                ts / 1000
+            };
+            format!(r#"{{"order_id": {id}, {user}, "ts": {event}}}"#)
+        };
+        let key = match i {
+            1 | 2 => Some("k1".to_string()),
+            3 | 4 => Some("k2".to_string()),
+            _ => Some(format!("key{i}")),
+        };
+        out.push(((i % 2) as i32, key, payload, ts));
+    }
+    out
+}
+
+fn consumer(brokers: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kafka_topic_profile_lag_and_drift() -> anyhow::Result<()> {
+    let kafka = KafkaEmulator::start()?;
+    let brokers = kafka.brokers();
+    let topic = format!("orders.v1.{}", tidewatch_tests::db::unique_suffix());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?;
+    for r in created {
+        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+    }
+    let producer = kafka.producer()?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    produce(&producer, &topic, &first_batch(now_ms)).await?;
+
+    // The billing group (this test) has committed halfway: offset 5 of 10 on both partitions.
+    let group = format!("billing-{}", tidewatch_tests::db::unique_suffix());
+    let billing = consumer(&brokers, &group);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(5))?;
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(5))?;
+    billing.commit(&tpl, CommitMode::Sync)?;
+
+    let ws = Workspace::new();
+    let yaml = format!(
+        r#"version: 1
+store: sqlite://state.db
+sources:
+  kafka: {{ kind: kafka, brokers: "{brokers}" }}
+  down: {{ kind: kafka, brokers: "127.0.0.1:1", connect_timeout: 2s }}
+monitors:
+  - name: order-events
+    source: kafka
+    topic: {topic}
+    format: json
+    key: [order_id]
+    event_time_field: ts
+    sample: 20
+    consumer_groups: [{group}]
+    lateness_grace: 5m
+    checks:
+      - null_rate(user.email) < 0.02
+      - freshness < 10m
+  - name: by-message-key
+    source: kafka
+    topic: {topic}
+    key: message_key
+    sample: 20
+  - name: gone
+    source: kafka
+    topic: {topic}.missing
+  - name: unreachable
+    source: down
+    topic: {topic}
+"#
+    );
+    let started = std::time::Instant::now();
+    let report = ws.scan(&yaml).await?;
+    assert!(started.elapsed().as_secs() < 60, "the scan must not hang");
+    let m = "order-events";
+    close(
+        find(&report, m, "message_count", None).value,
+        20.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "parse_error_rate", None).value,
+        0.1,
+        "parse_error_rate",
+    );
+    let nulls = find(&report, m, "null_rate", Some("user.email"));
+    close(nulls.value, 4.0 / 18.0, "null_rate(user.email)");
+    assert_eq!(nulls.status, Status::Fail);
+    close(
+        find(&report, m, "duplicate_count", Some("order_id")).value,
+        3.0,
+        "duplicate_count",
+    );
+    close(
+        find(&report, m, "duplicate_rate", Some("order_id")).value,
+        3.0 / 18.0,
+        "duplicate_rate",
+    );
+    close(
+        find(&report, m, "late_rate", None).value,
+        6.0 / 18.0,
+        "late_rate",
+    );
+    close(
+        find(&report, m, "consumer_lag", Some(group.as_str())).value,
+        10.0,
+        "consumer_lag",
+    );
+    // The oldest uncommitted message (offset 5 of partition 1: message 11) is ~10 s old.
+    let lag_s = find(&report, m, "consumer_lag_seconds", Some(group.as_str()))
+        .value
+        .unwrap();
+    let expected = (chrono::Utc::now().timestamp_millis() - (now_ms - 10_000)) as f64 / 1000.0;
+    assert!(
+        (lag_s - expected).abs() < 30.0,
+        "consumer_lag_seconds {lag_s} vs {expected}"
+    );
+    let fresh = find(&report, m, "freshness_seconds", None);
+    assert_eq!(fresh.status, Status::Pass, "{fresh:?}");
+    assert!(fresh.value.unwrap() < 60.0);
+    close(find(&report, m, "schema", None).value, 4.0, "schema fields"); // order_id, user.email, ts, other
+    close(
+        find(
+            &report,
+            "by-message-key",
+            "duplicate_count",
+            Some("message_key"),
+        )
+        .value,
+        2.0,
+        "duplicate_count(message_key)",
+    );
+    for name in ["gone", "unreachable"] {
+        let r = find(&report, name, "row_count", None);
+        assert_eq!(r.status, Status::Error, "{r:?}");
+    }
+    let gone = find(&report, "gone", "row_count", None);
+    assert!(gone.message.contains("topic"), "{}", gone.message);
+
+    // The producer changes shape: `coupon` appears, `user` and `other` disappear.
+    let next: Vec<Msg> = (1..=20i64)
+        .map(|i| {
+            let ts = chrono::Utc::now().timestamp_millis();
+            (
+                (i % 2) as i32,
+                None,
+                format!(
+                    r#"{{"order_id": {}, "coupon": "c{i}", "ts": {}}}"#,
+                    100 + i,
+                    ts / 1000
+                ),
+                ts,
+            )
+        })
+        .collect();
+    produce(&producer, &topic, &next).await?;
+    let report = ws.scan(&yaml).await?;
+    let schema = find(&report, m, "schema", None);
+    assert_eq!(schema.status, Status::Anomaly, "{schema:?}");
+    let details = schema.details.as_ref().unwrap();
+    let names = |key: &str| -> Vec<String> {
+        let mut n: Vec<String> = details[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names("added"), ["coupon"]);
+    assert_eq!(names("removed"), ["other", "user.email"]);
+    close(
+        find(&report, m, "message_count", None).value,
+        40.0,
+        "message_count",
+    );
+    close(
+        find(&report, m, "consumer_lag", Some(group.as_str())).value,
+        30.0,
+        "consumer_lag",
+    );
+    drop(billing);
+    Ok(())
+}
