@@ -39,8 +39,9 @@ pub fn samples(rows: &[ResultRow]) -> Vec<SeriesSample> {
 }
 
 /// `pipeline::scan` of one monitor. Its future is `Send`, but not provably so inside a generic `Send`
-/// bound (rustc's higher-ranked lifetime limitation with closures over references, rust-lang/rust
-/// #102211), so it runs on a blocking-pool thread driving the runtime with `Handle::block_on`.
+/// bound (rustc reports "implementation of `FnOnce` is not general enough" for the closures over
+/// references inside it), so it runs on a blocking-pool thread driving the runtime with
+/// `Handle::block_on`.
 async fn scan_one(
     config: Arc<Config>,
     store: Arc<Store>,
