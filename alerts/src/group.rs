@@ -5,7 +5,8 @@
 //! The timers are Alertmanager's:
 //! - a new group waits `group_wait` for more alerts, then flushes;
 //! - after that it flushes every `group_interval`, and a flush notifies when the set of firing alerts
-//!   grew, when everything resolved, or (with `send_resolved`) when new alerts resolved;
+//!   grew, when a firing alert's severity rose (a warning that became critical), when everything
+//!   resolved, or (with `send_resolved`) when new alerts resolved;
 //! - an unchanged firing group is notified again once `repeat_interval` has passed since the last
 //!   notification (checked at each flush, so at the first flush at or after that time);
 //! - a resolved alert leaves its group after the flush that saw it, so it is sent at most once; a
@@ -24,7 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Alert, Status};
+use crate::alert::{Alert, Severity, Status};
 use crate::inhibit::Inhibitor;
 use crate::labels::LabelSet;
 use crate::mute::{Muter, Mutes};
@@ -60,6 +61,10 @@ struct Sent {
     at: DateTime<Utc>,
     firing: BTreeSet<String>,
     resolved: BTreeSet<String>,
+    /// The severity each firing alert was told with, so a rise (a warn threshold crossing into
+    /// a failure) is news. Absent in states stored before it existed.
+    #[serde(default)]
+    severities: BTreeMap<String, Severity>,
 }
 
 /// A read-only view of one group, for status pages and logs.
@@ -220,11 +225,19 @@ fn flush(key: &str, g: &mut Group, now: DateTime<Utc>, muter: &dyn Muter) -> Opt
         .filter(|a| a.status == Status::Resolved)
         .map(|a| a.fingerprint.clone())
         .collect();
+    let severities: BTreeMap<String, Severity> = visible
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .map(|a| (a.fingerprint.clone(), a.severity))
+        .collect();
     let needed = match &g.last_sent {
         // Never told: only news of firing alerts is worth a message.
         None => !firing.is_empty(),
         Some(last) => {
-            if !firing.is_subset(&last.firing) {
+            let rose = severities
+                .iter()
+                .any(|(fp, s)| last.severities.get(fp).is_some_and(|old| s > old));
+            if !firing.is_subset(&last.firing) || rose {
                 true
             } else if firing.is_empty() {
                 // Everything resolved; if nothing was firing last time, nobody needs telling.
@@ -249,6 +262,7 @@ fn flush(key: &str, g: &mut Group, now: DateTime<Utc>, muter: &dyn Muter) -> Opt
         at: now,
         firing,
         resolved,
+        severities,
     });
     if !sent_firing && !g.send_resolved {
         // All resolved but the receiver does not want resolved notices: recorded, not sent.
@@ -347,6 +361,40 @@ mod tests {
         // Scans keep re-sending the same alert: still nothing new.
         agg.insert(&r, orders("a", 0), t(6 * M));
         assert!(agg.due(t(30 + 10 * M), &NoMute).is_empty());
+    }
+
+    #[test]
+    fn a_rise_in_severity_is_news_a_fall_is_not() {
+        let r = route(r#"{"receiver": "data-slack", "group_by": ["dataset"]}"#);
+        let mut agg = Aggregator::default();
+        let warning = alert("a", &[("dataset", "d"), ("severity", "warning")], 0);
+        let critical = alert("a", &[("dataset", "d"), ("severity", "critical")], 0);
+        agg.insert(&r, warning.clone(), t(0));
+        assert_eq!(agg.due(t(30), &NoMute).len(), 1);
+        agg.insert(&r, warning.clone(), t(60));
+        assert!(agg.due(t(30 + 5 * M), &NoMute).is_empty(), "unchanged");
+        // Escalated: the same series, told again.
+        agg.insert(&r, critical, t(6 * M));
+        let sent = agg.due(t(30 + 10 * M), &NoMute);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].severity(), Severity::Critical);
+        // Back to warning: not news.
+        agg.insert(&r, warning, t(11 * M));
+        assert!(agg.due(t(30 + 15 * M), &NoMute).is_empty());
+    }
+
+    #[test]
+    fn state_stored_before_severities_still_decodes() {
+        let r = issue_route();
+        let mut agg = Aggregator::default();
+        agg.insert(&r, orders("a", 0), t(0));
+        agg.due(t(30), &NoMute);
+        let mut json: serde_json::Value = serde_json::to_value(&agg).unwrap();
+        for g in json["groups"].as_object_mut().unwrap().values_mut() {
+            g["last_sent"].as_object_mut().unwrap().remove("severities");
+        }
+        let back: Aggregator = serde_json::from_value(json).unwrap();
+        assert_eq!(back.groups().len(), agg.groups().len());
     }
 
     #[test]

@@ -31,6 +31,9 @@ enum BenchCommand {
     /// Run the synthetic data-observability suite: our detector against a rolling z-score and a
     /// seasonal median/MAD baseline (precision, recall, delay, false alarms per series-week).
     Detectors(lab::bench_detectors::DetectorsArgs),
+    /// Run the seeded generator suite per family: our detector beside a rolling z-score, an
+    /// Elementary-style z-score and a seasonal median/MAD.
+    Suite(lab::bench_detectors::SuiteArgs),
     /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
     /// computing the same metrics, and print the ratio of the medians per table size.
     Profile(lab::bench_profile::ProfileOptions),
@@ -71,6 +74,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: BenchCommand::Payload(a),
         } => lab::bench_payload::run(&a),
+        Command::Bench {
+            bench: BenchCommand::Suite(a),
+        } => lab::bench_detectors::run_suite(&a),
         Command::Bench {
             bench: BenchCommand::Profile(opts),
         } => tokio::runtime::Runtime::new()

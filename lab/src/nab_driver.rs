@@ -1,5 +1,5 @@
 //! `tidewatch-lab nab`: the NAB driver. Reads the NAB corpus (data files, labelled windows, cost
-//! profiles), runs a model over every file strictly online and scores its output with [`crate::nab`].
+//! profiles), runs a model over every file strictly online and scores the scores with [`crate::nab`].
 //!
 //! The files are parsed with `tidewatch detect`'s CSV parser ([`tidewatch::detect::parse_row`]), so a
 //! NAB file reads exactly as `tidewatch detect --input` would read it.
@@ -39,6 +39,11 @@ pub struct NabArgs {
     /// With `--per-file`, also list each window's first detection and each false positive.
     #[arg(long)]
     pub windows: bool,
+    /// Cross-validate by file: `FOLDSxSHUFFLES` (e.g. `5x3`), folds stratified by category (the data/
+    /// subfolders). The threshold is chosen on the training files of each fold only; the held-out
+    /// fold is scored at that threshold and at the shipped default.
+    #[arg(long)]
+    pub cv: Option<String>,
 }
 
 /// A model `tidewatch-lab nab` can score.
@@ -98,15 +103,17 @@ fn novelty_config(spec: Option<&str>) -> Result<NoveltyConfig> {
     Ok(c)
 }
 
-/// Reads a `timestamp,value` CSV into `(timestamp, value)` rows (NaN for an empty value or `nan`);
-/// the header line is optional, blank lines are skipped.
-fn read_csv(reader: impl Read) -> Result<Vec<(i64, f64)>> {
+/// One parsed row: timestamp, the value (NaN when empty or `nan`) and the value's original text.
+type Row = (i64, f64, String);
+
+/// Reads a `timestamp,value` CSV; the header line is optional, blank lines are skipped.
+fn read_csv(reader: impl Read) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = i + 1;
         let line = line.with_context(|| format!("cannot read line {line_no}"))?;
-        if let Some((ts, value, _)) = parse_row(line_no, &line, rows.is_empty())? {
-            rows.push((ts, value));
+        if let Some((ts, value, text)) = parse_row(line_no, &line, rows.is_empty())? {
+            rows.push((ts, value, text.to_string()));
         }
     }
     Ok(rows)
@@ -265,6 +272,16 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
                 default_threshold
             );
         }
+        if let Some(spec) = &args.cv {
+            let (folds, shuffles) = parse_cv(spec)?;
+            for p in &profiles {
+                let cv = cross_validate(&run, p, folds, shuffles, default_threshold);
+                println!(
+                    "{}",
+                    cv.line(&format!("[{model}] cv {folds}x{shuffles} {}", p.name))
+                );
+            }
+        }
         if let Some(dir) = &args.dump {
             for (name, s) in run.names.iter().zip(&run.corpus) {
                 let path = dir.join(model.to_string()).join(name);
@@ -341,9 +358,149 @@ fn print_windows(s: &ScoredSeries, p: &nab::Profile, t: f64) {
     }
 }
 
+/// Parses `FOLDSxSHUFFLES`.
+fn parse_cv(spec: &str) -> Result<(usize, usize)> {
+    let (f, r) = spec.split_once('x').unwrap_or((spec, "1"));
+    let folds: usize = f
+        .trim()
+        .parse()
+        .with_context(|| format!("cv: bad fold count `{f}`"))?;
+    let shuffles: usize = r
+        .trim()
+        .parse()
+        .with_context(|| format!("cv: bad shuffle count `{r}`"))?;
+    if folds < 2 || shuffles < 1 {
+        bail!("cv: need at least 2 folds and 1 shuffle, got `{spec}`");
+    }
+    Ok((folds, shuffles))
+}
+
+/// Held-out figures of a cross-validation: one entry per (shuffle, fold).
+#[derive(Debug, Clone, Default)]
+pub struct CvFigures {
+    /// Normalised held-out score at the threshold chosen on the training files.
+    pub chosen: Vec<f64>,
+    /// Normalised held-out score at the shipped default threshold.
+    pub default: Vec<f64>,
+    /// The thresholds chosen on the training files.
+    pub thresholds: Vec<f64>,
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+impl CvFigures {
+    fn line(&self, label: &str) -> String {
+        let (cm, cs) = mean_sd(&self.chosen);
+        let (dm, ds) = mean_sd(&self.default);
+        let (tm, ts) = mean_sd(&self.thresholds);
+        let lo = self.chosen.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self
+            .chosen
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        format!(
+            "{label:<34} held-out at chosen {cm:>5.1} ± {cs:>4.1} (min {lo:.1} max {hi:.1}) | at default {dm:>5.1} ± {ds:>4.1} | chosen threshold {tm:.3} ± {ts:.3}"
+        )
+    }
+}
+
+/// Assigns files to `folds` folds, stratified by category (the part of the name before `/`): within
+/// each category the files are shuffled (splitmix64 seeded by `seed`) and dealt round-robin, starting
+/// where the previous category stopped so fold sizes stay even.
+pub fn stratified_folds(names: &[String], folds: usize, seed: u64) -> Vec<usize> {
+    let mut by_cat: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        by_cat
+            .entry(n.split('/').next().unwrap_or(""))
+            .or_default()
+            .push(i);
+    }
+    let mut rng = crate::synthetic::Rng::new(seed);
+    let mut out = vec![0; names.len()];
+    let mut next = 0usize;
+    for (_, mut files) in by_cat {
+        for i in (1..files.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            files.swap(i, j);
+        }
+        for f in files {
+            out[f] = next % folds;
+            next += 1;
+        }
+    }
+    out
+}
+
+/// k-fold-by-file cross-validation of the threshold under one profile.
+fn cross_validate(
+    run: &NabRun,
+    profile: &nab::Profile,
+    folds: usize,
+    shuffles: usize,
+    default_threshold: f64,
+) -> CvFigures {
+    let mut cv = CvFigures::default();
+    for r in 0..shuffles {
+        let fold_of = stratified_folds(&run.names, folds, 0xC0FF_EE00 + r as u64);
+        for k in 0..folds {
+            let (test, train): (Vec<_>, Vec<_>) =
+                run.corpus.iter().zip(&fold_of).partition(|(_, &f)| f == k);
+            let train: Vec<ScoredSeries> = train.into_iter().map(|(s, _)| s.clone()).collect();
+            let test: Vec<ScoredSeries> = test.into_iter().map(|(s, _)| s.clone()).collect();
+            if test.is_empty() || train.is_empty() {
+                continue;
+            }
+            let (t, _) = nab::best_threshold(&train, profile);
+            let (null, perfect) = nab::null_and_perfect(&test, profile);
+            cv.chosen.push(nab::normalise(
+                nab::score_corpus(&test, profile, t),
+                null,
+                perfect,
+            ));
+            cv.default.push(nab::normalise(
+                nab::score_corpus(&test, profile, default_threshold),
+                null,
+                perfect,
+            ));
+            cv.thresholds.push(t);
+        }
+    }
+    cv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_are_stratified_and_even() {
+        let names: Vec<String> = (0..9)
+            .map(|i| format!("a/{i}.csv"))
+            .chain((0..4).map(|i| format!("b/{i}.csv")))
+            .collect();
+        let f = stratified_folds(&names, 5, 1);
+        let mut sizes = [0; 5];
+        for &k in &f {
+            sizes[k] += 1;
+        }
+        assert!(sizes.iter().all(|&s| s == 2 || s == 3), "{sizes:?}");
+        // Each category is spread over as many folds as it has files (up to 5).
+        let cats_b: std::collections::BTreeSet<usize> = f[9..].iter().copied().collect();
+        assert_eq!(cats_b.len(), 4);
+        assert_ne!(f, stratified_folds(&names, 5, 2));
+    }
+
+    #[test]
+    fn cv_spec_parses() {
+        assert_eq!(parse_cv("5x3").ok(), Some((5, 3)));
+        assert!(parse_cv("1x3").is_err());
+    }
 
     #[test]
     fn novelty_overrides_set_their_fields_and_reject_the_rest() {
@@ -366,7 +523,7 @@ mod tests {
         let text = "timestamp,value\n2014-04-01 00:00:00,1.5\n\n2014-04-01 00:05:00,\n";
         let rows = read_csv(text.as_bytes()).ok().unwrap_or_default();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], (1_396_310_400, 1.5));
+        assert_eq!((rows[0].0, rows[0].1), (1_396_310_400, 1.5));
         assert!(rows[1].0 == 1_396_310_700 && rows[1].1.is_nan());
         assert!(read_csv("1,2,3\n".as_bytes()).is_err());
     }

@@ -494,6 +494,7 @@ impl NoveltyModel {
                 lower: Some(self.lo - margin),
                 upper: Some(self.hi + margin),
                 learning: false,
+                expected_false_alarms_per_week: None,
             },
             decades,
         )

@@ -52,7 +52,9 @@ impl Rng {
 /// One generated series: points, incident intervals `[start, end]` and the metric it imitates.
 #[derive(Debug, Clone)]
 pub struct Series {
-    pub name: &'static str,
+    pub name: String,
+    /// The local time zone of the series' loads and seasonality (UTC for the fixed suite).
+    pub tz: chrono_tz::Tz,
     /// The monitor metric this series imitates; it picks the model as a monitor does
     /// ([`SeriesKind::for_metric`]).
     pub metric: Metric,
@@ -106,7 +108,8 @@ fn volume_seasonal(rng: &mut Rng, weeks: u32) -> Series {
         })
         .collect();
     Series {
-        name: "volume_seasonal",
+        name: "volume_seasonal".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::Volume,
         points,
         incidents: vec![drop, spike],
@@ -142,7 +145,8 @@ fn volume_business_hours(rng: &mut Rng, weeks: u32) -> Series {
         })
         .collect();
     Series {
-        name: "volume_business_hours",
+        name: "volume_business_hours".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::Volume,
         points,
         incidents: vec![double, outage],
@@ -191,7 +195,8 @@ fn freshness_hourly(rng: &mut Rng, weeks: u32) -> Series {
     loads.sort_unstable();
     // The detectable part of an incident starts once the load is clearly overdue.
     Series {
-        name: "freshness_hourly",
+        name: "freshness_hourly".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, 15 * 60, &loads),
         incidents: vec![stall, late],
@@ -213,7 +218,8 @@ fn freshness_daily(rng: &mut Rng, weeks: u32) -> Series {
         START + (skipped_day + 1) * DAY + 2 * HOUR,
     );
     Series {
-        name: "freshness_daily",
+        name: "freshness_daily".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, HOUR, &loads),
         incidents: vec![miss],
@@ -234,7 +240,8 @@ fn freshness_business_hours(rng: &mut Rng, weeks: u32) -> Series {
         }
     }
     Series {
-        name: "freshness_business_hours",
+        name: "freshness_business_hours".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::FreshnessSeconds,
         points: freshness_series(weeks, HOUR, &loads),
         incidents: vec![stall],
@@ -262,7 +269,8 @@ fn null_rate(rng: &mut Rng, weeks: u32) -> Series {
         })
         .collect();
     Series {
-        name: "null_rate",
+        name: "null_rate".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::BucketNullRate,
         points,
         incidents: vec![jump, creep],
@@ -290,7 +298,8 @@ fn duplicate_rate(rng: &mut Rng, weeks: u32) -> Series {
         })
         .collect();
     Series {
-        name: "duplicate_rate",
+        name: "duplicate_rate".into(),
+        tz: chrono_tz::UTC,
         metric: Metric::DuplicateRate,
         points,
         incidents: vec![b1, b2],
@@ -448,7 +457,7 @@ impl Figures {
     pub fn false_alarms_per_week(&self) -> f64 {
         self.false_alerts as f64 / self.weeks.max(1e-9)
     }
-    fn add(&mut self, o: &Figures) {
+    pub fn add(&mut self, o: &Figures) {
         self.incidents += o.incidents;
         self.detected += o.detected;
         self.true_alerts += o.true_alerts;
@@ -508,7 +517,7 @@ pub fn evaluate(s: &Series, flags: &[bool]) -> Figures {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub detectors: Vec<&'static str>,
-    pub rows: Vec<(&'static str, Vec<Figures>)>,
+    pub rows: Vec<(String, Vec<Figures>)>,
     pub totals: Vec<Figures>,
     pub points: usize,
 }
@@ -575,7 +584,7 @@ pub fn run_suite(seed: u64, weeks: u32) -> Report {
         for (t, f) in totals.iter_mut().zip(&figs) {
             t.add(f);
         }
-        rows.push((s.name, figs));
+        rows.push((s.name.clone(), figs));
     }
     Report {
         detectors: flaggers.iter().map(|f| f.name()).collect(),
@@ -608,7 +617,8 @@ mod tests {
     #[test]
     fn evaluation_counts_episodes_and_delay() {
         let s = Series {
-            name: "t",
+            name: "t".into(),
+            tz: chrono_tz::UTC,
             metric: Metric::Mean,
             points: hourly(4).map(|t| (t, 0.0)).collect(),
             incidents: vec![(START + 3 * WEEK, START + 3 * WEEK + 2 * HOUR)],

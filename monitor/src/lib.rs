@@ -1,6 +1,7 @@
 //! Tidewatch monitor: config, sources (warehouse connectors), the scan pipeline and the CLI's pieces.
 //! The `tidewatch` binary in `main.rs` is a thin CLI over this library.
 
+pub mod alerting;
 pub mod config;
 pub mod demo;
 pub mod detect;

@@ -36,6 +36,33 @@ enum Command {
         /// Run only this monitor.
         #[arg(long)]
         monitor: Option<String>,
+        /// Do not route alerts or deliver notifications (results are still stored).
+        #[arg(long)]
+        no_alerts: bool,
+    },
+    /// List incidents (newest first), or acknowledge / resolve one.
+    Incidents {
+        #[arg(short, long, default_value = "tidewatch.yaml", global = true)]
+        config: PathBuf,
+        /// Only incidents that are not resolved.
+        #[arg(long)]
+        open: bool,
+        #[command(subcommand)]
+        action: Option<IncidentAction>,
+    },
+    /// Mute alerts that match, for a while.
+    Silence {
+        #[arg(short, long, default_value = "tidewatch.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+    /// Check the alert wiring: send a test notification, or deliver what is pending.
+    Alerts {
+        #[arg(short, long, default_value = "tidewatch.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: AlertsAction,
     },
     /// Print the SQL a scan would send to each monitor's warehouse (after its catalog read), without
     /// running it.
@@ -88,6 +115,67 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum IncidentAction {
+    /// open -> acknowledged
+    Ack {
+        id: i64,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// open | acknowledged -> resolved (a still failing check opens a new incident on its next scan)
+    Resolve {
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceAction {
+    /// Add a silence: every --matcher must hold, e.g. --matcher 'dataset="public.orders"'.
+    Add {
+        #[arg(long = "matcher", required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. 30m, 2h, 1d.
+        #[arg(long = "for")]
+        duration: String,
+        #[arg(long)]
+        comment: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Silences that have not ended (--all: every one).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AlertsAction {
+    /// Send one clearly marked test notification through every receiver (or one).
+    Test {
+        #[arg(long)]
+        receiver: Option<String>,
+    },
+    /// Deliver pending notifications from the outbox, waiting at most --timeout for retries.
+    Flush {
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+    },
+}
+
+fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "cli".to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A profile statement over a big table takes seconds by design: sqlx's slow-statement warnings
@@ -132,8 +220,102 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             config,
             format,
             monitor,
-        } => scan(&config, format, monitor.as_deref()),
+            no_alerts,
+        } => scan(&config, format, monitor.as_deref(), !no_alerts),
         Command::Explain { config, monitor } => explain(&config, monitor.as_deref()),
+        Command::Incidents {
+            config,
+            open,
+            action,
+        } => {
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
+            };
+            let said = runtime()?.block_on(async {
+                let store = open_store(&cfg).await?;
+                let now = chrono::Utc::now();
+                use tidewatch::alerting::cli;
+                let said = match action {
+                    None => cli::list_incidents(&store, open).await,
+                    Some(IncidentAction::Ack { id, by }) => {
+                        cli::transition(&store, id, false, &who(by), now).await
+                    }
+                    Some(IncidentAction::Resolve { id, by }) => {
+                        cli::transition(&store, id, true, &who(by), now).await
+                    }
+                };
+                store.close().await;
+                said
+            })?;
+            print!("{said}");
+            if !said.ends_with('\n') {
+                println!();
+            }
+            Ok(0)
+        }
+        Command::Silence { config, action } => {
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
+            };
+            let said = runtime()?.block_on(async {
+                let store = open_store(&cfg).await?;
+                let now = chrono::Utc::now();
+                use tidewatch::alerting::cli;
+                let said = match action {
+                    SilenceAction::Add {
+                        matchers,
+                        duration,
+                        comment,
+                        by,
+                    } => {
+                        cli::add_silence(&store, &matchers, &duration, &comment, &who(by), now)
+                            .await
+                    }
+                    SilenceAction::List { all } => cli::list_silences(&store, all, now).await,
+                    SilenceAction::Expire { id } => cli::expire_silence(&store, id, now).await,
+                };
+                store.close().await;
+                said
+            })?;
+            print!("{said}");
+            if !said.ends_with('\n') {
+                println!();
+            }
+            Ok(0)
+        }
+        Command::Alerts { config, action } => {
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
+            };
+            match action {
+                AlertsAction::Test { receiver } => {
+                    let (said, ok) = runtime()?.block_on(tidewatch::alerting::cli::send_test(
+                        &cfg,
+                        receiver.as_deref(),
+                    ))?;
+                    print!("{said}");
+                    Ok(if ok { 0 } else { 1 })
+                }
+                AlertsAction::Flush { timeout } => {
+                    let wait = alerts::route::parse_duration(&timeout)
+                        .map_err(|e| anyhow::anyhow!("--timeout {timeout}: {e}"))?;
+                    let Some(a) = &cfg.alerts else {
+                        anyhow::bail!("{} has no alerts section", config.display());
+                    };
+                    let summary = runtime()?.block_on(async {
+                        let store = open_store(&cfg).await?;
+                        let deadline = tokio::time::Instant::now() + wait;
+                        let s = tidewatch::alerting::deliver(&store, &a.notifiers, deadline)
+                            .await
+                            .context("delivering notifications");
+                        store.close().await;
+                        s
+                    })?;
+                    println!("alerts: {summary}");
+                    Ok(0)
+                }
+            }
+        }
         Command::Feedback {
             config,
             monitor,
@@ -178,7 +360,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 dir.join("warehouse.db").display(),
                 config.display()
             );
-            scan(&config, Format::Table, None)?;
+            scan(&config, Format::Table, None, true)?;
             let _ = writeln!(
                 out,
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
@@ -303,7 +485,12 @@ fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<u8> {
+fn scan(
+    config: &Path,
+    format: Format,
+    monitor: Option<&str>,
+    alerting: bool,
+) -> anyhow::Result<u8> {
     let Some(cfg) = load_config(config) else {
         return Ok(2);
     };
@@ -312,20 +499,63 @@ fn scan(config: &Path, format: Format, monitor: Option<&str>) -> anyhow::Result<
             anyhow::bail!("no monitor named {name} in {}", config.display());
         }
     }
-    let report = runtime()?.block_on(async {
+    let rt = runtime()?;
+    let (report, store) = rt.block_on(async {
         let store = open_store(&cfg).await?;
-        let report = tidewatch::pipeline::scan(&cfg, &store, monitor, chrono::Utc::now())
+        let now = chrono::Utc::now();
+        let report = tidewatch::pipeline::scan(&cfg, &store, monitor, now)
             .await
             .context("writing to the state store");
-        store.close().await;
-        report
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
+        if let (Some(a), true) = (&cfg.alerts, alerting) {
+            // A failure to route is loud but does not change the scan's exit code.
+            match tidewatch::alerting::route_and_enqueue(
+                &cfg,
+                a,
+                &store,
+                &report.results,
+                now,
+                true,
+            )
+            .await
+            {
+                Ok(s) => tracing::info!(
+                    firing = s.firing,
+                    opened = s.opened,
+                    resolved = s.resolved,
+                    queued = s.queued,
+                    "alerts routed"
+                ),
+                Err(e) => eprintln!("error: routing alerts: {e}"),
+            }
+        }
+        anyhow::Ok((report, store))
     })?;
     let stdout = std::io::stdout();
     let color = stdout.is_terminal();
-    match write_report(&mut stdout.lock(), &report, format, color) {
+    let written = match write_report(&mut stdout.lock(), &report, format, color) {
         // A reader that stops early (`| head`) is not an error of the scan.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("writing the report")?,
-    }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report"),
+    };
+    rt.block_on(async {
+        if let (Some(a), true) = (&cfg.alerts, alerting) {
+            // Bounded: a receiver asking us to wait longer keeps its notification for the next run.
+            let deadline = tokio::time::Instant::now() + a.flush_timeout;
+            match tidewatch::alerting::deliver(&store, &a.notifiers, deadline).await {
+                Ok(s) if s.pending > 0 || s.dead > 0 => eprintln!("alerts: {s}"),
+                Ok(s) => tracing::info!("alerts: {s}"),
+                Err(e) => eprintln!("error: delivering notifications: {e}"),
+            }
+        }
+        store.close().await;
+    });
+    written?;
     Ok(report.exit_code() as u8)
 }

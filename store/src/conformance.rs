@@ -45,6 +45,11 @@ macro_rules! store_conformance_tests {
             write_monitor_is_atomic,
             leases_serialize_a_monitor,
             prune_deletes_old_history_and_keeps_the_newest_snapshot,
+            incidents_one_unresolved_per_series,
+            silences_store_and_expire,
+            alerting_commit_is_atomic_and_versioned,
+            outbox_delivery_states,
+            prune_alerting_keeps_pending_and_recent,
         );
 
         #[::tokio::test]
@@ -1307,4 +1312,370 @@ pub async fn prune_deletes_old_history_and_keeps_the_newest_snapshot(store: &Sto
         Pruned::default(),
         "nothing left to prune"
     );
+}
+
+// ---------------------------------------------------------------- alerting (store/src/alerts.rs)
+
+fn incident(fp: &str, state: &str, at: DateTime<Utc>) -> crate::IncidentRecord {
+    crate::IncidentRecord {
+        id: 0,
+        dedup_key: format!("tw-{fp}"),
+        fingerprint: fp.into(),
+        state: state.into(),
+        severity: "warning".into(),
+        first_seen: at,
+        last_seen: at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+        labels: r#"{"dataset":"public.orders"}"#.into(),
+        annotations: r#"{"dataset":"public.orders","source":"w","metric":"null_rate"}"#.into(),
+        last_status: "fail".into(),
+    }
+}
+
+fn write(
+    version: i64,
+    state: &str,
+    incidents: Vec<crate::IncidentWrite>,
+    outbox: &[&str],
+) -> crate::AlertingWrite {
+    crate::AlertingWrite {
+        incidents,
+        state_name: "aggregator".into(),
+        expected_version: version,
+        state: state.into(),
+        outbox: outbox
+            .iter()
+            .map(|id| crate::OutboxNew {
+                notification_id: (*id).into(),
+                receiver: "slack".into(),
+                body: format!(r#"{{"id":"{id}"}}"#),
+                created_at: t0(),
+            })
+            .collect(),
+        at: t0(),
+    }
+}
+
+/// Incidents round-trip every field; a series has at most one unresolved incident, and a new one
+/// may open once the old one resolved.
+pub async fn incidents_one_unresolved_per_series(store: &Store) {
+    use crate::IncidentWrite::{Open, Update};
+    let a = incident("orders/null_rate/email", "open", t0());
+    assert!(store
+        .commit_alerting(&write(0, "{}", vec![Open(a.clone())], &[]))
+        .await
+        .expect("open"));
+    let got = store
+        .unresolved_incident("orders/null_rate/email")
+        .await
+        .expect("read")
+        .expect("found");
+    assert!(got.id > 0);
+    assert_eq!(
+        crate::IncidentRecord {
+            id: 0,
+            ..got.clone()
+        },
+        a
+    );
+    let dup = store
+        .commit_alerting(&write(1, "{}", vec![Open(a.clone())], &[]))
+        .await;
+    assert!(
+        dup.is_err(),
+        "a second unresolved incident of one series is refused"
+    );
+    assert_eq!(
+        store
+            .alert_state("aggregator")
+            .await
+            .expect("state")
+            .expect("some")
+            .1,
+        1,
+        "rolled back"
+    );
+
+    let mut acked = got.clone();
+    acked.state = "acknowledged".into();
+    acked.acknowledged_at = Some(t0() + us(5));
+    acked.acknowledged_by = Some("ana".into());
+    assert!(store.update_incident(&acked).await.expect("ack"));
+    assert_eq!(
+        store.incident(got.id).await.expect("read").expect("found"),
+        acked
+    );
+    let mut missing = acked.clone();
+    missing.id = got.id + 100;
+    assert!(!store.update_incident(&missing).await.expect("update"));
+
+    let mut resolved = acked.clone();
+    resolved.state = "resolved".into();
+    resolved.resolved_at = Some(t0() + Duration::minutes(5));
+    resolved.resolved_by = Some("auto".into());
+    let again = incident("orders/null_rate/email", "open", t0() + Duration::hours(1));
+    assert!(store
+        .commit_alerting(&write(
+            1,
+            "{}",
+            vec![Update(resolved.clone()), Open(again)],
+            &[]
+        ))
+        .await
+        .expect("resolve and reopen"));
+    assert_eq!(store.incidents(false).await.expect("all").len(), 2);
+    let open = store.incidents(true).await.expect("open");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].first_seen, t0() + Duration::hours(1));
+    assert_eq!(
+        store.incident(got.id).await.expect("read").expect("found"),
+        resolved
+    );
+}
+
+/// Silences keep their fields; listing by end time hides ended ones; expiring moves the end.
+pub async fn silences_store_and_expire(store: &Store) {
+    let s = crate::SilenceRecord {
+        id: 0,
+        matchers: r#"{dataset="public.orders"}"#.into(),
+        starts_at: t0(),
+        ends_at: t0() + Duration::hours(2),
+        created_by: "ana".into(),
+        comment: "loader fix".into(),
+        created_at: t0(),
+    };
+    let id = store.insert_silence(&s).await.expect("insert");
+    let id2 = store.insert_silence(&s).await.expect("insert");
+    assert_ne!(id, id2);
+    let all = store.silences(None).await.expect("list");
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        crate::SilenceRecord {
+            id: 0,
+            ..all[0].clone()
+        },
+        s
+    );
+    assert_eq!(
+        store
+            .silences(Some(t0() + Duration::hours(1)))
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .set_silence_end(id, t0() + Duration::minutes(30))
+            .await
+            .expect("expire"),
+        1
+    );
+    let live = store
+        .silences(Some(t0() + Duration::hours(1)))
+        .await
+        .expect("list");
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), vec![id2]);
+    assert_eq!(
+        store
+            .set_silence_end(id2 + 100, t0())
+            .await
+            .expect("expire"),
+        0
+    );
+}
+
+/// The grouping state, incidents and outbox rows are written together or not at all; a writer with
+/// a stale version writes nothing; a notification id is stored once.
+pub async fn alerting_commit_is_atomic_and_versioned(store: &Store) {
+    assert_eq!(store.alert_state("aggregator").await.expect("state"), None);
+    assert!(store
+        .commit_alerting(&write(0, "s1", vec![], &["n1", "n2"]))
+        .await
+        .expect("first"));
+    assert_eq!(
+        store.alert_state("aggregator").await.expect("state"),
+        Some(("s1".into(), 1))
+    );
+    // A second first writer (version 0) lost the race.
+    assert!(!store
+        .commit_alerting(&write(0, "other", vec![], &["n3"]))
+        .await
+        .expect("raced"));
+    // So did a writer with a stale version.
+    assert!(store
+        .commit_alerting(&write(1, "s2", vec![], &["n2", "n3"]))
+        .await
+        .expect("second"));
+    assert!(!store
+        .commit_alerting(&write(
+            1,
+            "stale",
+            vec![crate::IncidentWrite::Open(incident(
+                "x/row_count/",
+                "open",
+                t0()
+            ))],
+            &["n4"]
+        ))
+        .await
+        .expect("stale"));
+    assert_eq!(
+        store.alert_state("aggregator").await.expect("state"),
+        Some(("s2".into(), 2))
+    );
+    assert!(
+        store.incidents(false).await.expect("incidents").is_empty(),
+        "nothing of the stale write"
+    );
+    let ids: Vec<String> = store
+        .outbox(None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| r.notification_id)
+        .collect();
+    assert_eq!(ids, ["n1", "n2", "n3"], "n2 once, n4 never");
+}
+
+/// Pending → retried (attempts, next attempt, error kept) → delivered; dead rows keep the reason;
+/// a row that is not pending any more is not changed.
+pub async fn outbox_delivery_states(store: &Store) {
+    use crate::OutboxState::{Dead, Delivered, Pending};
+    store
+        .enqueue(&write(0, "", vec![], &["a", "b"]).outbox)
+        .await
+        .expect("enqueue");
+    let rows = store.outbox(Some(Pending)).await.expect("pending");
+    assert_eq!(rows.len(), 2);
+    let (a, b) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (a.attempts, a.next_attempt_at, a.created_at),
+        (0, t0(), t0())
+    );
+    assert_eq!(a.body, r#"{"id":"a"}"#);
+    let later = t0() + Duration::seconds(7);
+    assert_eq!(
+        store
+            .finish_delivery(a.id, Pending, 1, later, Some("http 429"), t0())
+            .await
+            .expect("retry"),
+        1
+    );
+    assert_eq!(
+        store
+            .finish_delivery(b.id, Dead, 1, t0(), Some("http 400: invalid_payload"), t0())
+            .await
+            .expect("dead"),
+        1
+    );
+    let pending = store.outbox(Some(Pending)).await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].attempts, pending[0].next_attempt_at),
+        (1, later)
+    );
+    assert_eq!(pending[0].last_error.as_deref(), Some("http 429"));
+    let done = later + us(3);
+    assert_eq!(
+        store
+            .finish_delivery(a.id, Delivered, 2, done, None, done)
+            .await
+            .expect("delivered"),
+        1
+    );
+    let all = store.outbox(None).await.expect("all");
+    let a = all.iter().find(|r| r.notification_id == "a").expect("a");
+    assert_eq!(
+        (a.state, a.attempts, a.delivered_at),
+        (Delivered, 2, Some(done))
+    );
+    assert_eq!(
+        a.last_error.as_deref(),
+        Some("http 429"),
+        "the last error stays for the record"
+    );
+    let b = all.iter().find(|r| r.notification_id == "b").expect("b");
+    assert_eq!(
+        (b.state, b.last_error.as_deref()),
+        (Dead, Some("http 400: invalid_payload"))
+    );
+    assert_eq!(
+        store
+            .finish_delivery(b.id, Delivered, 2, done, None, done)
+            .await
+            .expect("no-op"),
+        0
+    );
+    assert!(store
+        .outbox(Some(Pending))
+        .await
+        .expect("pending")
+        .is_empty());
+}
+
+/// Retention: old delivered/dead notifications, resolved incidents and ended silences go; pending
+/// notifications and anything recent stay.
+pub async fn prune_alerting_keeps_pending_and_recent(store: &Store) {
+    use crate::OutboxState::{Dead, Delivered, Pending};
+    store
+        .enqueue(&write(0, "", vec![], &["old-done", "old-dead", "old-pending"]).outbox)
+        .await
+        .expect("enqueue");
+    for r in store.outbox(None).await.expect("outbox") {
+        let state = match r.notification_id.as_str() {
+            "old-done" => Delivered,
+            "old-dead" => Dead,
+            _ => continue,
+        };
+        store
+            .finish_delivery(r.id, state, 1, t0(), None, t0())
+            .await
+            .expect("finish");
+    }
+    let mut old = incident("a/row_count/", "resolved", t0());
+    old.resolved_at = Some(t0());
+    let open = incident("b/row_count/", "open", t0());
+    assert!(store
+        .commit_alerting(&write(
+            0,
+            "{}",
+            vec![
+                crate::IncidentWrite::Open(old),
+                crate::IncidentWrite::Open(open)
+            ],
+            &[]
+        ))
+        .await
+        .expect("incidents"));
+    let s = crate::SilenceRecord {
+        id: 0,
+        matchers: r#"{a="1"}"#.into(),
+        starts_at: t0(),
+        ends_at: t0() + Duration::hours(1),
+        created_by: "ana".into(),
+        comment: String::new(),
+        created_at: t0(),
+    };
+    store.insert_silence(&s).await.expect("silence");
+    let pruned = store
+        .prune_alerting(t0() + Duration::days(1))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 4);
+    let left: Vec<(String, crate::OutboxState)> = store
+        .outbox(None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| (r.notification_id, r.state))
+        .collect();
+    assert_eq!(left, [("old-pending".to_string(), Pending)]);
+    let incidents = store.incidents(false).await.expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].fingerprint, "b/row_count/");
+    assert!(store.silences(None).await.expect("silences").is_empty());
 }

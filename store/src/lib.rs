@@ -31,6 +31,10 @@ mod sqlite;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use alerts::{
+    AlertingWrite, IncidentRecord, IncidentWrite, OutboxNew, OutboxRecord, OutboxState,
+    SilenceRecord,
+};
 pub use checks::{SeriesKey, Target};
 pub use redact::redact;
 
@@ -500,3 +504,6 @@ mod tests {
         );
     }
 }
+
+// After `on_backend!`, which it uses.
+mod alerts;

@@ -27,6 +27,12 @@ pub(crate) fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Erro
     }
 }
 
+impl<DB: Backend> Sql<DB> {
+    pub(crate) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
 const INSERT_MEASUREMENT: &str =
     "INSERT INTO measurements (run_id, monitor, source, dataset, metric, \
      column_name, value, status, lower_bound, upper_bound, message, details, observed_at) \
@@ -63,11 +69,6 @@ where
 
     pub fn backend(&self) -> &'static str {
         DB::BACKEND
-    }
-
-    /// The pool, for the statements that live in other files (`schedule.rs`).
-    pub(crate) fn pool(&self) -> &Pool<DB> {
-        &self.pool
     }
 
     pub(crate) fn get<'r, T>(row: &'r DB::Row, col: &'static str) -> Result<T, StoreError>

@@ -1,18 +1,26 @@
-//! Freshness: the age of the newest row, a saw-tooth that each load resets.
+//! Freshness: the age of the newest row, a saw-tooth that each load resets, as a monitor records it
+//! (sampled at its scan cadence, every 5-60 minutes).
 //!
 //! The model learns the load cadence, not an age limit. Each observation gives the newest row's time
 //! (`ts - age`); when that moves forward a load happened. From the loads it keeps
 //! - the typical interval between loads (the 75th percentile of recent intervals, so rare long pauses
 //!   do not widen it) and its jitter (90th percentile of the distance to the median interval among
-//!   regular intervals),
-//! - a load calendar: loads per hour of the week (once a week of history exists) or per hour of the day.
+//!   regular intervals), recomputed once per load;
+//! - a load calendar on the monitor's local clock ([`super::Calendar`]: time zone with DST, holidays
+//!   counted as Sundays): loads per local hour of the week (once a week of history exists) or per
+//!   local hour of the day;
+//! - the lateness of every past load against the time the model expected it (so slow-but-normal loads
+//!   teach the model how late a normal load can be).
 //!
 //! The next load is expected one typical interval after the last one; if the calendar says that hour
-//! never has loads (nights, weekends of business-hours loads), it is expected at the start of the next
-//! hour that does. With `tol = max(0.15 * median interval, 2 * jitter, 60 s)` and
-//! `u = (now - expected next load) / tol`, the evidence is `p = 10^(-2.5 u)`: at the default sensitivity
-//! an alert fires two tolerances after the expected load.
+//! never has loads (nights, weekends and holidays of business-hours loads), it is expected at the start
+//! of the next hour that does. With `tol = max(0.15 * median interval, 2 * jitter, 60 s)`, `L` the
+//! time since the expected load, `N` past lateness values of which `c(L)` were at least `L`, and `q`
+//! their 99th percentile (0 if none):
+//! `p = (c(L) + PRIOR * 10^(-2.5 * max(0, L - q) / tol)) / (N + PRIOR)`: the share of past loads that
+//! were at least this late, shrunk towards an exponential tail beyond the usual lateness.
 
+use super::calendar::OffsetCache;
 use super::stats::quantile;
 use super::{p_of_score, score_of_p, Assessment, Params};
 use std::collections::VecDeque;
@@ -20,6 +28,12 @@ use std::collections::VecDeque;
 const MAX_INTERVALS: usize = 200;
 const MIN_LOADS: usize = 4;
 const DECADES_PER_TOL: f64 = 2.5;
+/// The tolerance is at least this share of the median interval.
+const TOL_SHARE: f64 = 0.15;
+/// Weight (in loads) of the exponential tail the empirical lateness is shrunk towards.
+const LATENESS_PRIOR: f64 = 20.0;
+/// Quantile of past lateness from which the exponential tail starts.
+const LATENESS_Q: f64 = 0.99;
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
@@ -35,9 +49,16 @@ pub struct FreshnessModel {
     intervals: VecDeque<f64>,
     week_counts: Vec<u32>,
     day_counts: Vec<u32>,
+    /// The cadence learned from `intervals`, recomputed when a load arrives.
+    cadence: Option<Cadence>,
+    /// Past lateness in arrival order and sorted, both bounded by `MAX_INTERVALS`.
+    lateness: VecDeque<f64>,
+    lateness_sorted: Vec<f64>,
+    offsets: OffsetCache,
 }
 
 /// The learned cadence at one moment.
+#[derive(Debug, Clone, Copy)]
 struct Cadence {
     median: f64,
     typical: f64,
@@ -55,11 +76,20 @@ impl FreshnessModel {
             intervals: VecDeque::new(),
             week_counts: vec![0; (WEEK / HOUR) as usize],
             day_counts: vec![0; (DAY / HOUR) as usize],
+            cadence: None,
+            lateness: VecDeque::new(),
+            lateness_sorted: Vec::new(),
+            offsets: OffsetCache::default(),
         }
     }
 
     pub fn is_learning(&self) -> bool {
         self.n < self.params.min_history || self.loads < MIN_LOADS
+    }
+
+    /// Position of `t` on the local seasonal clock.
+    fn seasonal(&self, t: i64, offset: i64) -> i64 {
+        self.params.calendar.seasonal_seconds(t, offset)
     }
 
     pub fn learn(&mut self, ts: i64, age: f64) {
@@ -72,24 +102,50 @@ impl FreshnessModel {
                 self.count_load(newest);
             }
             Some(prev) if newest > prev => {
+                // Lateness is learned once the weekly calendar is in use (before that, a weekend
+                // pause would count as a load days late).
+                let span = ts - self.first_ts.unwrap_or(ts);
+                if !self.is_learning() && span >= WEEK + DAY {
+                    if let Some(c) = self.cadence {
+                        let expected = self.expected_next(prev, ts, &c);
+                        self.add_lateness((newest - expected) as f64);
+                    }
+                }
                 self.intervals.push_back((newest - prev) as f64);
                 if self.intervals.len() > MAX_INTERVALS {
                     self.intervals.pop_front();
                 }
                 self.last_load = Some(newest);
                 self.count_load(newest);
+                self.cadence = self.compute_cadence();
             }
             Some(_) => {}
         }
     }
 
-    fn count_load(&mut self, at: i64) {
-        self.loads += 1;
-        self.week_counts[(at.rem_euclid(WEEK) / HOUR) as usize] += 1;
-        self.day_counts[(at.rem_euclid(DAY) / HOUR) as usize] += 1;
+    fn add_lateness(&mut self, l: f64) {
+        self.lateness.push_back(l);
+        let at = self.lateness_sorted.partition_point(|&x| x < l);
+        self.lateness_sorted.insert(at, l);
+        if self.lateness.len() > MAX_INTERVALS {
+            if let Some(old) = self.lateness.pop_front() {
+                let at = self.lateness_sorted.partition_point(|&x| x < old);
+                if at < self.lateness_sorted.len() {
+                    self.lateness_sorted.remove(at);
+                }
+            }
+        }
     }
 
-    fn cadence(&self) -> Option<Cadence> {
+    fn count_load(&mut self, at: i64) {
+        self.loads += 1;
+        let offset = self.offsets.update(&self.params.calendar, at);
+        let local = self.seasonal(at, offset);
+        self.week_counts[(local.rem_euclid(WEEK) / HOUR) as usize] += 1;
+        self.day_counts[(local.rem_euclid(DAY) / HOUR) as usize] += 1;
+    }
+
+    fn compute_cadence(&self) -> Option<Cadence> {
         let v: Vec<f64> = self.intervals.iter().copied().collect();
         let median = quantile(&v, 0.5)?;
         let typical = quantile(&v, 0.75)?.max(median);
@@ -99,7 +155,7 @@ impl FreshnessModel {
             .map(|i| (i - median).abs())
             .collect();
         let jitter = quantile(&regular, 0.9).unwrap_or(0.0);
-        let tol = (0.15 * median).max(2.0 * jitter).max(60.0);
+        let tol = (TOL_SHARE * median).max(2.0 * jitter).max(60.0);
         Some(Cadence {
             median,
             typical,
@@ -118,48 +174,106 @@ impl FreshnessModel {
         } else {
             return due;
         };
-        // A bin is active when loads happened in it in at least a third of the periods seen.
+        // A bin is active when loads happened in it in at least a third of the periods seen, and in
+        // two of them once two were seen (a one-off load does not make an hour active).
         let periods = (span as f64 / period as f64).floor().max(1.0);
-        let need = (periods / 3.0).ceil().max(1.0) as u32;
+        let need = (periods / 3.0).ceil().max(periods.min(2.0)) as u32;
         let bins = counts.len() as i64;
-        let bin_of = |t: i64| (t.rem_euclid(period) / HOUR) as usize;
-        if counts[bin_of(due)] >= need {
+        let cal = &self.params.calendar;
+        let mut offset = self.offsets.get(cal, due);
+        let bin_of =
+            |t: i64, offset: i64| (self.seasonal(t, offset).rem_euclid(period) / HOUR) as usize;
+        if counts[bin_of(due, offset)] >= need {
             return due;
         }
-        let mut start = due - due.rem_euclid(HOUR);
-        for _ in 0..bins {
-            start += HOUR;
-            if counts[bin_of(start)] >= need {
+        // The search holds one offset; when the hour it finds has another (a DST change in between),
+        // it runs once more with that one.
+        let mut from = due;
+        for _ in 0..2 {
+            let mut start = from - (from + offset).rem_euclid(HOUR);
+            let mut found = None;
+            for _ in 0..bins {
+                start += HOUR;
+                if counts[bin_of(start, offset)] >= need {
+                    found = Some(start);
+                    break;
+                }
+            }
+            let Some(start) = found else { return due };
+            let actual = cal.offset(start);
+            if actual == offset {
                 return start.max(due);
             }
+            offset = actual;
+            from = start - 2 * HOUR;
         }
         due
+    }
+
+    /// Tail probability of a load at least `late` seconds late (see the module docs).
+    fn lateness_p(&self, late: f64, tol: f64) -> f64 {
+        if late <= 0.0 {
+            return 1.0;
+        }
+        let n = self.lateness_sorted.len();
+        let q = self.lateness_q();
+        let at_least = n - self.lateness_sorted.partition_point(|&x| x < late);
+        let prior = LATENESS_PRIOR * 10f64.powf(-DECADES_PER_TOL * (late - q).max(0.0) / tol);
+        ((at_least as f64 + prior) / (n as f64 + LATENESS_PRIOR)).min(1.0)
+    }
+
+    fn lateness_q(&self) -> f64 {
+        let n = self.lateness_sorted.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let i = ((n - 1) as f64 * LATENESS_Q).round() as usize;
+        self.lateness_sorted[i.min(n - 1)].max(0.0)
+    }
+
+    /// The smallest lateness whose tail probability is at most `p` (the band's edge).
+    fn allowed_lateness(&self, p: f64, tol: f64) -> f64 {
+        let n = self.lateness_sorted.len() as f64;
+        let q = self.lateness_q();
+        // Beyond every past value only the prior remains.
+        let budget = p * (n + LATENESS_PRIOR);
+        let analytic = q + tol * (LATENESS_PRIOR / budget).log10().max(0.0) / DECADES_PER_TOL;
+        // Past values above it still count: the edge is at least the past value with no more than
+        // `budget` values at or above it.
+        let k = budget.floor() as usize;
+        let m = self.lateness_sorted.len();
+        let empirical = if k < m {
+            self.lateness_sorted[m - 1 - k]
+        } else {
+            f64::NEG_INFINITY
+        };
+        analytic.max(empirical).max(0.0)
     }
 
     pub fn assess(&self, ts: i64, age: f64) -> Assessment {
         if self.is_learning() {
             return Assessment::learning();
         }
-        let (Some(last), Some(c)) = (self.last_load, self.cadence()) else {
+        let (Some(last), Some(c)) = (self.last_load, self.cadence) else {
             return Assessment::learning();
         };
         let newest = ts - age.max(0.0).round() as i64;
         // A load newer than the last one known resets the clock.
         let base = newest.max(last);
         let expected = self.expected_next(base, ts, &c);
-        let overdue = (ts - expected) as f64 / c.tol;
-        let p = if overdue > 0.0 && age > 0.0 {
-            10f64.powf(-DECADES_PER_TOL * overdue)
+        let late = (ts - expected) as f64;
+        let p = if age > 0.0 {
+            self.lateness_p(late, c.tol)
         } else {
             1.0
         };
         let threshold = self.params.threshold();
         let mut score = score_of_p(p);
         let min_change = self.params.min_change(c.median);
-        let allowed_age =
-            (expected - base) as f64 + c.tol * (-p_of_score(threshold).log10() / DECADES_PER_TOL);
-        let upper = allowed_age.max((expected - base) as f64 + min_change);
-        if age <= (expected - base) as f64 + min_change {
+        let due_age = (expected - base) as f64;
+        let allowed_age = due_age + self.allowed_lateness(p_of_score(threshold), c.tol);
+        let upper = allowed_age.max(due_age + min_change);
+        if age <= due_age + min_change {
             score = 0.0;
         }
         let anomaly = score >= threshold && age > upper - 1e-9;
@@ -169,6 +283,7 @@ impl FreshnessModel {
             lower: Some(0.0),
             upper: Some(upper),
             learning: false,
+            expected_false_alarms_per_week: None,
         }
     }
 }

@@ -65,6 +65,54 @@ const TAIL_PRIOR: f64 = 20.0;
 /// from 0.64 to 0.70 but drops NAB standard from 53.9 to 43.4 (heavy-tailed series then never calibrate),
 /// so anomalies count in full; exclusion of past anomalies is done by `assess_series` instead.
 const ANOMALY_WEIGHT: f64 = 1.0;
+/// How far back the false-alarm calibration looks (four weeks).
+const CAL_WINDOW: i64 = 28 * 86_400;
+/// Past episodes remembered per side for the calibration.
+const CAL_MAX_EPISODES: usize = 256;
+
+/// Online false-alarm calibration of one side (up or down) of a series: the peaks (decades) of its
+/// past alert-level episodes in the last [`CAL_WINDOW`], each episode counted once. A point alerts
+/// only when its surprise beats the `(k+1)`-th largest of those peaks, `k = budget * weeks seen`: had
+/// the series run with that threshold, it would have alerted at most its budget.
+#[derive(Debug, Clone, Default)]
+struct Calibration {
+    /// (end time, peak decades) of finished episodes, oldest first.
+    episodes: VecDeque<(i64, f64)>,
+    /// Peak of the episode under way, if one is.
+    current: Option<f64>,
+}
+
+impl Calibration {
+    /// Decades a point must beat, given `budget` alerts over `weeks` of history.
+    fn threshold(&self, budget: f64, weeks: f64) -> f64 {
+        let k = (budget * weeks).floor() as usize;
+        if self.episodes.len() <= k {
+            return 0.0;
+        }
+        let mut peaks: Vec<f64> = self.episodes.iter().map(|e| e.1).collect();
+        let (_, kth, _) = peaks.select_nth_unstable_by(k, |a, b| b.total_cmp(a));
+        *kth
+    }
+
+    /// Learns one point; whether the remembered episodes changed.
+    fn observe(&mut self, ts: i64, decades: f64, alert_level: f64) -> bool {
+        let mut changed = false;
+        if decades >= alert_level {
+            self.current = Some(self.current.map_or(decades, |p| p.max(decades)));
+        } else if let Some(peak) = self.current.take() {
+            self.episodes.push_back((ts, peak));
+            if self.episodes.len() > CAL_MAX_EPISODES {
+                self.episodes.pop_front();
+            }
+            changed = true;
+        }
+        while self.episodes.front().is_some_and(|e| e.0 < ts - CAL_WINDOW) {
+            self.episodes.pop_front();
+            changed = true;
+        }
+        changed
+    }
+}
 
 /// Bin of a standardised deviation in the tail histogram (quarter octaves from 0.05).
 fn tail_bin(z: f64) -> usize {
@@ -213,6 +261,18 @@ pub struct GenericModel {
     /// `p_of_score(params.threshold())` and its decades, fixed with the params.
     p_threshold: f64,
     threshold_decades: f64,
+    /// Online false-alarm calibration, upward and downward deviations apart.
+    cal_up: Calibration,
+    cal_down: Calibration,
+    /// First timestamp scored (the calibration's history starts there).
+    first_scored: Option<i64>,
+    /// The budget of each side: half of `false_alarm_budget(sensitivity)`.
+    side_budget: f64,
+    /// Cached calibrated thresholds (decades) of the two sides, refreshed when an episode list or
+    /// the allowed count `k` changes.
+    cal_threshold: [f64; 2],
+    cal_k: usize,
+    offsets: super::calendar::OffsetCache,
 }
 
 /// The prediction for one timestamp.
@@ -245,11 +305,24 @@ impl GenericModel {
             peak_decay: peak_decay_for(0.0),
             p_threshold: p_of_score(params.threshold()),
             threshold_decades: -p_of_score(params.threshold()).log10(),
+            cal_up: Calibration::default(),
+            cal_down: Calibration::default(),
+            first_scored: None,
+            side_budget: 0.5 * super::false_alarm_budget(params.sensitivity),
+            cal_threshold: [0.0; 2],
+            cal_k: 0,
+            offsets: super::calendar::OffsetCache::default(),
         }
     }
 
     pub fn is_learning(&self) -> bool {
         self.n < self.params.min_history.max(2)
+    }
+
+    /// Position of `ts` on the monitor's seasonal clock (local time, holidays as Sundays).
+    fn local(&self, ts: i64) -> i64 {
+        let cal = &self.params.calendar;
+        cal.seasonal_seconds(ts, self.offsets.get(cal, ts))
     }
 
     /// The detected seasonal period in seconds, if any.
@@ -263,7 +336,10 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
-        let off = self.season.as_ref().map_or(0.0, |s| s.offsets[s.index(ts)]);
+        let off = self
+            .season
+            .as_ref()
+            .map_or(0.0, |s| s.offsets[s.index(self.local(ts))]);
         let pred = self.level + off;
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
@@ -351,19 +427,44 @@ impl GenericModel {
             super::Direction::Up => (None, Some(f.pred + half)),
             super::Direction::Down => (Some(f.pred - half), None),
         };
+        let side = usize::from(residual < 0.0);
+        let calibrated = decades > self.cal_threshold[side];
         (
             Assessment {
                 score,
-                anomaly: score >= threshold,
+                anomaly: score >= threshold && calibrated,
                 lower,
                 upper,
                 learning: false,
+                expected_false_alarms_per_week: Some(2.0 * self.side_budget),
             },
             decades,
         )
     }
 
     fn learn_with(&mut self, ts: i64, x: f64, decades: f64) {
+        let cal = self.params.calendar;
+        let local = cal.seasonal_seconds(ts, self.offsets.update(&cal, ts));
+        if !self.is_learning() {
+            let first = *self.first_scored.get_or_insert(ts);
+            let up = x >= self.forecast(ts).pred;
+            let level = self.threshold_decades;
+            let (mine, other) = if up {
+                (&mut self.cal_up, &mut self.cal_down)
+            } else {
+                (&mut self.cal_down, &mut self.cal_up)
+            };
+            let changed = mine.observe(ts, decades, level) | other.observe(ts, 0.0, level);
+            let weeks = ((ts - first).min(CAL_WINDOW) as f64 / 604_800.0).max(0.0);
+            let k = (self.side_budget * weeks).floor() as usize;
+            if changed || k != self.cal_k {
+                self.cal_k = k;
+                self.cal_threshold = [
+                    self.cal_up.threshold(self.side_budget, weeks),
+                    self.cal_down.threshold(self.side_budget, weeks),
+                ];
+            }
+        }
         self.peak = (self.peak * self.peak_decay()).max(decades);
         if let Some(last) = self.last_ts {
             let step_before = self.step;
@@ -448,7 +549,7 @@ impl GenericModel {
             };
             self.level += a_level * rc;
             if let Some(s) = self.season.as_mut() {
-                let i = s.index(ts);
+                let i = s.index(local);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
@@ -527,6 +628,7 @@ impl GenericModel {
     }
 
     fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
+        let cal = self.params.calendar;
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -539,7 +641,7 @@ impl GenericModel {
         let mut counts = vec![0usize; bins];
         let first = detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
         for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
-            let i = season.index(*ts);
+            let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
             sums[i] += d;
             counts[i] += 1;
         }
@@ -559,9 +661,12 @@ impl GenericModel {
         // Re-anchor the level on the deseasonalised recent values.
         let recent = self.buf_v.len().min(lag);
         let start = self.buf_v.len() - recent;
+        let local_of: Vec<i64> = (start..self.buf_v.len())
+            .map(|i| cal.seasonal_seconds(self.buf_ts[i], cal.offset(self.buf_ts[i])))
+            .collect();
         let mut acc = 0.0;
         for i in start..self.buf_v.len() {
-            acc += self.buf_v[i] - season.offsets[season.index(self.buf_ts[i])];
+            acc += self.buf_v[i] - season.offsets[season.index(local_of[i - start])];
         }
         if recent > 0 {
             self.level = acc / recent as f64;
@@ -572,7 +677,8 @@ impl GenericModel {
         let mut abs_sum = 0.0;
         for i in start..self.buf_v.len() {
             abs_sum +=
-                (self.buf_v[i] - self.level - season.offsets[season.index(self.buf_ts[i])]).abs();
+                (self.buf_v[i] - self.level - season.offsets[season.index(local_of[i - start])])
+                    .abs();
         }
         if recent > 0 {
             self.mad = abs_sum / recent as f64;

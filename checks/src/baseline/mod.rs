@@ -14,6 +14,7 @@
 //!
 //! Architecture Invariant: pure and deterministic. No clock, no IO; time is the `ts` argument.
 
+pub mod calendar;
 mod freshness;
 mod generic;
 pub mod stats;
@@ -21,6 +22,7 @@ pub mod stats;
 use std::fmt;
 use std::str::FromStr;
 
+pub use calendar::Calendar;
 pub use freshness::FreshnessModel;
 pub use generic::GenericModel;
 
@@ -139,6 +141,9 @@ pub struct Params {
     /// In [`assess_series`], a run of at least this many consecutive anomalies on the same side is taken
     /// as a lasting change and trained on, so the band follows a real level shift.
     pub adapt_after: usize,
+    /// The local calendar seasonality and load schedules follow (monitor `timezone:` and
+    /// `holidays:`; default UTC without holidays).
+    pub calendar: Calendar,
 }
 
 impl Params {
@@ -151,6 +156,7 @@ impl Params {
             min_rel_change: 0.0,
             min_history: 20,
             adapt_after: 12,
+            calendar: Calendar::utc(),
         };
         match kind {
             SeriesKind::Volume => Params {
@@ -207,6 +213,10 @@ pub struct Assessment {
     pub upper: Option<f64>,
     /// Not enough history yet: no band and never an anomaly.
     pub learning: bool,
+    /// The false-alarm budget this series' threshold is calibrated to, in alerts per series-week
+    /// ([`false_alarm_budget`] of the sensitivity), when the model calibrates online; the pipeline can
+    /// put it in `details`.
+    pub expected_false_alarms_per_week: Option<f64>,
 }
 
 impl Assessment {
@@ -219,6 +229,7 @@ impl Assessment {
             lower: None,
             upper: None,
             learning: true,
+            expected_false_alarms_per_week: None,
         }
     }
 
@@ -229,6 +240,16 @@ impl Assessment {
             upper: self.upper,
         }
     }
+}
+
+/// False alarms per series-week the online calibration allows at the default sensitivity.
+pub const DEFAULT_FALSE_ALARMS_PER_WEEK: f64 = 0.25;
+
+/// The false-alarm budget (alert episodes per series-week on a clean series) a sensitivity maps to:
+/// 0.25 at the default, ten times more for each 0.25 of sensitivity above it, ten times less below.
+pub fn false_alarm_budget(sensitivity: f64) -> f64 {
+    DEFAULT_FALSE_ALARMS_PER_WEEK
+        * 10f64.powf(4.0 * (sensitivity.clamp(0.0, 1.0) - DEFAULT_SENSITIVITY))
 }
 
 /// Decades of surprise (`-log10 p`) that score one half.
@@ -253,13 +274,13 @@ pub fn p_of_score(threshold: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub enum Detector {
     Generic(Box<GenericModel>),
-    Freshness(FreshnessModel),
+    Freshness(Box<FreshnessModel>),
 }
 
 impl Detector {
     pub fn new(kind: SeriesKind, params: Params) -> Detector {
         match kind {
-            SeriesKind::Freshness => Detector::Freshness(FreshnessModel::new(params)),
+            SeriesKind::Freshness => Detector::Freshness(Box::new(FreshnessModel::new(params))),
             _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }

@@ -262,3 +262,135 @@ fn a_new_all_time_high_is_news_but_repeating_it_is_not() {
     assert!(out[900].anomaly, "{:?}", out[900]);
     assert!(out[500..900].iter().filter(|a| a.anomaly).count() <= 1);
 }
+
+/// Business-hours loads (08:00-18:00 New York time, weekdays) sampled every 15 minutes for nine weeks
+/// across the autumn DST change (2024-11-03), with a holiday (2024-11-28, Thanksgiving).
+fn new_york_business_hours(stall_day: Option<i64>) -> (Calendar, Vec<(i64, f64)>, i64) {
+    let tz: calendar::Tz = "America/New_York".parse().unwrap();
+    let thanksgiving = chrono::NaiveDate::from_ymd_opt(2024, 11, 28).unwrap();
+    let cal = Calendar::new(tz).with_holidays([thanksgiving]).unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(2024, 10, 7).unwrap();
+    let mut loads = Vec::new();
+    for d in 0..63i64 {
+        let date = first + chrono::Duration::days(d);
+        let weekday = d % 7;
+        if weekday >= 5 || date == thanksgiving || Some(d) == stall_day {
+            continue;
+        }
+        for h in 8..=18u32 {
+            let naive = date.and_hms_opt(h, 0, 0).unwrap();
+            let t = chrono::TimeZone::from_local_datetime(&tz, &naive)
+                .earliest()
+                .unwrap()
+                .timestamp();
+            loads.push(t + (d * 7 + i64::from(h) * 13) % 240);
+        }
+    }
+    let start = loads[0];
+    let end = *loads.last().unwrap() + 12 * HOUR;
+    let pts = freshness_points(&loads, 900, end);
+    (cal, pts, start)
+}
+
+#[test]
+fn freshness_follows_local_business_hours_across_dst_and_holidays() {
+    let (cal, pts, start) = new_york_business_hours(None);
+    let params = Params {
+        calendar: cal,
+        ..Params::default_for(SeriesKind::Freshness)
+    };
+    let out = run(SeriesKind::Freshness, params, &pts);
+    let late: Vec<i64> = pts
+        .iter()
+        .zip(&out)
+        .filter(|(p, a)| a.anomaly && p.0 > start + 2 * 7 * 86_400)
+        .map(|(p, _)| p.0)
+        .collect();
+    assert!(late.is_empty(), "false alarms at {late:?}");
+    // The same loads on a UTC calendar: the morning after the DST change looks an hour late.
+    let utc = run(
+        SeriesKind::Freshness,
+        Params::default_for(SeriesKind::Freshness),
+        &pts,
+    );
+    assert!(utc.iter().any(|a| a.anomaly));
+}
+
+#[test]
+fn freshness_flags_a_workday_stall_in_local_time() {
+    // Day 51 is Wednesday 2024-11-27.
+    let (cal, pts, _) = new_york_business_hours(Some(51));
+    let params = Params {
+        calendar: cal,
+        ..Params::default_for(SeriesKind::Freshness)
+    };
+    let out = run(SeriesKind::Freshness, params, &pts);
+    let stall_start = 1_732_712_400; // 2024-11-27 08:00 EST
+    let flagged: Vec<i64> = pts
+        .iter()
+        .zip(&out)
+        .filter(|(_, a)| a.anomaly)
+        .map(|(p, _)| p.0)
+        .collect();
+    assert!(
+        flagged
+            .iter()
+            .any(|&t| t > stall_start && t < stall_start + 4 * HOUR),
+        "{flagged:?}"
+    );
+}
+
+#[test]
+fn calibration_holds_a_bursty_series_to_its_budget() {
+    // Hourly noise with a burst of a random height every ~30 hours: heavy tailed but normal.
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 1_000_000) as f64 / 1_000_000.0
+    };
+    let weeks = 12;
+    let pts: Vec<(i64, f64)> = (0..weeks * 168)
+        .map(|i| {
+            let burst = if next() < 1.0 / 30.0 {
+                20.0 * (1.0 + 10.0 * next())
+            } else {
+                0.0
+            };
+            (i * HOUR, 100.0 + 5.0 * next() + burst)
+        })
+        .collect();
+    let out = run(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+        &pts,
+    );
+    let scored = &out[4 * 168..];
+    let episodes = scored
+        .windows(2)
+        .filter(|w| w[1].anomaly && !w[0].anomaly)
+        .count();
+    let per_week = episodes as f64 / (weeks - 4) as f64;
+    assert!(per_week <= 0.5, "{per_week} alerts per series-week");
+    assert_eq!(
+        scored[0].expected_false_alarms_per_week,
+        Some(DEFAULT_FALSE_ALARMS_PER_WEEK)
+    );
+    // A level drop far outside anything seen is still flagged.
+    let mut d = Detector::new(
+        SeriesKind::Generic,
+        Params::default_for(SeriesKind::Generic),
+    );
+    for &(t, v) in &pts {
+        d.step(t, v);
+    }
+    assert!(d.assess(weeks * 168 * HOUR, 10.0).anomaly);
+}
+
+#[test]
+fn budget_follows_sensitivity() {
+    assert!((false_alarm_budget(DEFAULT_SENSITIVITY) - 0.25).abs() < 1e-12);
+    assert!(false_alarm_budget(0.71) > 2.4 && false_alarm_budget(0.71) < 2.6);
+    assert!(false_alarm_budget(0.2) < false_alarm_budget(0.3));
+}

@@ -1,6 +1,8 @@
 //! Reading `tidewatch.yaml`: stage 1 parses YAML into a tree that keeps the place of every node, stage 2
 //! walks it into [`Config`] and collects every problem with its place instead of stopping at the first.
 
+#[path = "alerts.rs"]
+pub(crate) mod alerts_section;
 #[path = "stream.rs"]
 pub(crate) mod stream;
 
@@ -17,6 +19,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stream::RawKind;
+
+#[path = "calendar.rs"]
+mod calendar;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +80,7 @@ const TOP_KEYS: &[&str] = &[
     "retention",
     "sources",
     "monitors",
+    "alerts",
     "api",
 ];
 const SOURCE_KEYS: &[&str] = &[
@@ -102,6 +108,9 @@ const MONITOR_KEYS: &[&str] = &[
     "direction",
     "lookback",
     "baseline_since",
+    "labels",
+    "timezone",
+    "holidays",
 ];
 
 #[path = "service.rs"]
@@ -129,6 +138,8 @@ pub fn parse_str(
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
+    let protected = alerts_section::protect_vars(text);
+    let text = protected.as_str();
     let root = marked_yaml::parse_yaml_with_options(0, text, options)
         .map_err(|e| ConfigErrors(vec![syntax_error(path, &e)]))?;
     let mut walker = Walker {
@@ -365,7 +376,7 @@ impl Walker<'_> {
             );
             return None;
         };
-        match interpolate(s.as_str(), self.env) {
+        match interpolate(&alerts_section::restore_vars(s.as_str()), self.env) {
             Ok(value) => Some(Str { node: s, value }),
             Err(e) => {
                 self.interp_error(s, &e);
@@ -552,7 +563,13 @@ impl Walker<'_> {
             None => None,
         };
 
+        let alerts = match self.optional(top, "alerts") {
+            Some(node) => self.alerts(node).map(Some),
+            None => Some(None),
+        };
+
         Some(Config {
+            alerts: alerts?,
             path: self.file.to_path_buf(),
             store: store?,
             retention: retention?,
@@ -967,6 +984,8 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let calendar = self.calendar(map);
+
         let checks = match (self.optional(map, "checks"), &target) {
             (None, _) => Some(Vec::new()),
             (Some(n), Some((_, MonitorTarget::Stream(s)))) => {
@@ -988,6 +1007,11 @@ impl Walker<'_> {
             }
         };
 
+        let labels = match self.optional(map, "labels") {
+            Some(n) => self.labels(n),
+            None => Some(::alerts::LabelSet::default()),
+        };
+
         let schedule = self.schedule(map);
         let (dataset, target) = target?;
         let source = match reconcile_source {
@@ -995,6 +1019,7 @@ impl Walker<'_> {
             None => source?,
         };
         Some(Monitor {
+            labels: labels?,
             name: name?.value,
             source,
             dataset,
@@ -1013,6 +1038,7 @@ impl Walker<'_> {
             direction: direction?,
             lookback: lookback?,
             baseline_since: baseline_since?,
+            calendar: calendar?,
             schedule: schedule?,
         })
     }
@@ -1033,7 +1059,21 @@ impl Walker<'_> {
         let mut out = Vec::new();
         let mut ok = true;
         for item in items.iter() {
-            let Some(s) = self.string(item, "checks") else {
+            // `- check: EXPR` with `severity:` / `warn:`, or the plain `- EXPR`.
+            let (text_node, extra) = match item {
+                Node::Mapping(m) => {
+                    self.known_keys(m, alerts_section::CHECK_KEYS, "a check");
+                    match self.required(m, "check", "a check") {
+                        Some(n) => (n, Some(m)),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                other => (other, None),
+            };
+            let Some(s) = self.string(text_node, "checks") else {
                 ok = false;
                 continue;
             };
@@ -1058,10 +1098,25 @@ impl Walker<'_> {
                 ok = false;
                 continue;
             };
+            let extras = match extra {
+                Some(m) => match self.check_extras(m, &check) {
+                    Some(e) => e,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => alerts_section::CheckExtras {
+                    severity: None,
+                    warn: None,
+                },
+            };
             out.push(CheckSpec {
                 check,
                 text: s.node.as_str().to_string(),
                 place,
+                severity: extras.severity,
+                warn: extras.warn,
             });
         }
         ok.then_some(out)

@@ -8,6 +8,9 @@ mod interp;
 mod load;
 
 pub use interp::{interpolate, InterpError};
+pub use load::alerts_section::{
+    builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
+};
 pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::stream::{
     KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
@@ -42,6 +45,8 @@ pub struct Config {
     pub monitors: Vec<Monitor>,
     /// The `api:` block (listen address, tokens) for `tidewatch run`.
     pub api: Option<ApiConfig>,
+    /// The `alerts:` section; `None` when absent (then nobody is notified).
+    pub alerts: Option<AlertsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +135,10 @@ pub struct Monitor {
     /// When `tidewatch run` runs it (config `schedule` + `timezone`, or `every`); `None`: only on
     /// request.
     pub schedule: Option<ScheduleSpec>,
+    /// Config `labels`: ride on every alert of the monitor (`severity` is its default severity).
+    pub labels: alerts::LabelSet,
+    /// `timezone:` and `holidays:` (see `load/calendar.rs`): the local clock of the learned baselines.
+    pub calendar: checks::baseline::Calendar,
 }
 
 impl Monitor {
@@ -212,6 +221,10 @@ pub struct CheckSpec {
     pub text: String,
     /// Where it stands in the file.
     pub place: Place,
+    /// Config `severity` of a check written as a mapping: the severity of its failure's alert.
+    pub severity: Option<alerts::Severity>,
+    /// Config `warn`: an alert-only threshold on the same metric (see `alerting::map`).
+    pub warn: Option<WarnSpec>,
 }
 
 /// A place in a file, 1-based.

@@ -4,12 +4,15 @@
 
 use super::Walker;
 use marked_yaml::types::MarkedMappingNode;
+use marked_yaml::Node;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Keys a monitor may have besides the scan's own.
-pub(super) const MONITOR_SERVICE_KEYS: &[&str] = &["schedule", "timezone", "every"];
+/// (`timezone:` is the monitor's one local clock, read by `calendar.rs` too: a cron `schedule` is
+/// evaluated in it.)
+pub(super) const MONITOR_SERVICE_KEYS: &[&str] = &["schedule", "every"];
 const API_KEYS: &[&str] = &["listen", "tokens", "admin_tokens", "protect_metrics"];
 
 /// The shortest `every:` accepted.
@@ -54,10 +57,6 @@ impl Walker<'_> {
             );
             return None;
         }
-        if let (Some(tz), None) = (timezone, schedule) {
-            self.error(tz.span(), "\"timezone\" needs a \"schedule\"");
-            return None;
-        }
         if every.is_some() {
             let period = self.duration(map, "every", MIN_EVERY)?;
             if period < MIN_EVERY {
@@ -72,23 +71,10 @@ impl Walker<'_> {
             return Some(None);
         };
         let expr = self.string(node, "schedule")?;
+        // An unknown or non-string `timezone` is reported once, by `calendar.rs`.
         let tz = match timezone {
-            Some(n) => {
-                let s = self.string(n, "timezone")?;
-                match s.value.trim().parse::<chrono_tz::Tz>() {
-                    Ok(tz) => tz,
-                    Err(_) => {
-                        self.error(
-                            s.node.span(),
-                            format!(
-                                "unknown timezone \"{}\" (an IANA name such as Europe/Berlin or UTC)",
-                                s.value
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
+            Some(Node::Scalar(s)) => s.as_str().trim().parse::<chrono_tz::Tz>().ok()?,
+            Some(_) => return None,
             None => chrono_tz::UTC,
         };
         match croner::Cron::new(expr.value.trim())
@@ -247,7 +233,7 @@ mod tests {
     #[test]
     fn every_problem_has_its_place() {
         let e = parse(&format!(
-            "{HEAD}monitors:\n  - name: a\n    source: s\n    table: t\n    every: 15m\n    schedule: \"* * * * *\"\n  - name: b\n    source: s\n    table: t\n    schedule: \"61 * * * *\"\n  - name: c\n    source: s\n    table: t\n    schedule: \"0 * * * *\"\n    timezone: Mars/Olympus\n  - name: d\n    source: s\n    table: t\n    timezone: UTC\napi:\n  listen: localhost\n  tokens: [short]\n  colour: red\n"
+            "{HEAD}monitors:\n  - name: a\n    source: s\n    table: t\n    every: 15m\n    schedule: \"* * * * *\"\n  - name: b\n    source: s\n    table: t\n    schedule: \"61 * * * *\"\n  - name: c\n    source: s\n    table: t\n    schedule: \"0 * * * *\"\n    timezone: Mars/Olympus\napi:\n  listen: localhost\n  tokens: [short]\n  colour: red\n"
         ))
         .expect_err("invalid");
         let lines: Vec<&str> = e.lines().collect();
@@ -261,26 +247,20 @@ mod tests {
             "{e}"
         );
         assert!(
-            lines[2].starts_with("/etc/tw.yaml:20:15: unknown timezone \"Mars/Olympus\""),
+            lines[2].starts_with("/etc/tw.yaml:20:15: unknown time zone \"Mars/Olympus\""),
             "{e}"
         );
-        assert!(
-            lines[3].starts_with("/etc/tw.yaml:24:15: \"timezone\" needs a \"schedule\""),
-            "{e}"
-        );
-        assert!(
-            lines[4].starts_with("/etc/tw.yaml:26:11: \"listen\" must be an address"),
-            "{e}"
-        );
-        assert!(
-            lines[5].starts_with("/etc/tw.yaml:27:12: a token in \"tokens\" is shorter than 8"),
-            "{e}"
-        );
-        assert!(
-            lines[6].starts_with("/etc/tw.yaml:28:3: unknown key \"colour\" in \"api\""),
-            "{e}"
-        );
+        for (line, want) in [
+            (3, "/etc/tw.yaml:22:11: \"listen\" must be an address"),
+            (
+                4,
+                "/etc/tw.yaml:23:12: a token in \"tokens\" is shorter than 8",
+            ),
+            (5, "/etc/tw.yaml:24:3: unknown key \"colour\" in \"api\""),
+        ] {
+            assert!(lines[line].starts_with(want), "{e}");
+        }
         assert!(!e.contains("short]"), "a token value never prints: {e}");
-        assert_eq!(lines.len(), 7, "{e}");
+        assert_eq!(lines.len(), 6, "the time zone is reported once: {e}");
     }
 }

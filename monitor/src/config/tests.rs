@@ -479,7 +479,7 @@ fn display_is_one_error_per_line() {
     assert_eq!(
         e.to_string(),
         "/etc/tidewatch/tidewatch.yaml:1:1: missing required key \"version\" (this format is version 1)\n\
-         /etc/tidewatch/tidewatch.yaml:3:1: unknown key \"extra\" in the config (expected one of version, store, retention, sources, monitors, api)"
+         /etc/tidewatch/tidewatch.yaml:3:1: unknown key \"extra\" in the config (expected one of version, store, retention, sources, monitors, alerts, api)"
     );
 }
 
@@ -507,5 +507,57 @@ monitors:
     assert_eq!(
         errors(&format!("{base}    baseline_since: yesterday\n")),
         ["/etc/tidewatch/tidewatch.yaml:10:21: \"baseline_since\" must be an RFC 3339 time such as 2026-11-20T00:00:00Z, found \"yesterday\""]
+    );
+}
+
+#[test]
+fn timezone_and_holidays_make_the_monitor_calendar() {
+    let text = r#"version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: local
+    source: s
+    table: t
+    timezone: Europe/Berlin
+    holidays: [2026-12-25, 2026-12-26]
+  - name: plain
+    source: s
+    table: t
+"#;
+    let c = parse(text).unwrap();
+    let local = &c.monitors[0].calendar;
+    assert_eq!(local.tz().name(), "Europe/Berlin");
+    assert_eq!(local.holidays().len(), 2);
+    assert!(c.monitors[1].calendar.is_plain_utc());
+    let p =
+        crate::pipeline::learned::params_for(&c.monitors[0], checks::baseline::SeriesKind::Volume);
+    assert_eq!(p.calendar, *local);
+
+    let bad = errors(
+        r#"version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: m
+    source: s
+    table: t
+    timezone: Mars/Olympus
+    holidays: [2026-13-01]
+"#,
+    );
+    assert!(
+        bad.iter()
+            .any(|e| e.contains("unknown time zone \"Mars/Olympus\"")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|e| e.contains("a holiday must be a date") && e.contains("2026-13-01")),
+        "{bad:?}"
     );
 }

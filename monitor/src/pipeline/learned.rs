@@ -17,6 +17,7 @@ const MAX_HISTORY: i64 = 5000;
 pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     let mut p = Params::default_for(kind);
     p.sensitivity = monitor.sensitivity;
+    p.calendar = monitor.calendar;
     // Freshness only ever alerts on data that is too old, whatever the monitor's direction.
     if kind != SeriesKind::Freshness {
         p.direction = monitor.direction;

@@ -1,0 +1,21 @@
+-- One row per incident: a failing or anomalous series (fingerprint = checks::SeriesKey::fingerprint)
+-- from its first bad scan until it passes again or a person resolves it. Times are INTEGER
+-- microseconds since the Unix epoch, UTC. At most one incident per fingerprint is not resolved.
+CREATE TABLE incidents (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    dedup_key       TEXT    NOT NULL,
+    fingerprint     TEXT    NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    severity        TEXT    NOT NULL,
+    first_seen      INTEGER NOT NULL,
+    last_seen       INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT,
+    resolved_at     INTEGER,
+    resolved_by     TEXT,
+    labels          TEXT    NOT NULL,
+    annotations     TEXT    NOT NULL,
+    last_status     TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX incidents_one_unresolved ON incidents (fingerprint) WHERE state <> 'resolved';
+CREATE INDEX incidents_by_first_seen ON incidents (first_seen);
