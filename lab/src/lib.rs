@@ -8,6 +8,7 @@
 pub mod bench_detectors;
 pub mod bench_payload;
 pub mod bench_profile;
+pub mod bench_service;
 pub mod generator;
 pub mod nab;
 pub mod nab_driver;

@@ -39,6 +39,9 @@ enum BenchCommand {
     Profile(lab::bench_profile::ProfileOptions),
     /// Messages per second of the stream payload profile step (JSON → Arrow → metrics) on one core.
     Payload(lab::bench_payload::PayloadArgs),
+    /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
+    /// the idle scheduler's CPU with 1,000 monitors.
+    Service(lab::bench_service::ServiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,5 +82,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_profile::profile(&opts)),
+        Command::Bench {
+            bench: BenchCommand::Service(a),
+        } => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(lab::bench_service::run(&a)),
     }
 }

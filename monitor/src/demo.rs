@@ -22,6 +22,7 @@ monitors:
     timestamp_column: created_at
     key: [id]
     columns: [email, amount, status]
+    every: 5m                          # under `tidewatch run` / `tidewatch demo`
     checks:
       - row_count > 0
       - null_rate(email) < 1%
@@ -31,6 +32,7 @@ monitors:
     source: shop
     table: customers
     key: [customer_id]
+    schedule: "*/10 * * * *"           # cron, in `timezone:` (default UTC)
     checks:
       - null_rate(country) < 5%
 "#;

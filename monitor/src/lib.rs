@@ -10,6 +10,7 @@ pub mod ident;
 pub mod output;
 pub mod pipeline;
 pub mod secret;
+pub mod service;
 pub mod sources;
 
 /// The state store (crate `tidewatch-store`), under its old path so `crate::store::…` keeps working.

@@ -91,11 +91,27 @@ enum Command {
     /// Run the learned-baseline model over a `timestamp,value` CSV, strictly online.
     Detect(tidewatch::detect::DetectArgs),
     /// Write an example SQLite warehouse (four weeks of orders with an incident) and a config beside
-    /// it, then scan it. Exits 0 when the demo ran, whatever it found.
+    /// it, scan it, then serve the scheduler, API and dashboard over it until Ctrl-C (`--once`: exit
+    /// after the scan). Exits 0 when the demo ran, whatever it found.
     Demo {
         /// Where to write warehouse.db, tidewatch.yaml and the state store.
         #[arg(long, default_value = "tidewatch-demo")]
         dir: PathBuf,
+        /// Address of the API and dashboard (port 0: any free port).
+        #[arg(long, default_value = tidewatch::service::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Scan once and exit, without serving.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run the service: every monitor on its `schedule:`/`every:`, the HTTP API, /metrics and the
+    /// dashboard, until SIGTERM or Ctrl-C (running scans are drained first).
+    Run {
+        #[arg(short, long, default_value = "tidewatch.yaml")]
+        config: PathBuf,
+        /// Address to listen on (default: `api.listen`, else 127.0.0.1:8080; port 0: any free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -164,7 +180,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A profile statement over a big table takes seconds by design: sqlx's slow-statement warnings
     // (the whole statement text each time) would bury the report. TIDEWATCH_LOG overrides this.
-    let default_filter = "warn,sqlx::query=error";
+    // The service logs each run (info); one-shot commands only problems.
+    let default_filter = match &cli.command {
+        Command::Run { .. } => "info,sqlx::query=error",
+        Command::Demo { once: false, .. } => "warn,tidewatch::service=info,sqlx::query=error",
+        _ => "warn,sqlx::query=error",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEWATCH_LOG")
@@ -322,7 +343,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Detect(a) => tidewatch::detect::run_detect(&a).map(|()| 0),
-        Command::Demo { dir } => {
+        Command::Run { config, listen } => {
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
+            };
+            serve(cfg, listen)
+        }
+        Command::Demo { dir, listen, once } => {
             let rt = runtime()?;
             let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
             let mut out = std::io::stdout();
@@ -339,9 +366,58 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "\nrun it again with: tidewatch scan -c {} [--format json]",
                 config.display()
             );
-            Ok(0)
+            if once {
+                return Ok(0);
+            }
+            let Some(cfg) = load_config(&config) else {
+                return Ok(2);
+            };
+            let _ = writeln!(
+                out,
+                "serving the scheduler, API and dashboard (Ctrl-C to stop); the same as: tidewatch run -c {} --listen {listen}",
+                config.display()
+            );
+            serve(cfg, Some(listen))
         }
     }
+}
+
+/// `tidewatch run`: the service until SIGTERM / Ctrl-C. Prints `listening on http://ADDR/` once bound.
+fn serve(
+    cfg: tidewatch::config::Config,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<u8> {
+    let listen = match listen.or_else(|| cfg.api.as_ref().and_then(|a| a.listen)) {
+        Some(a) => a,
+        None => tidewatch::service::DEFAULT_LISTEN
+            .parse()
+            .context("the default listen address")?,
+    };
+    runtime()?.block_on(async {
+        let store = std::sync::Arc::new(open_store(&cfg).await?);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            tidewatch::service::shutdown_signal().await;
+            tracing::info!("shutting down: draining running scans");
+            signal.cancel();
+        });
+        let served = tidewatch::service::run(
+            std::sync::Arc::new(cfg),
+            store.clone(),
+            listen,
+            shutdown,
+            |addr| {
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "tidewatch: listening on http://{addr}/");
+                let _ = out.flush();
+            },
+        )
+        .await;
+        store.close().await;
+        served
+    })?;
+    Ok(0)
 }
 
 /// Loads and validates a config; on failure prints every problem (the caller exits 2).

@@ -116,7 +116,7 @@ fn invalid_yaml_is_one_error_with_a_place() {
 fn demo_then_scan_json_and_table() {
     let dir = temp_dir("demo");
     let d = dir.display().to_string();
-    let out = tidewatch(&["demo", "--dir", &d]);
+    let out = tidewatch(&["demo", "--dir", &d, "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("STATUS"));
     let cfg = dir.join("tidewatch.yaml").display().to_string();
@@ -245,7 +245,7 @@ monitors:
 fn explain_prints_one_profile_statement_per_monitor() {
     let dir = temp_dir("explain");
     let demo = dir.join("demo");
-    let out = tidewatch(&["demo", "--dir", demo.to_str().unwrap()]);
+    let out = tidewatch(&["demo", "--dir", demo.to_str().unwrap(), "--once"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let cfg = demo.join("tidewatch.yaml");
     let out = tidewatch(&["explain", "-c", cfg.to_str().unwrap()]);

@@ -256,6 +256,10 @@ macro_rules! on_backend {
     };
 }
 
+// After `on_backend!`, which it uses.
+mod schedule;
+pub use schedule::{HistoryPoint, RunOutcome, ScheduledRun};
+
 impl Store {
     /// [`Store::connect_with`] and the default [`StoreOptions`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {

@@ -19,7 +19,7 @@ pub(crate) struct Sql<DB: Backend> {
 }
 
 /// Builds a [`StoreError::Query`] for `op`.
-fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query {
         backend: DB::BACKEND,
         op,
@@ -71,18 +71,18 @@ where
         DB::BACKEND
     }
 
-    fn get<'r, T>(row: &'r DB::Row, col: &'static str) -> Result<T, StoreError>
+    pub(crate) fn get<'r, T>(row: &'r DB::Row, col: &'static str) -> Result<T, StoreError>
     where
         T: Decode<'r, DB> + Type<DB>,
     {
         row.try_get(col).map_err(query_err::<DB>("decode a row"))
     }
 
-    fn get_time(row: &DB::Row, col: &'static str) -> Result<DateTime<Utc>, StoreError> {
+    pub(crate) fn get_time(row: &DB::Row, col: &'static str) -> Result<DateTime<Utc>, StoreError> {
         Self::decode_time(col, Self::get(row, col)?)
     }
 
-    fn decode_time(col: &'static str, v: DB::Time) -> Result<DateTime<Utc>, StoreError> {
+    pub(crate) fn decode_time(col: &'static str, v: DB::Time) -> Result<DateTime<Utc>, StoreError> {
         DB::decode_time(v).map_err(|reason| StoreError::Corrupt {
             backend: DB::BACKEND,
             what: col,

@@ -73,6 +73,7 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// The detector's default: a point is an anomaly when its score is at least `1 - sensitivity`.
 pub const DEFAULT_SENSITIVITY: f64 = checks::baseline::DEFAULT_SENSITIVITY;
 
+// `api` and a monitor's schedule keys are read in `service.rs`.
 const TOP_KEYS: &[&str] = &[
     "version",
     "store",
@@ -80,6 +81,7 @@ const TOP_KEYS: &[&str] = &[
     "sources",
     "monitors",
     "alerts",
+    "api",
 ];
 const SOURCE_KEYS: &[&str] = &[
     "kind",
@@ -110,6 +112,9 @@ const MONITOR_KEYS: &[&str] = &[
     "timezone",
     "holidays",
 ];
+
+#[path = "service.rs"]
+pub(super) mod service;
 
 /// Reads and validates the config file at `path`, taking `${VAR}` values from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -485,6 +490,7 @@ impl Walker<'_> {
         self.version(top);
         let store = self.store(top);
         let retention = self.duration(top, "retention", DEFAULT_RETENTION);
+        let api = self.api(top);
 
         let sources = match self.required(top, "sources", "the config") {
             Some(node) => self.sources(node),
@@ -569,6 +575,7 @@ impl Walker<'_> {
             retention: retention?,
             sources: sources?,
             monitors: monitors?,
+            api: api?,
         })
     }
 
@@ -778,7 +785,12 @@ impl Walker<'_> {
             RawKind::Stream => stream::STREAM_MONITOR_KEYS,
             RawKind::Reconcile => stream::RECONCILE_MONITOR_KEYS,
         };
-        self.known_keys(map, keys, &what);
+        let allowed: Vec<&str> = keys
+            .iter()
+            .chain(service::MONITOR_SERVICE_KEYS)
+            .copied()
+            .collect();
+        self.known_keys(map, &allowed, &what);
         let name = name.and_then(|n| {
             if is_safe_label(&n.value) {
                 Some(n)
@@ -1000,6 +1012,7 @@ impl Walker<'_> {
             None => Some(::alerts::LabelSet::default()),
         };
 
+        let schedule = self.schedule(map);
         let (dataset, target) = target?;
         let source = match reconcile_source {
             Some(s) => s,
@@ -1026,6 +1039,7 @@ impl Walker<'_> {
             lookback: lookback?,
             baseline_since: baseline_since?,
             calendar: calendar?,
+            schedule: schedule?,
         })
     }
 

@@ -11,6 +11,7 @@ pub use interp::{interpolate, InterpError};
 pub use load::alerts_section::{
     builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
 };
+pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::stream::{
     KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
 };
@@ -42,6 +43,8 @@ pub struct Config {
     pub sources: BTreeMap<String, Source>,
     /// Monitors in file order; names are unique.
     pub monitors: Vec<Monitor>,
+    /// The `api:` block (listen address, tokens) for `tidewatch run`.
+    pub api: Option<ApiConfig>,
     /// The `alerts:` section; `None` when absent (then nobody is notified).
     pub alerts: Option<AlertsConfig>,
 }
@@ -129,6 +132,9 @@ pub struct Monitor {
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after
     /// an intended change so the baseline starts over.
     pub baseline_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When `tidewatch run` runs it (config `schedule` + `timezone`, or `every`); `None`: only on
+    /// request.
+    pub schedule: Option<ScheduleSpec>,
     /// Config `labels`: ride on every alert of the monitor (`severity` is its default severity).
     pub labels: alerts::LabelSet,
     /// `timezone:` and `holidays:` (see `load/calendar.rs`): the local clock of the learned baselines.

@@ -479,7 +479,7 @@ fn display_is_one_error_per_line() {
     assert_eq!(
         e.to_string(),
         "/etc/tidewatch/tidewatch.yaml:1:1: missing required key \"version\" (this format is version 1)\n\
-         /etc/tidewatch/tidewatch.yaml:3:1: unknown key \"extra\" in the config (expected one of version, store, retention, sources, monitors, alerts)"
+         /etc/tidewatch/tidewatch.yaml:3:1: unknown key \"extra\" in the config (expected one of version, store, retention, sources, monitors, alerts, api)"
     );
 }
 
