@@ -105,14 +105,7 @@ async fn measure_on(
             }
         }
     }
-    let buckets = match (window, counted) {
-        (Some(window), Some(counted)) => Some(BucketCounts {
-            window,
-            counted,
-            columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
-        }),
-        _ => None,
-    };
+    let buckets = bucket_counts(&plan, window, counted);
     Profile {
         schema: Some(schema),
         observations,
@@ -146,14 +139,7 @@ async fn incremental(
         }
         Err(e) => failures.push(Failure::whole(e.to_string())),
     }
-    let buckets = match (window, counted) {
-        (Some(window), Some(counted)) => Some(BucketCounts {
-            window,
-            counted,
-            columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
-        }),
-        _ => None,
-    };
+    let buckets = bucket_counts(&plan, window, counted);
     Profile {
         schema: Some(schema),
         observations,
@@ -163,6 +149,19 @@ async fn incremental(
         details: Vec::new(),
         partial: Some("incremental profile: new rows and freshness only".into()),
     }
+}
+
+/// The counted buckets of the window, with the columns their non-NULL counts belong to.
+fn bucket_counts(
+    plan: &ProfilePlan,
+    window: Option<VolumeWindow>,
+    counted: Option<Vec<CountedBucket>>,
+) -> Option<BucketCounts> {
+    Some(BucketCounts {
+        window: window?,
+        counted: counted?,
+        columns: plan.columns.iter().map(|c| c.name.to_string()).collect(),
+    })
 }
 
 fn approximate(method: &str) -> serde_json::Value {
