@@ -4,7 +4,7 @@
 
 use crate::config::Monitor;
 use crate::store::{BucketRecord, Store, StoreError};
-use checks::baseline::{replay, HistoryPoint, Params, ReplayPoint, SeriesKind};
+use checks::baseline::{replay, Params, ReplayPoint, SeriesKind};
 use checks::window::reported_bucket;
 use checks::{Metric, ResultRow, SeriesKey, Status};
 use chrono::{DateTime, Utc};
@@ -76,27 +76,18 @@ pub async fn apply(
                 .collect();
             (history, (current_ts, value))
         } else {
-            let mut history: Vec<HistoryPoint> = Vec::new();
+            let mut history: Vec<ReplayPoint> = Vec::new();
             if row.metric == Metric::FreshnessSeconds {
                 history = freshness_backfill(store, &key, bucket, since, now, fresh).await?;
             }
             history.extend(scanned.into_iter().filter_map(|p| {
-                Some(HistoryPoint {
+                Some(ReplayPoint {
                     ts: p.observed_at.timestamp(),
                     value: p.value?,
-                    was_anomaly: p.status == Status::Anomaly,
-                    expected: p.expected_anomaly,
+                    verdict: Some((p.status == Status::Anomaly, p.expected_anomaly)),
                 })
             }));
             history.sort_by_key(|p| p.ts);
-            let history = history
-                .into_iter()
-                .map(|p| ReplayPoint {
-                    ts: p.ts,
-                    value: p.value,
-                    verdict: Some((p.was_anomaly, p.expected)),
-                })
-                .collect();
             (history, (now.timestamp(), value))
         };
         let assessment = replay(kind, &params, &history, current);
@@ -115,7 +106,7 @@ async fn freshness_backfill(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
     fresh: &[BucketRecord],
-) -> Result<Vec<HistoryPoint>, StoreError> {
+) -> Result<Vec<ReplayPoint>, StoreError> {
     let newest = freshness.with_metric(Metric::NewestRow);
     let newest_per_bucket: HashMap<i64, i64> = bucket_series(store, &newest, bucket, since, fresh)
         .await?
@@ -151,7 +142,7 @@ async fn bucket_series(
 
 /// At the end of every complete bucket from the first one with rows up to `now`'s bucket, the age of
 /// the newest row seen so far.
-fn saw_tooth(newest_per_bucket: &HashMap<i64, i64>, bucket: i64, now: i64) -> Vec<HistoryPoint> {
+fn saw_tooth(newest_per_bucket: &HashMap<i64, i64>, bucket: i64, now: i64) -> Vec<ReplayPoint> {
     let Some(first) = newest_per_bucket.keys().min().copied() else {
         return Vec::new();
     };
@@ -164,11 +155,11 @@ fn saw_tooth(newest_per_bucket: &HashMap<i64, i64>, bucket: i64, now: i64) -> Ve
             newest = newest.max(*n);
         }
         let end = b + bucket;
-        out.push(HistoryPoint {
+        // Rebuilt points were never judged: the saw-tooth is trained on as it was.
+        out.push(ReplayPoint {
             ts: end,
             value: (end - newest) as f64,
-            was_anomaly: false,
-            expected: false,
+            verdict: Some((false, false)),
         });
         b += bucket;
     }
