@@ -251,7 +251,18 @@ fn explain_prints_one_profile_statement_per_monitor() {
     let out = tidewatch(&["explain", "-c", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.matches("SELECT ").count(), 2, "{stdout}");
+    // One profile statement per monitor; besides it at most a grouped statement over just the
+    // window (the demo's stalled loader makes `orders` look stale, so its buckets are not inline).
+    let statements: Vec<&str> = stdout.lines().filter(|l| l.starts_with("SELECT ")).collect();
+    let grouped = statements.iter().filter(|s| s.contains(" GROUP BY 1")).count();
+    assert_eq!(statements.len() - grouped, 2, "{stdout}");
+    assert!(
+        statements
+            .iter()
+            .filter(|s| s.contains(" GROUP BY 1"))
+            .all(|s| s.contains(" WHERE ")),
+        "{stdout}"
+    );
     assert!(stdout.contains("-- monitor orders"), "{stdout}");
     assert!(stdout.contains("FROM \"orders\";"), "{stdout}");
     assert!(stdout.contains("FROM \"customers\";"), "{stdout}");

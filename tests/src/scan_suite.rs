@@ -669,6 +669,113 @@ pub async fn buckets_counted_inline_after_the_warm_start(kind: Kind) -> anyhow::
     wh.cleanup().await
 }
 
+/// What the next scan of monitor `name` would ask its source, and the statements it would send.
+async fn next_scan(
+    ws: &Workspace,
+    yaml: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(tidewatch::sources::ProfileRequest, Vec<String>)> {
+    let path = ws.dir.join("tidewatch.yaml");
+    let config =
+        tidewatch::config::parse_str(yaml, &path, &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = config
+        .monitors
+        .iter()
+        .find(|m| m.name == name)
+        .context("monitor")?;
+    let store = ws.store().await?;
+    let request = tidewatch::pipeline::scan::request_for(&store, m, now).await?;
+    store.close().await;
+    let source = config.sources.get(&m.source).context("source")?;
+    let statements = tidewatch::sources::warehouse::profile::explain(m, source, request)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((request, statements))
+}
+
+/// A table whose newest row is older than the scan's window (a daily loader between loads, an
+/// abandoned table): the profile statement carries no per-bucket aggregates, rows that then arrive
+/// are counted exactly (one grouped statement over just the window), and the scan after that counts
+/// the window inside the profile statement again.
+pub async fn stale_table_then_rows_arrive(kind: Kind) -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(kind).await?;
+    let hour = 3600;
+    let now = chrono::Utc::now().timestamp();
+    let current = now - now.rem_euclid(hour);
+    let rows = |at: &[(i64, &str)]| -> String {
+        at.iter()
+            .map(|(t, email)| format!("({}, {email})", wh.at_epoch(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let old = current - 5 * 24 * hour;
+    wh.exec(&format!(
+        "CREATE TABLE ev (created_at {}, email VARCHAR(20)); INSERT INTO ev (created_at, email) VALUES {}",
+        wh.timestamp_type(),
+        rows(&[(old + 60, "'a'"), (old + 120, "NULL"), (old + 180, "'c'")])
+    ))
+    .await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: ev\n    source: wh\n    table: {}\n    timestamp_column: created_at\n    columns: [email]\n",
+            wh.dataset("ev")
+        );
+    let ws = Workspace::new();
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
+    // Per-bucket aggregates end in `THEN <email column> END)`.
+    let counts_buckets =
+        |sql: &str| sql.contains("THEN \"email\" END)") || sql.contains("THEN `email` END)");
+    ws.scan_at(&yaml, at(current + 300)).await?; // warm start over the lookback
+
+    let (request, statements) = next_scan(&ws, &yaml, "ev", at(current + 600)).await?;
+    assert!(!request.recent_rows, "{request:?}");
+    assert!(!counts_buckets(&statements[0]), "{}", statements[0]);
+    let report = ws.scan_at(&yaml, at(current + 600)).await?;
+    assert_eq!(find(&report, "ev", "volume", None).value, Some(0.0));
+
+    wh.exec(&format!(
+        "INSERT INTO ev (created_at, email) VALUES {}",
+        rows(&[
+            (current + 700, "'x'"),
+            (current + 710, "NULL"),
+            (current + 720, "'y'")
+        ])
+    ))
+    .await?;
+    // Only complete buckets are reported: the one with the new rows, an hour later.
+    let report = ws.scan_at(&yaml, at(current + hour + 300)).await?;
+    assert_eq!(find(&report, "ev", "volume", None).value, Some(3.0));
+    let rate = find(&report, "ev", "bucket_null_rate", Some("email")).value;
+    assert!((rate.unwrap() - 1.0 / 3.0).abs() < 1e-9, "{rate:?}");
+
+    let (request, statements) = next_scan(&ws, &yaml, "ev", at(current + hour + 600)).await?;
+    assert!(request.recent_rows, "{request:?}");
+    assert!(counts_buckets(&statements[0]), "{}", statements[0]);
+    wh.exec(&format!(
+        "INSERT INTO ev (created_at, email) VALUES {}",
+        rows(&[(current + 1000, "NULL")])
+    ))
+    .await?;
+    let report = ws.scan_at(&yaml, at(current + hour + 600)).await?;
+    assert_eq!(find(&report, "ev", "volume", None).value, Some(4.0));
+    assert_eq!(
+        find(&report, "ev", "bucket_null_rate", Some("email")).value,
+        Some(0.5)
+    );
+    let store = ws.store().await?;
+    let counted: Vec<(i64, f64)> = store
+        .buckets(&SeriesKey::table("ev", Metric::Volume), 3600, None)
+        .await?
+        .iter()
+        .filter(|b| b.value > 0.0)
+        .map(|b| (b.bucket_start.timestamp() - current, b.value))
+        .collect();
+    assert_eq!(counted, [(old - current, 3.0), (0, 4.0)]);
+    store.close().await;
+    wh.cleanup().await
+}
+
 /// Several uniqueness checks beside the key, exact, in one statement; the default profile has no
 /// exact distinct counts; a `where:` filter narrows every metric; a `where:` the warehouse rejects is
 /// that monitor's error with the warehouse's message, and the other monitors still run.

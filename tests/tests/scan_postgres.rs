@@ -95,3 +95,8 @@ async fn uniqueness_checks_and_where() -> anyhow::Result<()> {
 async fn incremental_matches_full() -> anyhow::Result<()> {
     suite::incremental_matches_full(Postgres).await
 }
+
+#[tokio::test]
+async fn stale_table_then_rows_arrive() -> anyhow::Result<()> {
+    suite::stale_table_then_rows_arrive(Postgres).await
+}

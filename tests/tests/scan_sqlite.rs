@@ -33,3 +33,8 @@ async fn uniqueness_checks_and_where() -> anyhow::Result<()> {
 async fn incremental_matches_full() -> anyhow::Result<()> {
     suite::incremental_matches_full(Sqlite).await
 }
+
+#[tokio::test]
+async fn stale_table_then_rows_arrive() -> anyhow::Result<()> {
+    suite::stale_table_then_rows_arrive(Sqlite).await
+}

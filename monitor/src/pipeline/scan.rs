@@ -149,9 +149,33 @@ pub async fn request_for(
         }
         _ => false,
     };
+    let recent_rows = match window {
+        Some(w) => saw_rows_since(store, m, w.start).await?,
+        None => false,
+    };
     Ok(ProfileRequest {
         window,
         new_data_only,
+        recent_rows,
+    })
+}
+
+/// Whether the last scan's newest row (its time minus its freshness) was at or after `start`;
+/// unknown (no freshness stored yet) counts as yes.
+async fn saw_rows_since(store: &Store, m: &Monitor, start: i64) -> Result<bool, StoreError> {
+    let last = store
+        .series(
+            &SeriesKey::table(m.name.clone(), Metric::FreshnessSeconds),
+            None,
+            Some(1),
+        )
+        .await?
+        .into_iter()
+        .next_back()
+        .and_then(|p| Some((p.observed_at, p.value?)));
+    Ok(match last {
+        Some((at, age)) if age.is_finite() => at.timestamp() - (age.ceil() as i64) >= start,
+        _ => true,
     })
 }
 

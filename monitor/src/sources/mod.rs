@@ -22,6 +22,12 @@ pub struct ProfileRequest {
     /// Measure only the new data (the window's rows and freshness) when the source can: an
     /// incremental scan of a `mode: incremental` monitor between full profiles.
     pub new_data_only: bool,
+    /// The last scan saw a row at or after the window's start, so rows in the window are likely and
+    /// the window is counted inside the profile statement. Otherwise (a stale table, a daily loader
+    /// between loads) the profile leaves the per-bucket aggregates out and its `MAX(ts)` decides:
+    /// no row inside the window means every bucket is empty; a row there costs one grouped, sargable
+    /// statement over just the window.
+    pub recent_rows: bool,
 }
 use std::future::Future;
 

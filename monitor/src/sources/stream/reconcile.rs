@@ -95,6 +95,7 @@ pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
         crate::sources::ProfileRequest {
             window: Some(table_window),
             new_data_only: false,
+            recent_rows: false,
         },
     )
     .await;

@@ -60,7 +60,7 @@ async fn measure_on(
         skipped,
     } = plan_profile(monitor, table, &catalog.columns, wh.dialect());
     let schema = catalog.columns.clone();
-    let inline = count_inline(&mut plan, window);
+    let inline = counts_inline(&request) && count_inline(&mut plan, window);
     if request.new_data_only && inline {
         return incremental(wh, source, plan, window, schema, failures).await;
     }
@@ -199,6 +199,13 @@ fn estimated_distincts(plan: &ProfilePlan, catalog: &Catalog) -> (Vec<Observatio
     (obs, notes)
 }
 
+/// Whether the window's buckets belong inside the profile statement: when rows in the window are
+/// likely (and always for an incremental scan, whose statement reads only the window). Each counted
+/// bucket adds a conditional aggregate per profiled column that every row of the table evaluates.
+fn counts_inline(request: &crate::sources::ProfileRequest) -> bool {
+    request.new_data_only || request.recent_rows
+}
+
 /// A window of a few buckets (every scan after the first) is counted inside the profile statement
 /// itself: one pass over the table. Returns whether the plan now counts the window.
 fn count_inline(plan: &mut ProfilePlan, window: Option<VolumeWindow>) -> bool {
@@ -240,7 +247,7 @@ pub async fn explain(
         ));
     }
     let Planned { mut plan, .. } = plan_profile(monitor, table, &catalog.columns, dialect);
-    let inline = count_inline(&mut plan, window);
+    let inline = counts_inline(&request) && count_inline(&mut plan, window);
     if request.new_data_only && inline {
         if let Some(sql) = dialect.incremental_sql(&plan) {
             return Ok(vec![sql.sql]);
