@@ -253,8 +253,14 @@ fn explain_prints_one_profile_statement_per_monitor() {
     let stdout = text(&out.stdout);
     // One profile statement per monitor; besides it at most a grouped statement over just the
     // window (the demo's stalled loader makes `orders` look stale, so its buckets are not inline).
-    let statements: Vec<&str> = stdout.lines().filter(|l| l.starts_with("SELECT ")).collect();
-    let grouped = statements.iter().filter(|s| s.contains(" GROUP BY 1")).count();
+    let statements: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("SELECT "))
+        .collect();
+    let grouped = statements
+        .iter()
+        .filter(|s| s.contains(" GROUP BY 1"))
+        .count();
     assert_eq!(statements.len() - grouped, 2, "{stdout}");
     assert!(
         statements

@@ -99,3 +99,69 @@ async fn distinct_counts_are_exact_where_asked_and_estimated_for_free_elsewhere(
         .all(|r| r.metric != Metric::DistinctCount || r.status != Status::Error));
     wh.cleanup().await
 }
+
+/// `sample:` takes the column statistics from a block sample (marked approximate, with the sample's
+/// size) while the row count and duplicates stay exact; a warehouse without TABLESAMPLE makes that
+/// monitor an error, and the others still run.
+#[tokio::test]
+async fn sample_estimates_column_statistics_only() -> anyhow::Result<()> {
+    let wh = TestWarehouse::create(Kind::Postgres).await?;
+    wh.exec(
+        "CREATE TABLE big (id INT, email TEXT, amount INT);
+         INSERT INTO big SELECT g, CASE WHEN g % 10 = 0 THEN NULL ELSE 'u' || g END, g % 100
+           FROM generate_series(1, 200000) g;
+         INSERT INTO big VALUES (7, 'dup', 1), (8, 'dup', 1);
+         ANALYZE big",
+    )
+    .await?;
+    let yaml = config_head(&wh, "")
+        + &format!(
+            "  - name: big\n    source: wh\n    table: {}\n    key: [id]\n    sample: 10%\n    checks:\n      - null_rate(email) < 20%\n",
+            wh.dataset("big")
+        );
+    let ws = Workspace::new();
+    let report = ws.scan(&yaml).await?;
+    assert_eq!(
+        find(&report, "big", "row_count", None).value,
+        Some(200002.0)
+    );
+    assert_eq!(
+        find(&report, "big", "duplicate_count", Some("id")).value,
+        Some(2.0),
+        "duplicates are exact, never from the sample"
+    );
+    let rate = find(&report, "big", "null_rate", Some("email"));
+    let r = rate.value.unwrap();
+    assert!((r - 0.1).abs() < 0.02, "sampled NULL rate {r}");
+    assert_eq!(rate.status, Status::Pass);
+    let d = rate.details.as_ref().expect("sampled rate says so");
+    assert_eq!(d["approximate"], true);
+    assert_eq!(d["sample_percent"], 10.0);
+    let sampled = d["sampled_rows"].as_f64().unwrap();
+    assert!(sampled > 5_000.0 && sampled < 60_000.0, "{sampled}");
+    let count = find(&report, "big", "null_count", Some("email"))
+        .value
+        .unwrap();
+    assert!((count - r * 200002.0).abs() <= 1.0, "{count} vs {r}");
+    let mean = find(&report, "big", "mean", Some("amount"));
+    assert!(mean.details.is_some());
+    assert!(find(&report, "big", "row_count", None).details.is_none());
+    wh.cleanup().await?;
+
+    // SQLite has no TABLESAMPLE: that monitor is an error naming it; the other monitor runs.
+    let lite = TestWarehouse::create(Kind::Sqlite).await?;
+    lite.exec("CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2)")
+        .await?;
+    let yaml = config_head(&lite, "")
+        + "  - name: sampled\n    source: wh\n    table: t\n    sample: 1%\n"
+        + "  - name: whole\n    source: wh\n    table: t\n";
+    let report = ws.scan(&yaml).await?;
+    let err = report
+        .results
+        .iter()
+        .find(|r| r.monitor == "sampled" && r.status == Status::Error)
+        .expect("error row");
+    assert!(err.message.contains("TABLESAMPLE"), "{}", err.message);
+    assert_eq!(find(&report, "whole", "row_count", None).value, Some(2.0));
+    lite.cleanup().await
+}

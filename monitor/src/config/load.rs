@@ -99,6 +99,7 @@ const MONITOR_KEYS: &[&str] = &[
     "columns",
     "distinct",
     "where",
+    "sample",
     "mode",
     "full_profile_every",
     "lateness",
@@ -896,6 +897,29 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let sample = match self.optional(map, "sample") {
+            // A stream monitor's `sample` is a message count (config/stream.rs).
+            Some(n) if raw_kind == RawKind::Table => self.string(n, "sample").and_then(|s| {
+                let text = s.value.trim();
+                let hundredths = text
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<f64>().ok())
+                    .filter(|p| p.is_finite() && *p > 0.0 && *p < 100.0)
+                    .map(|p| (p * 100.0).round() as u32)
+                    .filter(|h| *h > 0);
+                if hundredths.is_none() {
+                    self.error(
+                        s.node.span(),
+                        format!(
+                            "\"sample\" on a table is a percentage above 0 and below 100 such as 1% or 0.5%, found \"{text}\""
+                        ),
+                    );
+                }
+                hundredths.map(Some)
+            }),
+            _ => Some(None),
+        };
+
         let mode = match self.optional(map, "mode") {
             Some(n) => self.string(n, "mode").and_then(|s| match s.value.trim() {
                 "full" => Some(ProfileMode::Full),
@@ -1029,6 +1053,7 @@ impl Walker<'_> {
             columns: columns?,
             distinct: distinct?,
             filter: filter?,
+            sample: sample?,
             mode: mode?,
             full_profile_every: full_profile_every?,
             lateness: lateness?,

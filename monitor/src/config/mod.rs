@@ -111,6 +111,10 @@ pub struct Monitor {
     /// A boolean SQL expression (config `where`) that every statement over the table applies, so a
     /// partition or a slice can be watched. Written by the user; runs inside the read-only transaction.
     pub filter: Option<String>,
+    /// `sample: 1%` (table monitors on warehouses with `TABLESAMPLE`): column statistics (NULL rates,
+    /// min/max/mean) come from a block sample of the table; row count, duplicates, distinct counts
+    /// asked for, freshness and buckets stay exact. Hundredths of a percent (1% = 100).
+    pub sample: Option<u32>,
     /// `full` (default): every scan profiles the whole table. `incremental`: scans read only the new
     /// rows (the buckets being counted) and freshness; the table-wide profile runs every
     /// `full_profile_every`.

@@ -374,6 +374,24 @@ fn any_column_set_can_be_checked_for_duplicates() {
 }
 
 #[test]
+fn sample_is_a_percentage() {
+    let head = "version: 1\nsources: {s: {kind: postgres, url: 'postgres://h/db'}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n";
+    let c = parse(&format!("{head}    sample: 0.5%\n")).unwrap();
+    assert_eq!(c.monitors[0].sample, Some(50));
+    assert_eq!(parse(head).unwrap().monitors[0].sample, None);
+    for bad in ["10", "150%", "0%", "abc%"] {
+        let e = errors(&format!("{head}    sample: \"{bad}\"\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "/etc/tidewatch/tidewatch.yaml:7:13: \"sample\" on a table is a percentage"
+            ),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
 fn where_and_distinct_are_validated() {
     let text = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    where: \"status <> 'test'\"\n    distinct: [email]\n    checks: [distinct_count(city) > 0]\n";
     let c = parse(text).unwrap();

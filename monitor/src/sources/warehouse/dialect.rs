@@ -58,6 +58,8 @@ pub struct ProfilePlan {
     /// `bucket_seconds` wide): a scan that only needs a few new buckets stays a single pass.
     pub buckets: Vec<i64>,
     pub bucket_seconds: i64,
+    /// `sample:` in hundredths of a percent: column statistics from a block sample.
+    pub sample: Option<u32>,
 }
 
 /// What one output column of a profile statement holds; indexes point into `ProfilePlan::columns`.
@@ -82,6 +84,8 @@ pub enum Slot {
     BucketNewest(usize),
     /// Non-NULL values of column `i` in bucket `k`.
     BucketNonNull(usize, usize),
+    /// Rows in the block sample the column statistics came from (with `sample:`).
+    SampledRows,
 }
 
 /// A generated statement and the meaning of each of its output columns, in order. Every output column
@@ -93,6 +97,17 @@ pub struct ProfileSql {
 }
 
 impl Dialect {
+    /// The dialect's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::Mysql => "MySQL/MariaDB",
+            Dialect::Sqlite => "SQLite",
+            Dialect::Snowflake => "Snowflake",
+            Dialect::BigQuery => "BigQuery",
+        }
+    }
+
     /// Quotes an identifier: doubled double quotes for ANSI dialects, doubled backticks for MySQL,
     /// backslash escapes inside backticks for BigQuery.
     pub fn quote_ident(self, ident: &Ident) -> String {
@@ -189,22 +204,21 @@ impl Dialect {
         }
     }
 
-    /// The single statement that profiles a table: one scan, every metric.
+    /// The single statement that profiles a table: one scan, every metric. With `sample:` the column
+    /// statistics (non-NULL counts, min/max/mean) come from a second derived table over a block sample
+    /// of the table (`TABLESAMPLE`), next to the sample's own row count; everything else stays exact.
     pub fn profile_sql(self, plan: &ProfilePlan) -> ProfileSql {
-        let mut exprs: Vec<String> = Vec::new();
-        let mut slots = Vec::new();
-        let mut push = |expr: String, slot: Slot| {
-            exprs.push(format!("{} AS c{}", self.to_double(&expr), slots.len()));
-            slots.push(slot);
-        };
-        push("COUNT(*)".into(), Slot::RowCount);
+        let mut exact: Vec<(String, Slot)> = Vec::new();
+        let mut sampled: Vec<(String, Slot)> = Vec::new();
+        let sample = plan.sample.and_then(|h| self.tablesample(h));
+        exact.push(("COUNT(*)".into(), Slot::RowCount));
         if let Some(ts) = &plan.timestamp {
             let q = self.quote_ident(ts);
-            push(self.freshness(&q), Slot::FreshnessSeconds);
+            exact.push((self.freshness(&q), Slot::FreshnessSeconds));
             let epoch = self.epoch_seconds(&q);
             // The epoch of MAX(ts), not MAX of the epochs: the server computes MAX(ts) once for
             // freshness and this, with no per-row work.
-            push(self.epoch_seconds(&format!("MAX({q})")), Slot::NewestEpoch);
+            exact.push((self.epoch_seconds(&format!("MAX({q})")), Slot::NewestEpoch));
             for (k, start) in plan.buckets.iter().enumerate() {
                 let end = start + plan.bucket_seconds;
                 let inside = format!(
@@ -212,17 +226,17 @@ impl Dialect {
                     self.ts_compare(&q, ">=", *start),
                     self.ts_compare(&q, "<", end)
                 );
-                push(self.count_if(&inside), Slot::BucketRows(k));
-                push(
+                exact.push((self.count_if(&inside), Slot::BucketRows(k)));
+                exact.push((
                     format!("MAX(CASE WHEN {inside} THEN {epoch} END)"),
                     Slot::BucketNewest(k),
-                );
+                ));
                 for (i, col) in plan.columns.iter().enumerate() {
                     let c = self.quote_ident(&col.name);
-                    push(
+                    exact.push((
                         format!("COUNT(CASE WHEN {inside} THEN {c} END)"),
                         Slot::BucketNonNull(k, i),
-                    );
+                    ));
                 }
             }
         }
@@ -232,35 +246,70 @@ impl Dialect {
                 [one] => format!("COUNT({one})"),
                 _ => self.count_if(&all_not_null(&quoted)),
             };
-            push(rows, Slot::KeyRows(k));
-            push(self.count_distinct_key(&quoted), Slot::KeyDistinct(k));
+            exact.push((rows, Slot::KeyRows(k)));
+            exact.push((self.count_distinct_key(&quoted), Slot::KeyDistinct(k)));
+        }
+        // Column statistics go to the sample when there is one; distinct counts describe the whole
+        // table and never come from it.
+        let to_sample = sample.is_some();
+        if to_sample {
+            sampled.push(("COUNT(*)".into(), Slot::SampledRows));
         }
         for (i, col) in plan.columns.iter().enumerate() {
             let q = self.quote_ident(&col.name);
-            push(format!("COUNT({q})"), Slot::NonNull(i));
+            let stats = if to_sample { &mut sampled } else { &mut exact };
+            stats.push((format!("COUNT({q})"), Slot::NonNull(i)));
             match col.distinct {
-                Distinct::Exact => push(format!("COUNT(DISTINCT {q})"), Slot::Distinct(i)),
+                Distinct::Exact => exact.push((format!("COUNT(DISTINCT {q})"), Slot::Distinct(i))),
                 Distinct::Approximate => {
-                    push(format!("APPROX_COUNT_DISTINCT({q})"), Slot::Distinct(i))
+                    exact.push((format!("APPROX_COUNT_DISTINCT({q})"), Slot::Distinct(i)))
                 }
                 Distinct::None => {}
             }
             if col.numeric {
-                push(format!("MIN({q})"), Slot::Min(i));
-                push(format!("MAX({q})"), Slot::Max(i));
-                push(format!("AVG({q})"), Slot::Mean(i));
+                let stats = if to_sample { &mut sampled } else { &mut exact };
+                stats.push((format!("MIN({q})"), Slot::Min(i)));
+                stats.push((format!("MAX({q})"), Slot::Max(i)));
+                stats.push((format!("AVG({q})"), Slot::Mean(i)));
             }
         }
         let filter = match &plan.filter {
             Some(f) => format!(" WHERE ({f})"),
             None => String::new(),
         };
-        let sql = format!(
-            "SELECT {} FROM {}{filter}",
-            exprs.join(", "),
-            self.qualified(plan.schema.as_ref(), &plan.table)
-        );
+        let table = self.qualified(plan.schema.as_ref(), &plan.table);
+        let mut slots = Vec::new();
+        let mut render = |list: Vec<(String, Slot)>| -> String {
+            list.into_iter()
+                .map(|(expr, slot)| {
+                    let out = format!("{} AS c{}", self.to_double(&expr), slots.len());
+                    slots.push(slot);
+                    out
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let exact = render(exact);
+        let sql = match sample {
+            None => format!("SELECT {exact} FROM {table}{filter}"),
+            Some(tablesample) => format!(
+                "SELECT e.*, s.* FROM (SELECT {exact} FROM {table}{filter}) e CROSS JOIN (SELECT {} FROM {table} {tablesample}{filter}) s",
+                render(sampled)
+            ),
+        };
         ProfileSql { sql, slots }
+    }
+
+    /// The block-sampling clause for `hundredths` of a percent, where the dialect has one.
+    pub fn tablesample(self, hundredths: u32) -> Option<String> {
+        let percent = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+        match self {
+            Dialect::Postgres | Dialect::Snowflake => {
+                Some(format!("TABLESAMPLE SYSTEM ({percent})"))
+            }
+            Dialect::BigQuery => Some(format!("TABLESAMPLE SYSTEM ({percent} PERCENT)")),
+            Dialect::Mysql | Dialect::Sqlite => None,
+        }
     }
 
     /// The incremental profile: ONE statement that reads only the new data. A derived table counts the
@@ -536,6 +585,7 @@ mod tests {
             timestamp: Some(id("created_at")),
             buckets: Vec::new(),
             bucket_seconds: 3600,
+            sample: None,
         }
     }
 
@@ -794,5 +844,47 @@ mod tests {
         assert!(!Dialect::Sqlite.is_numeric_type("DATETIME"));
         assert!(Dialect::BigQuery.is_numeric_type("INT64"));
         assert!(Dialect::Snowflake.is_numeric_type("NUMBER(38,0)"));
+    }
+
+    #[test]
+    fn sample_reads_column_statistics_from_a_block_sample() {
+        let mut plan = plan(&["id"]);
+        plan.sample = Some(150);
+        let pg = Dialect::Postgres.profile_sql(&plan);
+        assert!(
+            pg.sql
+                .contains(") e CROSS JOIN (SELECT CAST(COUNT(*) AS DOUBLE PRECISION) AS c"),
+            "{}",
+            pg.sql
+        );
+        assert!(
+            pg.sql
+                .contains("FROM \"shop\".\"orders\" TABLESAMPLE SYSTEM (1.50)) s"),
+            "{}",
+            pg.sql
+        );
+        // Exact side: row count, key, distinct; sampled side: sample rows, non-NULL, min/max/mean.
+        let sampled_from = pg
+            .slots
+            .iter()
+            .position(|s| *s == Slot::SampledRows)
+            .unwrap();
+        for (k, slot) in pg.slots.iter().enumerate() {
+            let in_sample = matches!(
+                slot,
+                Slot::SampledRows | Slot::NonNull(_) | Slot::Min(_) | Slot::Max(_) | Slot::Mean(_)
+            );
+            assert_eq!(k >= sampled_from, in_sample, "{slot:?}");
+        }
+        assert!(Dialect::BigQuery
+            .profile_sql(&plan)
+            .sql
+            .contains("TABLESAMPLE SYSTEM (1.50 PERCENT)"));
+        assert!(Dialect::Snowflake
+            .profile_sql(&plan)
+            .sql
+            .contains("TABLESAMPLE SYSTEM (1.50)"));
+        assert_eq!(Dialect::Mysql.tablesample(150), None);
+        assert_eq!(Dialect::Sqlite.tablesample(150), None);
     }
 }

@@ -81,6 +81,7 @@ async fn measure_on(
                 notes.extend(n);
             }
             notes.extend(approximate_notes(&plan));
+            notes.extend(sample_notes(&plan, &values));
             newest = slot_value(&values, Slot::NewestEpoch);
             if inline {
                 counted = Some(inline_buckets(&plan, &values));
@@ -179,6 +180,42 @@ fn approximate_notes(plan: &ProfilePlan) -> Vec<Detail> {
             value: approximate("APPROX_COUNT_DISTINCT"),
         })
         .collect()
+}
+
+/// Notes for the column statistics a block sample gave (`sample:`): each says so, with the sample's
+/// size, so no estimate passes as exact.
+fn sample_notes(plan: &ProfilePlan, values: &[(Slot, Option<f64>)]) -> Vec<Detail> {
+    let Some(hundredths) = plan.sample else {
+        return Vec::new();
+    };
+    let note = serde_json::json!({
+        "approximate": true,
+        "method": "TABLESAMPLE SYSTEM",
+        "sample_percent": f64::from(hundredths) / 100.0,
+        "sampled_rows": slot_value(values, Slot::SampledRows),
+    });
+    let mut out = Vec::new();
+    for c in &plan.columns {
+        let metrics: &[Metric] = if c.numeric {
+            &[
+                Metric::NullCount,
+                Metric::NullRate,
+                Metric::Min,
+                Metric::Max,
+                Metric::Mean,
+            ]
+        } else {
+            &[Metric::NullCount, Metric::NullRate]
+        };
+        for m in metrics {
+            out.push(Detail {
+                metric: *m,
+                target: Target::Column(c.name.to_string()),
+                value: note.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// Distinct counts from the catalog's estimates for the columns the statement did not count.
@@ -408,6 +445,17 @@ pub fn plan_profile(
             keys.push(set);
         }
     }
+    let sample = match monitor.sample {
+        Some(h) if dialect.tablesample(h).is_none() => {
+            failures.push(Failure::whole(format!(
+                "sample: needs TABLESAMPLE, which {} does not have (monitor {}); remove sample: to profile the whole table",
+                dialect.name(),
+                monitor.name
+            )));
+            None
+        }
+        other => other,
+    };
     let plan = ProfilePlan {
         schema: table.schema.clone(),
         table: table.name.clone(),
@@ -417,6 +465,7 @@ pub fn plan_profile(
         timestamp,
         buckets: Vec::new(),
         bucket_seconds: monitor.bucket.as_secs() as i64,
+        sample,
     };
     Planned {
         plan,
@@ -449,16 +498,32 @@ pub fn observations_from(
         out.push(Observation::key(Metric::DuplicateCount, key.clone(), dups));
         out.push(Observation::key(Metric::DuplicateRate, key, rate(dups)));
     }
+    // With `sample:` the column statistics come from the sample: the NULL rate is the sample's, the
+    // NULL count that rate of the exact row count (both marked approximate by `sample_notes`).
+    let sampled = get(Slot::SampledRows);
+    let mut empty_sample = Vec::new();
     for (i, c) in plan.columns.iter().enumerate() {
         let name = c.name.to_string();
         let non_null = get(Slot::NonNull(i)).unwrap_or(0.0);
-        let nulls = rows - non_null;
-        out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
-        out.push(Observation::column(
-            Metric::NullRate,
-            name.clone(),
-            rate(nulls),
-        ));
+        let (nulls, null_rate) = match sampled {
+            Some(n) if n > 0.0 => {
+                let r = (n - non_null) / n;
+                ((r * rows).round(), r)
+            }
+            Some(_) => {
+                empty_sample.push(name.clone());
+                (f64::NAN, f64::NAN)
+            }
+            None => (rows - non_null, rate(rows - non_null)),
+        };
+        if null_rate.is_finite() {
+            out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
+            out.push(Observation::column(
+                Metric::NullRate,
+                name.clone(),
+                null_rate,
+            ));
+        }
         if c.distinct != Distinct::None {
             out.push(Observation::column(
                 Metric::DistinctCount,
@@ -481,6 +546,14 @@ pub fn observations_from(
     }
     let (finite, not_finite): (Vec<Observation>, Vec<Observation>) =
         out.into_iter().partition(|o| o.value.is_finite());
+    let empty = empty_sample.into_iter().map(|name| Failure {
+        metric: Metric::NullRate,
+        target: Target::Column(name),
+        message:
+            "the block sample (sample:) returned no rows this scan: no NULL rate, min, max or mean"
+                .into(),
+        whole: false,
+    });
     let failures = not_finite
         .into_iter()
         .map(|o| Failure {
@@ -494,6 +567,7 @@ pub fn observations_from(
             target: o.target,
             whole: false,
         })
+        .chain(empty)
         .collect();
     (finite, failures)
 }
@@ -512,6 +586,7 @@ mod tests {
             timestamp: None,
             buckets: Vec::new(),
             bucket_seconds: 3600,
+            sample: None,
         }
     }
 
