@@ -6,6 +6,7 @@
 //! product's models and pipeline through their public API (`checks::baseline`, `tidewatch::pipeline`).
 
 pub mod bench_detectors;
+pub mod bench_incremental;
 pub mod bench_payload;
 pub mod bench_profile;
 pub mod bench_service;

@@ -37,6 +37,9 @@ enum BenchCommand {
     /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
     /// computing the same metrics, and print the ratio of the medians per table size.
     Profile(lab::bench_profile::ProfileOptions),
+    /// Time a `mode: incremental` scan of the newest hour of an indexed PostgreSQL table (1e7 rows by
+    /// default) beside a full scan of it.
+    Incremental(lab::bench_incremental::IncrementalArgs),
     /// Messages per second of the stream payload profile step (JSON → Arrow → metrics) on one core.
     Payload(lab::bench_payload::PayloadArgs),
     /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
@@ -82,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_profile::profile(&opts)),
+        Command::Bench {
+            bench: BenchCommand::Incremental(a),
+        } => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(lab::bench_incremental::run(&a)),
         Command::Bench {
             bench: BenchCommand::Service(a),
         } => tokio::runtime::Runtime::new()
