@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use checks::Status;
+use checks::{Metric, SeriesKey};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -242,5 +243,114 @@ monitors:
         "consumer_lag",
     );
     drop(billing);
+    Ok(())
+}
+
+/// The stored volume buckets of `monitor`: (bucket start − `origin`) / `width`, messages.
+async fn stored(
+    ws: &Workspace,
+    monitor: &str,
+    width: i64,
+    origin: i64,
+) -> anyhow::Result<Vec<(i64, f64)>> {
+    let store = ws.store().await?;
+    let b: Vec<(i64, f64)> = store
+        .buckets(&SeriesKey::table(monitor, Metric::Volume), width, None)
+        .await?
+        .iter()
+        .map(|b| ((b.bucket_start.timestamp() - origin) / width, b.value))
+        .collect();
+    store.close().await;
+    Ok(b)
+}
+
+async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?;
+    for r in created {
+        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `volume` comes from offsets by time, not from the sample: messages with known broker timestamps
+/// in three past hours over two partitions (sample: 2), counted exactly per hour; a later scan
+/// recounts the newest stored hour and adds the next one.
+#[tokio::test]
+async fn kafka_volume_is_counted_from_offsets_per_bucket() -> anyhow::Result<()> {
+    let kafka = KafkaEmulator::start()?;
+    let brokers = kafka.brokers();
+    let topic = format!("volume.{}", tidewatch_tests::db::unique_suffix());
+    create_topic(&brokers, &topic, 2).await?;
+    let hour = 3600i64;
+    let now = chrono::Utc::now().timestamp();
+    let h = now.div_euclid(hour) * hour;
+    // (partition, bucket start, messages) in time order per partition.
+    let plan = [
+        (0, h - 3 * hour, 2),
+        (0, h - hour, 3),
+        (0, h, 1),
+        (1, h - 3 * hour, 1),
+        (1, h - 2 * hour, 4),
+        (1, h - hour, 2),
+        (1, h, 1),
+    ];
+    let producer = kafka.producer()?;
+    let mut messages: Vec<Msg> = Vec::new();
+    for (p, b, n) in plan {
+        for i in 0..n {
+            let ts = (b + 60 + i * 300) * 1000;
+            messages.push((p, None, format!(r#"{{"i": {i}}}"#), ts));
+        }
+    }
+    produce(&producer, &topic, &messages).await?;
+    let ws = Workspace::new();
+    let yaml = format!(
+        r#"version: 1
+store: sqlite://state.db
+sources:
+  kafka: {{ kind: kafka, brokers: "{brokers}" }}
+monitors:
+  - name: vol
+    source: kafka
+    topic: {topic}
+    sample: 2
+    lookback: 4h
+"#
+    );
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
+    let report = ws.scan_at(&yaml, at(h + 600)).await?;
+    close(find(&report, "vol", "volume", None).value, 5.0, "volume");
+    assert_eq!(
+        stored(&ws, "vol", hour, h).await?,
+        [(-3, 3.0), (-2, 4.0), (-1, 5.0)]
+    );
+
+    // The current hour fills up (and one message lands in the hour after): the next scan, an hour
+    // later, recounts the newest stored hour and counts the new one.
+    let more: Vec<Msg> = vec![
+        (0, None, "{}".into(), (h + 1200) * 1000),
+        (1, None, "{}".into(), (h + 1800) * 1000),
+        (0, None, "{}".into(), (h + hour + 10) * 1000),
+    ];
+    produce(&producer, &topic, &more).await?;
+    let report = ws.scan_at(&yaml, at(h + hour + 600)).await?;
+    close(find(&report, "vol", "volume", None).value, 4.0, "volume");
+    close(
+        find(&report, "vol", "message_count", None).value,
+        17.0,
+        "message_count",
+    );
+    assert_eq!(
+        stored(&ws, "vol", hour, h).await?,
+        [(-3, 3.0), (-2, 4.0), (-1, 5.0), (0, 4.0)]
+    );
     Ok(())
 }

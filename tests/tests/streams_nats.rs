@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use async_nats::jetstream::consumer::{pull, AckPolicy};
-use checks::Status;
+use checks::{Metric, SeriesKey, Status};
 use futures::StreamExt;
 use tidewatch_tests::scan_suite::{find, Workspace};
 use tidewatch_tests::streams::{NatsStream, NATS_URL};
@@ -304,5 +304,93 @@ monitors:
         (Some(5.0), Some(2.0))
     );
     assert_eq!(listed[1]["gap"].as_f64(), Some(0.6));
+    stream.delete().await
+}
+
+/// Sleeps until `offset_ms` into the next bucket of `width_ms`; returns that bucket's start (ms).
+async fn into_next_bucket(width_ms: i64, offset_ms: i64) -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    let next = (now.div_euclid(width_ms) + 1) * width_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (next + offset_ms - now) as u64,
+    ))
+    .await;
+    next
+}
+
+/// `volume` comes from sequences, not from the sample: messages published in three consecutive
+/// 2-second buckets (5, 3 and 4 of them, one of the 3 deleted afterwards), counted exactly per bucket
+/// by first sequence at each bucket start minus the deleted ones, with `sample: 1`.
+#[tokio::test]
+async fn nats_volume_is_counted_from_sequences_per_bucket() -> anyhow::Result<()> {
+    let stream = NatsStream::create("TW_VOLUME").await?;
+    let width = 2000i64;
+    let mut starts = Vec::new();
+    for n in [5, 3, 4] {
+        starts.push(into_next_bucket(width, 300).await / 1000);
+        let msgs: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("m{i}"), format!(r#"{{"i": {i}}}"#)))
+            .collect();
+        stream.publish(&msgs).await?;
+    }
+    // Sequence 7 is the second message of the middle bucket.
+    let js_stream = stream.js.get_stream(&stream.name).await?;
+    assert!(js_stream.delete_message(7).await?);
+    into_next_bucket(width, 300).await;
+    let ws = Workspace::new();
+    let yaml = format!(
+        r#"version: 1
+store: sqlite://state.db
+sources:
+  bus: {{ kind: nats, url: "{NATS_URL}" }}
+monitors:
+  - name: vol
+    source: bus
+    stream: {name}
+    sample: 1
+    bucket: 2s
+    lookback: 1m
+"#,
+        name = stream.name
+    );
+    let report = ws.scan(&yaml).await?;
+    let vol = find(&report, "vol", "volume", None);
+    assert_eq!(vol.value, Some(4.0), "{vol:?}");
+    close(
+        find(&report, "vol", "message_count", None).value,
+        11.0,
+        "message_count",
+    );
+    let store = ws.store().await?;
+    let key = SeriesKey::table("vol", Metric::Volume);
+    let counted: Vec<(i64, f64)> = store
+        .buckets(&key, 2, None)
+        .await?
+        .iter()
+        .map(|b| (b.bucket_start.timestamp(), b.value))
+        .collect();
+    assert_eq!(
+        counted,
+        [(starts[0], 5.0), (starts[1], 2.0), (starts[2], 4.0)]
+    );
+    // The newest message time of each bucket comes from the search's own probes.
+    let newest = store
+        .buckets(&key.with_metric(Metric::NewestRow), 2, None)
+        .await?;
+    // The search for the window's end read the stream's last message (the newest of the last bucket).
+    assert!(
+        newest
+            .iter()
+            .any(|b| b.bucket_start.timestamp() == starts[2]),
+        "{newest:?}"
+    );
+    for b in &newest {
+        let t = b.value as i64;
+        assert!(
+            (b.bucket_start.timestamp()..b.bucket_start.timestamp() + 2).contains(&t),
+            "{b:?}"
+        );
+    }
+    store.close().await;
     stream.delete().await
 }

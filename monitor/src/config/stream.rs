@@ -31,6 +31,7 @@ pub(super) const STREAM_MONITOR_KEYS: &[&str] = &[
     "sample",
     "consumer_groups",
     "lateness_grace",
+    "lateness",
     "checks",
     "bucket",
     "sensitivity",

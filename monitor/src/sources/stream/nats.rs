@@ -1,14 +1,18 @@
-//! NATS JetStream: stream info (retained messages, newest message's time), the newest `sample`
+//! NATS JetStream: stream info (retained messages, newest message's time), the first sequence at or
+//! after every bucket boundary by a binary search of message gets (`volume` = sequence differences
+//! minus the deleted sequences the stream info lists), the newest `sample`
 //! messages read one by one with the stream's message-get API (no consumer at all, so nothing is
 //! delivered or acknowledged on anyone's behalf), and consumer info of the named durable consumers
 //! (`num_pending` → `consumer_lag`; the age of the first message after the ack floor →
 //! `consumer_lag_seconds`).
 
 use super::payload::Sampled;
-use super::{Lag, Reading};
+use super::{boundaries, offset_buckets, Lag, Positions, Reading};
 use crate::config::{Source as SourceConfig, StreamMonitor};
 use async_nats::jetstream::{self, stream::Stream};
-use futures::StreamExt;
+use checks::{Failure, Metric, Target, VolumeWindow};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::time::Duration;
@@ -21,6 +25,7 @@ pub async fn read(
     config: &SourceConfig,
     spec: &StreamMonitor,
     sample: usize,
+    window: Option<VolumeWindow>,
 ) -> Result<Reading, String> {
     let url = config.url.expose_secret();
     let timeout = config.connect_timeout;
@@ -67,7 +72,6 @@ pub async fn read(
             .saturating_sub(sample as u64 - 1)
             .max(state.first_sequence)
             .max(1);
-        reading.sample_complete = from <= state.first_sequence;
         let stream_ref = &stream;
         let got: Vec<Option<Sampled>> = futures::stream::iter(from..=state.last_sequence)
             .map(|seq| async move {
@@ -86,6 +90,18 @@ pub async fn read(
             .await;
         reading.sample = got.into_iter().flatten().collect();
     }
+    if let Some(w) = window {
+        let (w, bounds) = boundaries(w);
+        match positions(&stream, &state, &bounds, timeout).await {
+            Ok(p) => reading.buckets = offset_buckets(w, &bounds, &[p]),
+            Err(message) => reading.failures.push(Failure {
+                metric: Metric::Volume,
+                target: Target::Table,
+                message: redact(&message),
+                whole: false,
+            }),
+        }
+    }
     for group in &spec.consumer_groups {
         let lag = consumer_lag(&stream, group, state.first_sequence, timeout)
             .await
@@ -93,6 +109,131 @@ pub async fn read(
         reading.lag.push((group.clone(), lag));
     }
     Ok(reading)
+}
+
+/// The stream's positions at the boundaries: the first sequence whose message time is at or after
+/// each, found by a binary search of message gets (nats-server 2.9 has no get by time; each probe
+/// asks for the first message at or after a sequence, so deleted sequences are skipped), the
+/// boundaries searched divide and conquer so each search narrows the next. Deleted sequences inside
+/// the stream come from the stream info's deleted list, read only when it reports deletions.
+async fn positions(
+    stream: &Stream,
+    state: &jetstream::stream::State,
+    bounds: &[i64],
+    timeout: Duration,
+) -> Result<Positions, String> {
+    let end = state.last_sequence + 1;
+    let first = state.first_sequence.max(1);
+    let mut found: Vec<(u64, Option<i64>)> = vec![(end, None); bounds.len()];
+    if state.messages > 0 {
+        let times: Vec<i64> = bounds.iter().map(|b| b.saturating_mul(1000)).collect();
+        search_all(stream, &times, first, end, timeout, &mut found).await?;
+    }
+    let deleted = if state.deleted_count.unwrap_or(0) > 0 {
+        let info = bounded(timeout, stream.info_builder().with_deleted(true).fetch())
+            .await
+            .map_err(|_| "stream info with deleted sequences timed out".to_string())?
+            .map_err(|e| format!("stream info with deleted sequences: {e}"))?;
+        let mut d: Vec<i64> = info
+            .info
+            .state
+            .deleted
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s as i64)
+            .collect();
+        d.sort_unstable();
+        d
+    } else {
+        Vec::new()
+    };
+    Ok(Positions {
+        at: found.iter().map(|(s, _)| *s as i64).collect(),
+        low: first as i64,
+        truncated: first > 1 && state.messages > 0,
+        deleted,
+        before: found
+            .iter()
+            .map(|(_, t)| t.map(|ms| ms.div_euclid(1000)))
+            .collect(),
+    })
+}
+
+/// Fills `out[i]` with the first sequence in `[lo, hi]` whose message time is at or after
+/// `times[i]` (ms), and the time of the message before it when a probe saw it.
+fn search_all<'a>(
+    stream: &'a Stream,
+    times: &'a [i64],
+    lo: u64,
+    hi: u64,
+    timeout: Duration,
+    out: &'a mut [(u64, Option<i64>)],
+) -> BoxFuture<'a, Result<(), String>> {
+    async move {
+        if times.is_empty() {
+            return Ok(());
+        }
+        let m = times.len() / 2;
+        let at = first_at(stream, times[m], lo, hi, timeout).await?;
+        out[m] = at;
+        let (left, rest) = out.split_at_mut(m);
+        let right = &mut rest[1..];
+        let (l, r) = futures::join!(
+            search_all(stream, &times[..m], lo, at.0, timeout, left),
+            search_all(stream, &times[m + 1..], at.0, hi, timeout, right)
+        );
+        l.and(r)
+    }
+    .boxed()
+}
+
+/// The first sequence in `[lo, hi]` (`hi` = none) whose message time is at or after `t_ms`, and
+/// the time of the message just before it when the search read it.
+async fn first_at(
+    stream: &Stream,
+    t_ms: i64,
+    mut lo: u64,
+    mut hi: u64,
+    timeout: Duration,
+) -> Result<(u64, Option<i64>), String> {
+    let mut found = hi;
+    let mut before = None;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match first_from(stream, mid, timeout).await? {
+            Some((seq, ms)) if ms < t_ms => {
+                before = Some(ms);
+                lo = seq + 1;
+            }
+            Some((seq, _)) => {
+                found = seq;
+                hi = mid;
+            }
+            None => hi = mid,
+        }
+    }
+    // `lo` moved only past messages before `t_ms`, and no message lies between the last of them and
+    // `found`: it is the message before `found` (when `lo` moved at all).
+    Ok((found, before))
+}
+
+/// The sequence and time (ms) of the first message at or after `seq`; `None` past the last one.
+async fn first_from(
+    stream: &Stream,
+    seq: u64,
+    timeout: Duration,
+) -> Result<Option<(u64, i64)>, String> {
+    match bounded(timeout, stream.get_first_raw_message_by_subject(">", seq)).await {
+        Err(_) => Err(format!("message get at sequence {seq} timed out")),
+        Ok(Ok(m)) => Ok(Some((m.sequence, millis(m.time)))),
+        Ok(Err(e)) if is_not_found(&e) => Ok(None),
+        Ok(Err(e)) => Err(format!("message get at sequence {seq}: {e}")),
+    }
+}
+
+fn is_not_found(e: &async_nats::jetstream::stream::RawMessageError) -> bool {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    matches!(e.kind(), RawMessageErrorKind::NoMessageFound)
 }
 
 /// (`num_pending`, age of the oldest message not yet acknowledged) of one durable consumer.

@@ -11,7 +11,7 @@
 //! rows but no messages); `details.buckets` lists every bucket that disagrees, with both counts and
 //! `missing` (table < stream) or `duplicated` (table > stream).
 
-use super::{covered_window, payload, read};
+use super::{payload, read};
 use crate::config::{Config, Monitor, MonitorTarget};
 use crate::sources::warehouse;
 use checks::{Detail, Failure, Metric, Observation, Profile, Target, VolumeWindow};
@@ -58,7 +58,7 @@ pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
     let w = VolumeWindow::new(now, bucket, monitor.lookback.as_secs() as i64, None);
 
     // Stream side: event times of the sample.
-    let reading = match read(ss, spec, spec.sample).await {
+    let reading = match read(ss, spec, spec.sample, None).await {
         Ok(r) => r,
         Err(message) => return Profile::whole_failure(message),
     };
@@ -69,7 +69,11 @@ pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
             sm.name
         ));
     }
-    let Some((first, w)) = covered_window(&p.event_times, reading.sample_complete, w) else {
+    let Some((first, w)) = covered_window(
+        &p.event_times,
+        reading.message_count == Some(reading.sample.len() as f64),
+        w,
+    ) else {
         return Profile::whole_failure(format!(
             "the sample of {} covers no complete bucket (raise its sample)",
             sm.name
@@ -156,4 +160,26 @@ pub async fn measure(config: &Config, monitor: &Monitor, now: i64) -> Profile {
         }],
         ..Profile::default()
     }
+}
+
+/// The first bucket counted completely and the window narrowed to start there (when it had to be).
+/// `None` when no complete bucket is covered.
+fn covered_window(times: &[i64], complete: bool, w: VolumeWindow) -> Option<(i64, VolumeWindow)> {
+    let oldest = times.iter().min().copied();
+    let first = match (complete, oldest) {
+        (true, _) => w.start,
+        (false, Some(o)) => (o.div_euclid(w.bucket) + 1) * w.bucket,
+        (false, None) => return None,
+    };
+    if first >= w.end {
+        return None;
+    }
+    Some((
+        first.max(w.start),
+        VolumeWindow {
+            start: first.max(w.start),
+            continues: true,
+            ..w
+        },
+    ))
 }
