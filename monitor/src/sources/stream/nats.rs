@@ -3,8 +3,8 @@
 //! minus the deleted sequences the stream info lists), the newest `sample`
 //! messages read one by one with the stream's message-get API (no consumer at all, so nothing is
 //! delivered or acknowledged on anyone's behalf), and consumer info of the named durable consumers
-//! (`num_pending` → `consumer_lag`; the age of the first message after the ack floor →
-//! `consumer_lag_seconds`).
+//! (`num_pending + num_ack_pending`, the messages not yet acknowledged → `consumer_lag`; the age of
+//! the first message after the ack floor → `consumer_lag_seconds`).
 
 use super::payload::Sampled;
 use super::{boundaries, offset_buckets, Lag, Positions, Reading};
@@ -236,7 +236,9 @@ fn is_not_found(e: &async_nats::jetstream::stream::RawMessageError) -> bool {
     matches!(e.kind(), RawMessageErrorKind::NoMessageFound)
 }
 
-/// (`num_pending`, age of the oldest message not yet acknowledged) of one durable consumer.
+/// One durable consumer's lag: messages not yet acknowledged (`num_pending`, not delivered yet, plus
+/// `num_ack_pending`, delivered and awaiting their ack), and the age of the oldest of them: the
+/// first message after the ack floor on the consumer's filter subject.
 async fn consumer_lag(
     stream: &Stream,
     name: &str,
@@ -247,18 +249,28 @@ async fn consumer_lag(
         .await
         .map_err(|_| format!("consumer info of {name} timed out"))?
         .map_err(|e| format!("consumer {name}: {e}"))?;
-    if info.num_pending == 0 && info.num_ack_pending == 0 {
+    let unacknowledged = info.num_pending + info.num_ack_pending as u64;
+    if unacknowledged == 0 {
         return Ok((0.0, Some(0.0)));
     }
     let oldest = (info.ack_floor.stream_sequence + 1).max(first_sequence);
-    let age = match bounded(timeout, stream.get_raw_message(oldest)).await {
+    let filter = match info.config.filter_subject.as_str() {
+        "" => ">",
+        f => f,
+    };
+    let age = match bounded(
+        timeout,
+        stream.get_first_raw_message_by_subject(filter, oldest),
+    )
+    .await
+    {
         Ok(Ok(m)) => {
             let now = chrono::Utc::now().timestamp_millis();
             Some(((now - millis(m.time)) as f64 / 1000.0).max(0.0))
         }
         _ => None,
     };
-    Ok((info.num_pending as f64, age))
+    Ok((unacknowledged as f64, age))
 }
 
 async fn bounded<T>(
