@@ -354,3 +354,127 @@ monitors:
     );
     Ok(())
 }
+
+/// Reconciliation against a SQLite table: a topic whose 15 events fall in three past hours (broker
+/// times inside the same hours), a table that lost one row of the first hour, loaded the second twice
+/// and the third only partly. The stream side reads every message from the window's start, not the
+/// sample (`sample: 2`); with `max_messages: 10` the oldest hour is left out, and said so.
+#[tokio::test]
+async fn kafka_reconciliation_finds_double_and_missing_loads() -> anyhow::Result<()> {
+    let kafka = KafkaEmulator::start()?;
+    let brokers = kafka.brokers();
+    let topic = format!("lambda.{}", tidewatch_tests::db::unique_suffix());
+    create_topic(&brokers, &topic, 2).await?;
+    let now = chrono::Utc::now().timestamp();
+    let hour = now.div_euclid(3600) * 3600;
+    let buckets = [hour - 4 * 3600, hour - 3 * 3600, hour - 2 * 3600];
+    let mut messages: Vec<Msg> = Vec::new();
+    for b in buckets {
+        for i in 0..5i64 {
+            let event = b + 600 + i * 60;
+            messages.push((
+                (i % 2) as i32,
+                None,
+                format!(r#"{{"id": "{b}-{i}", "ts": {event}}}"#),
+                (event + 30) * 1000,
+            ));
+        }
+    }
+    produce(&kafka.producer()?, &topic, &messages).await?;
+    let ws = Workspace::new();
+    let db = ws.dir.join("wh.db");
+    {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display())).await?;
+        sqlx::query("CREATE TABLE orders (id TEXT, created_at INTEGER)")
+            .execute(&mut conn)
+            .await?;
+        for (b, copies, rows) in [(buckets[0], 1, 4), (buckets[1], 2, 5), (buckets[2], 1, 2)] {
+            for _ in 0..copies {
+                for i in 0..rows {
+                    sqlx::query("INSERT INTO orders VALUES (?, ?)")
+                        .bind(format!("{b}-{i}"))
+                        .bind(b + 600 + i * 60)
+                        .execute(&mut conn)
+                        .await?;
+                }
+            }
+        }
+        conn.close().await?;
+    }
+    let yaml = format!(
+        r#"version: 1
+store: sqlite://state.db
+sources:
+  kafka: {{ kind: kafka, brokers: "{brokers}" }}
+  wh: {{ kind: sqlite, url: wh.db }}
+monitors:
+  - name: order-events
+    source: kafka
+    topic: {topic}
+    event_time_field: ts
+    sample: 2
+    lateness_grace: 5m
+  - name: orders
+    source: wh
+    table: orders
+    timestamp_column: created_at
+  - name: orders-lambda
+    reconcile: {{ stream: order-events, table: orders, bucket: 1h }}
+    checks:
+      - reconcile_gap < 0.5%
+  - name: orders-lambda-small
+    reconcile: {{ stream: order-events, table: orders, bucket: 1h, window: 6h, max_messages: 10 }}
+"#
+    );
+    let report = ws.scan(&yaml).await?;
+    let at = |b: i64| chrono::DateTime::from_timestamp(b, 0).unwrap().to_rfc3339();
+    let listed = |r: &checks::ResultRow| -> Vec<(String, String, f64, f64)> {
+        r.details.as_ref().unwrap()["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["bucket_start"].as_str().unwrap().to_string(),
+                    b["kind"].as_str().unwrap().to_string(),
+                    b["stream"].as_f64().unwrap(),
+                    b["table"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let gap = find(&report, "orders-lambda", "reconcile_gap", None);
+    close(gap.value, 1.0, "reconcile_gap");
+    assert_eq!(gap.status, Status::Fail);
+    assert_eq!(
+        listed(gap),
+        [
+            (at(buckets[0]), "missing".to_string(), 5.0, 4.0),
+            (at(buckets[1]), "duplicated".to_string(), 5.0, 10.0),
+            (at(buckets[2]), "missing".to_string(), 5.0, 2.0),
+        ]
+    );
+    let d = gap.details.as_ref().unwrap();
+    assert_eq!(d["stream_messages_read"], 15, "{d}");
+    assert_eq!(d["narrowed_by_max_messages"], false);
+    assert_eq!(d["judged_buckets"], 24);
+
+    // At most 10 messages: the hour before the first event hour (15 ahead) and the first event hour
+    // (15 ahead) are left out, judging starts at the second (10 ahead).
+    let small = find(&report, "orders-lambda-small", "reconcile_gap", None);
+    let d = small.details.as_ref().unwrap();
+    assert_eq!(d["first_bucket"], at(buckets[1]), "{d}");
+    assert_eq!(d["narrowed_by_max_messages"], true);
+    assert_eq!(d["stream_messages_read"], 10);
+    assert_eq!(
+        listed(small),
+        [
+            (at(buckets[1]), "duplicated".to_string(), 5.0, 10.0),
+            (at(buckets[2]), "missing".to_string(), 5.0, 2.0),
+        ]
+    );
+    close(small.value, 1.0, "reconcile_gap (narrowed)");
+    Ok(())
+}

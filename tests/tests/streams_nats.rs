@@ -288,6 +288,7 @@ monitors:
     source: bus
     stream: {name}
     event_time_field: ts
+    sample: 3
     lateness_grace: 5m
   - name: orders
     source: wh
@@ -323,6 +324,10 @@ monitors:
         (Some(5.0), Some(2.0))
     );
     assert_eq!(listed[1]["gap"].as_f64(), Some(0.6));
+    // Every message of the window was read by event time, not the 3 of the sample.
+    let d = gap.details.as_ref().unwrap();
+    assert_eq!(d["stream_messages_read"], 15, "{d}");
+    assert_eq!(d["narrowed_by_max_messages"], false);
     stream.delete().await
 }
 

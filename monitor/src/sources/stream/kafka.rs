@@ -69,36 +69,8 @@ fn read_blocking(
     timeout: Duration,
 ) -> Result<Reading, String> {
     let topic = spec.name.as_str();
-    let probe_group = format!(
-        "tidewatch-probe-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let c = consumer(brokers, &probe_group, timeout)?;
-    let md = c
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("cannot read metadata of topic {topic} from source {source}: {e}"))?;
-    let t = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .ok_or_else(|| format!("topic {topic} not found in source {source}"))?;
-    if let Some(err) = t.error() {
-        return Err(format!(
-            "topic {topic} on source {source}: {}",
-            rdkafka::types::RDKafkaErrorCode::from(err)
-        ));
-    }
-    if t.partitions().is_empty() {
-        return Err(format!("topic {topic} not found in source {source}"));
-    }
-    let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
-    for p in t.partitions() {
-        let (low, high) = c
-            .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(|e| format!("watermarks of {topic} partition {}: {e}", p.id()))?;
-        marks.insert(p.id(), (low.max(0), high.max(0)));
-    }
+    let c = consumer(brokers, &probe_group(), timeout)?;
+    let marks = watermarks(&c, topic, source, timeout)?;
     let total: i64 = marks.values().map(|(l, h)| (h - l).max(0)).sum();
     let mut reading = Reading {
         message_count: Some(total as f64),
@@ -152,6 +124,107 @@ fn read_blocking(
         reading.lag.push((group.clone(), lag));
     }
     Ok(reading)
+}
+
+/// (low, high) watermarks per partition of `topic`; `Err` when the topic is missing.
+fn watermarks(
+    c: &BaseConsumer,
+    topic: &str,
+    source: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, (i64, i64)>, String> {
+    let md = c
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("cannot read metadata of topic {topic} from source {source}: {e}"))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| format!("topic {topic} not found in source {source}"))?;
+    if let Some(err) = t.error() {
+        return Err(format!(
+            "topic {topic} on source {source}: {}",
+            rdkafka::types::RDKafkaErrorCode::from(err)
+        ));
+    }
+    if t.partitions().is_empty() {
+        return Err(format!("topic {topic} not found in source {source}"));
+    }
+    let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for p in t.partitions() {
+        let (low, high) = c
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(|e| format!("watermarks of {topic} partition {}: {e}", p.id()))?;
+        marks.insert(p.id(), (low.max(0), high.max(0)));
+    }
+    Ok(marks)
+}
+
+/// The event times (unix ms; `None` when unreadable) of every message from the offsets at
+/// `starts[i]` (broker time, unix s) to the high watermarks, for the first `i` from which there are
+/// at most `max_messages` (see [`super::event_counts`]). Read by assigning the partitions to a
+/// consumer with a throwaway group id that never subscribes or commits.
+pub async fn event_times(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    field: &str,
+    starts: &[i64],
+    max_messages: u64,
+) -> Result<(usize, Vec<Option<i64>>), String> {
+    let brokers = config.url.expose_secret().to_string();
+    let source = config.name.clone();
+    let topic = spec.name.clone();
+    let field = field.to_string();
+    let starts = starts.to_vec();
+    let timeout = config.connect_timeout;
+    let deadline = config.statement_timeout;
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&brokers, &probe_group(), timeout)?;
+        let marks = watermarks(&c, &topic, &source, timeout)?;
+        let parts = positions(&c, &topic, &marks, &starts, timeout)?;
+        let remaining = (0..starts.len()).map(|i| {
+            parts
+                .iter()
+                .zip(marks.values())
+                .map(|(p, (_, high))| (high - p.at[i]).max(0) as u64)
+                .sum::<u64>()
+        });
+        let i = super::first_within(remaining, max_messages).ok_or_else(|| {
+            format!(
+                "even the last judged bucket of {topic} holds more than max_messages ({max_messages}) messages to read"
+            )
+        })?;
+        let mut tpl = TopicPartitionList::new();
+        let mut want: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        for (p, (part, (_, high))) in marks.keys().zip(parts.iter().zip(marks.values())) {
+            if part.at[i] < *high {
+                tpl.add_partition_offset(&topic, *p, Offset::Offset(part.at[i]))
+                    .map_err(|e| format!("assigning {topic}: {e}"))?;
+                want.insert(*p, (part.at[i], *high));
+            }
+        }
+        if want.is_empty() {
+            return Ok((i, Vec::new()));
+        }
+        c.assign(&tpl)
+            .map_err(|e| format!("assigning {topic}: {e}"))?;
+        let path: Vec<&str> = field.split('.').collect();
+        let times = poll_until(&c, &want, deadline, |m, out: &mut Vec<Option<i64>>| {
+            out.push(super::payload::event_time_ms(m.payload().unwrap_or_default(), &path))
+        })
+        .map_err(|e| format!("reading {topic}: {e}"))?;
+        Ok((i, times))
+    })
+    .await
+    .map_err(|e| format!("reading topic failed: {e}"))?
+}
+
+fn probe_group() -> String {
+    format!(
+        "tidewatch-probe-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
 }
 
 /// Per partition, the offset of the first message whose timestamp is at or after each boundary

@@ -100,6 +100,83 @@ pub async fn read(
     }
 }
 
+/// Messages per event-time bucket, read from a broker time on (the stream side of a
+/// reconciliation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventCounts {
+    /// The broker time (unix seconds, one of the asked starts) the reading began at.
+    pub from: i64,
+    /// Event-time bucket start → messages.
+    pub counts: std::collections::BTreeMap<i64, f64>,
+    /// Messages read.
+    pub read: u64,
+    /// Messages read without a readable event time (not counted in any bucket).
+    pub without_event_time: u64,
+}
+
+/// Reads every message of `spec` whose broker time is at or after `starts[i]` (unix seconds,
+/// ascending) and counts them per `bucket` of event time (`field`), for the first `i` from which
+/// the stream holds at most `max_messages` messages (counted from offsets / sequences before
+/// reading). `Err` when even the last start has more, or nothing could be read.
+pub async fn event_counts(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    field: &str,
+    starts: &[i64],
+    bucket: i64,
+    max_messages: u64,
+) -> Result<EventCounts, String> {
+    if starts.is_empty() {
+        return Ok(EventCounts::default());
+    }
+    let bound = config.statement_timeout;
+    let work = async {
+        match config.kind {
+            SourceKind::Kafka => {
+                kafka::event_times(config, spec, field, starts, max_messages).await
+            }
+            SourceKind::Nats => nats::event_times(config, spec, field, starts, max_messages).await,
+            other => Err(format!(
+                "source {} is a {} warehouse",
+                config.name,
+                other.as_str()
+            )),
+        }
+    };
+    let (i, times) = match tokio::time::timeout(bound, work).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(format!(
+                "reading {} from source {} timed out after {}s",
+                spec.name,
+                config.name,
+                bound.as_secs()
+            ))
+        }
+    };
+    let bucket = bucket.max(1);
+    let mut out = EventCounts {
+        from: starts[i],
+        read: times.len() as u64,
+        ..EventCounts::default()
+    };
+    for t in times {
+        match t {
+            Some(ms) => {
+                let b = ms.div_euclid(1000).div_euclid(bucket) * bucket;
+                *out.counts.entry(b).or_default() += 1.0;
+            }
+            None => out.without_event_time += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// The first index whose remaining message count is at most `max`.
+pub(crate) fn first_within(remaining: impl IntoIterator<Item = u64>, max: u64) -> Option<usize> {
+    remaining.into_iter().position(|r| r <= max)
+}
+
 /// A reading → the profile: broker metrics, payload metrics, volume buckets by broker time.
 pub fn assemble(spec: &StreamMonitor, reading: Reading, now_ms: i64) -> Profile {
     let mut profile = Profile {

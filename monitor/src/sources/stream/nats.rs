@@ -1,4 +1,5 @@
-//! NATS JetStream: stream info (retained messages, newest message's time), the first sequence at or
+//! NATS JetStream (a reconciliation reads every message of its window through an ordered ephemeral
+//! consumer, [`event_times`]): stream info (retained messages, newest message's time), the first sequence at or
 //! after every bucket boundary by a binary search of message gets (`volume` = sequence differences
 //! minus the deleted sequences the stream info lists), the newest `sample`
 //! messages read one by one with the stream's message-get API (no consumer at all, so nothing is
@@ -20,13 +21,11 @@ use std::time::Duration;
 /// Message gets in flight at once while sampling.
 const PARALLEL_GETS: usize = 32;
 
-/// Reads `spec.name` from the source (see the module docs).
-pub async fn read(
+/// The stream of `spec` on the source, and its state.
+async fn open(
     config: &SourceConfig,
     spec: &StreamMonitor,
-    sample: usize,
-    window: Option<VolumeWindow>,
-) -> Result<Reading, String> {
+) -> Result<(Stream, jetstream::stream::State), String> {
     let url = config.url.expose_secret();
     let timeout = config.connect_timeout;
     let redact = |e: &dyn std::fmt::Display| crate::secret::redact(&e.to_string(), url);
@@ -38,11 +37,6 @@ pub async fn read(
         .await
         .map_err(|e| format!("cannot connect to source {}: {}", config.name, redact(&e)))?;
     let js = jetstream::new(client);
-    let within = |what: String| {
-        move |r: Result<_, tokio::time::error::Elapsed>| {
-            r.map_err(|_| format!("{what} timed out after {}s", timeout.as_secs()))
-        }
-    };
     let mut stream = bounded(timeout, js.get_stream(&spec.name))
         .await
         .map_err(|_| format!("reading stream {} timed out", spec.name))?
@@ -54,12 +48,32 @@ pub async fn read(
                 redact(&e)
             )
         })?;
-    let state = within(format!("stream info of {}", spec.name))(
-        tokio::time::timeout(timeout, stream.info()).await,
-    )?
-    .map_err(|e| format!("stream info of {}: {}", spec.name, redact(&e)))?
-    .state
-    .clone();
+    let state = bounded(timeout, stream.info())
+        .await
+        .map_err(|_| {
+            format!(
+                "stream info of {} timed out after {}s",
+                spec.name,
+                timeout.as_secs()
+            )
+        })?
+        .map_err(|e| format!("stream info of {}: {}", spec.name, redact(&e)))?
+        .state
+        .clone();
+    Ok((stream, state))
+}
+
+/// Reads `spec.name` from the source (see the module docs).
+pub async fn read(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    sample: usize,
+    window: Option<VolumeWindow>,
+) -> Result<Reading, String> {
+    let url = config.url.expose_secret();
+    let timeout = config.connect_timeout;
+    let redact = |e: &dyn std::fmt::Display| crate::secret::redact(&e.to_string(), url);
+    let (stream, state) = open(config, spec).await?;
 
     let mut reading = Reading {
         message_count: Some(state.messages as f64),
@@ -109,6 +123,89 @@ pub async fn read(
         reading.lag.push((group.clone(), lag));
     }
     Ok(reading)
+}
+
+/// The event times (unix ms; `None` when unreadable) of every message from the first one at or after
+/// `starts[i]` (broker time, unix s) to the stream's last, for the first `i` from which there are at
+/// most `max_messages` (see [`super::event_counts`]). Read by an ordered consumer: ephemeral, in
+/// memory, no acknowledgements, removed by the server once idle.
+pub async fn event_times(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    field: &str,
+    starts: &[i64],
+    max_messages: u64,
+) -> Result<(usize, Vec<Option<i64>>), String> {
+    use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+    let url = config.url.expose_secret();
+    let redact = |e: &dyn std::fmt::Display| crate::secret::redact(&e.to_string(), url);
+    let timeout = config.connect_timeout;
+    let (stream, state) = open(config, spec).await?;
+    if state.messages == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let p = positions(&stream, &state, starts, timeout).await?;
+    let last = state.last_sequence as i64;
+    let i = super::first_within(
+        p.at.iter().map(|at| (last + 1 - at).max(0) as u64),
+        max_messages,
+    )
+    .ok_or_else(|| too_many(spec, max_messages))?;
+    let from = p.at[i] as u64;
+    if from > state.last_sequence {
+        return Ok((i, Vec::new()));
+    }
+    let consumer = bounded(
+        timeout,
+        stream.create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(|_| "creating an ordered consumer timed out".to_string())?
+    .map_err(|e| format!("ordered consumer on {}: {}", spec.name, redact(&e)))?;
+    let mut messages = bounded(timeout, consumer.messages())
+        .await
+        .map_err(|_| "reading the stream timed out".to_string())?
+        .map_err(|e| format!("reading {}: {}", spec.name, redact(&e)))?;
+    let path: Vec<&str> = field.split('.').collect();
+    let mut out = Vec::new();
+    loop {
+        let m = match bounded(timeout, messages.next()).await {
+            Err(_) => {
+                return Err(format!(
+                    "reading {} stalled for {}s",
+                    spec.name,
+                    timeout.as_secs()
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(format!("reading {}: {}", spec.name, redact(&e))),
+            Ok(Some(Ok(m))) => m,
+        };
+        let seq = m
+            .info()
+            .map_err(|e| format!("reading {}: {e}", spec.name))?
+            .stream_sequence;
+        if seq > state.last_sequence {
+            break;
+        }
+        out.push(super::payload::event_time_ms(&m.payload, &path));
+        if seq >= state.last_sequence {
+            break;
+        }
+    }
+    Ok((i, out))
+}
+
+fn too_many(spec: &StreamMonitor, max: u64) -> String {
+    format!(
+        "even the last judged bucket of {} holds more than max_messages ({max}) messages to read",
+        spec.name
+    )
 }
 
 /// The stream's positions at the boundaries: the first sequence whose message time is at or after

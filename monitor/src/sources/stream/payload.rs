@@ -530,6 +530,28 @@ fn event_millis(leaf: &Leaf) -> Result<Int64Array, String> {
     Ok(Int64Array::new(array.values().clone(), nulls))
 }
 
+/// The event time (unix ms) of one payload at the field path `path`: a timestamp string (RFC 3339,
+/// read as the Arrow cast reads it, naive as UTC) or epoch seconds / milliseconds, as number or
+/// string. `None` when the payload is no JSON object or has no readable time there.
+pub fn event_time_ms(payload: &[u8], path: &[&str]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let mut at = &v;
+    for p in path {
+        at = at.as_object()?.get(*p)?;
+    }
+    match at {
+        serde_json::Value::Number(n) => n.as_f64().and_then(epoch_millis),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(s)
+                .ok()
+                .map(|ns| ns.div_euclid(1_000_000))
+                .or_else(|| s.parse::<f64>().ok().and_then(epoch_millis))
+        }
+        _ => None,
+    }
+}
+
 /// Epoch seconds, or milliseconds when the magnitude is above 1e11 (year 5138 in seconds).
 fn epoch_millis(v: f64) -> Option<i64> {
     if !v.is_finite() {
@@ -694,6 +716,25 @@ mod tests {
         );
         let key = Target::Key(vec!["id".into()]);
         assert_eq!(value(&p, Metric::DuplicateCount, key), Some(5.0));
+    }
+
+    #[test]
+    fn event_times_of_single_payloads() {
+        let path = ["a", "ts"];
+        let t = |p: &str| event_time_ms(p.as_bytes(), &path);
+        assert_eq!(
+            t(r#"{"a": {"ts": "2027-01-15T08:00:00Z"}}"#),
+            Some(1_800_000_000_000)
+        );
+        assert_eq!(t(r#"{"a": {"ts": 1800000000}}"#), Some(1_800_000_000_000));
+        assert_eq!(
+            t(r#"{"a": {"ts": 1800000000123}}"#),
+            Some(1_800_000_000_123)
+        );
+        assert_eq!(t(r#"{"a": {"ts": "1800000000"}}"#), Some(1_800_000_000_000));
+        assert_eq!(t(r#"{"a": {"ts": null}}"#), None);
+        assert_eq!(t(r#"{"a": 5}"#), None);
+        assert_eq!(t("not json"), None);
     }
 
     #[test]
