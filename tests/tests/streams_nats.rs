@@ -175,6 +175,23 @@ monitors:
     assert_eq!(fresh.status, Status::Pass, "{fresh:?}");
     let schema = find(&report, m, "schema", None);
     close(schema.value, 5.0, "schema fields"); // order_id, other, ts, user.email, user.tier
+                                               // Nullability apart from the types: the paths that held a NULL (or were missing) in the sample.
+    let d = schema.details.as_ref().unwrap();
+    let mut nullable: Vec<&str> = d["nullable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    nullable.sort();
+    assert_eq!(nullable, ["other", "user.email", "user.tier"], "{d}");
+    let email = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "user.email")
+        .unwrap();
+    assert_eq!(email["type"], "utf8");
     for r in report
         .results
         .iter()

@@ -237,6 +237,24 @@ pub fn assemble(spec: &StreamMonitor, reading: Reading, now_ms: i64) -> Profile 
             }),
         });
     }
+    if p.schema.is_some() {
+        let degraded: Vec<serde_json::Value> = p
+            .degraded
+            .iter()
+            .map(|(field, kinds)| {
+                serde_json::json!({
+                    "field": field,
+                    "kinds": kinds,
+                    "reason": "values mix objects or arrays with other kinds: not decoded, no NULL metrics",
+                })
+            })
+            .collect();
+        profile.details.push(checks::Detail {
+            metric: Metric::Schema,
+            target: Target::Table,
+            value: serde_json::json!({ "nullable": p.nullable, "degraded": degraded }),
+        });
+    }
     profile.schema = p.schema;
     profile.observations.extend(p.observations);
     profile.failures.extend(p.failures);
