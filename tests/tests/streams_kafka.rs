@@ -1,6 +1,8 @@
 //! Topic monitors on a real Kafka-protocol broker (the `noida-db` emulator, started and stopped by
-//! this test) through the whole scan pipeline: exact payload metrics, a group committed halfway,
-//! payload schema drift, a missing topic and a broker that is down.
+//! this test) through the whole scan pipeline: exact payload metrics, a group committed halfway and
+//! left untouched by the scans (offsets unchanged, never joined: `fetch_group_list`), payload schema
+//! drift, a missing topic and a broker that is down; volume per bucket from offsets by time; and a
+//! lambda reconciliation against a SQLite table.
 #![allow(clippy::unwrap_used)]
 
 use checks::Status;
@@ -199,6 +201,58 @@ monitors:
     let gone = find(&report, "gone", "row_count", None);
     assert!(gone.message.contains("topic"), "{}", gone.message);
 
+    // Read without joining the group: after the scan the group's committed offsets are those this
+    // test committed, and the group has no members.
+    let committed = |c: &BaseConsumer| -> Vec<(i32, Offset)> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, 0);
+        tpl.add_partition(&topic, 1);
+        c.committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect()
+    };
+    let observer = consumer(&brokers, &format!("observer-{group}"));
+    let reader = consumer(&brokers, &group);
+    assert_eq!(
+        committed(&reader),
+        [(0, Offset::Offset(5)), (1, Offset::Offset(5))]
+    );
+    // (state, protocol type, members) of a group as the broker describes it.
+    let describe = |name: &str| -> anyhow::Result<Vec<(String, String, usize)>> {
+        let list = observer.fetch_group_list(Some(name), Duration::from_secs(10))?;
+        Ok(list
+            .groups()
+            .iter()
+            .filter(|g| g.name() == name)
+            .map(|g| {
+                let state = g.state().to_string();
+                (state, g.protocol_type().to_string(), g.members().len())
+            })
+            .collect())
+    };
+    // Never joined: no members, and no protocol type (a group any consumer ever joined keeps
+    // "consumer" as its protocol type, as the control below shows).
+    assert_eq!(describe(&group)?, [("Empty".to_string(), String::new(), 0)]);
+    drop(reader);
+    let control = format!("control-{group}");
+    let joiner = consumer(&brokers, &control);
+    joiner.subscribe(&[&topic])?;
+    for _ in 0..50 {
+        let _ = joiner.poll(Duration::from_millis(100));
+        if describe(&control)?.iter().any(|g| g.2 > 0) {
+            break;
+        }
+    }
+    drop(joiner);
+    let after = describe(&control)?;
+    assert!(
+        after.iter().any(|g| g.1 == "consumer"),
+        "a joined group keeps its protocol type: {after:?}"
+    );
+
     // The producer changes shape: `coupon` appears, `user` and `other` disappear.
     let next: Vec<Msg> = (1..=20i64)
         .map(|i| {
@@ -242,6 +296,12 @@ monitors:
         30.0,
         "consumer_lag",
     );
+    // Two scans later the group is still untouched.
+    assert_eq!(
+        committed(&consumer(&brokers, &group)),
+        [(0, Offset::Offset(5)), (1, Offset::Offset(5))]
+    );
+    assert_eq!(describe(&group)?, [("Empty".to_string(), String::new(), 0)]);
     drop(billing);
     Ok(())
 }
