@@ -20,7 +20,7 @@ pub mod window;
 pub use metric::{Metric, Observation};
 pub use profile::{Detail, Failure, Profile, Skipped};
 pub use report::{ResultRow, ScanReport};
-pub use schema::{Column, SchemaDiff, TypeChange};
+pub use schema::{next_snapshot, Column, SchemaDiff, TypeChange, UNKNOWN_TYPE};
 pub use series::{SeriesKey, Target};
 pub use verdict::{Direction, Expected, Status};
 pub use window::{BucketCounts, CountedBucket, VolumeWindow};

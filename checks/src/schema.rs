@@ -11,6 +11,39 @@ pub struct Column {
     pub data_type: String,
 }
 
+/// The type of a payload field seen only as NULL: unknown, so compatible with every type (a change
+/// to or from it is no drift; the snapshot keeps the known type).
+pub const UNKNOWN_TYPE: &str = "null";
+
+/// The snapshot to store after `current` was seen: `current`, with each [`UNKNOWN_TYPE`] replaced by
+/// the type `previous` knew for that column; `None` when it would tell nothing new (no drift and no
+/// unknown type learnt), so no snapshot is written.
+pub fn next_snapshot(previous: Option<&[Column]>, current: &[Column]) -> Option<Vec<Column>> {
+    let Some(previous) = previous else {
+        return Some(current.to_vec());
+    };
+    let known: BTreeMap<&str, &str> = previous
+        .iter()
+        .map(|c| (c.name.as_str(), c.data_type.as_str()))
+        .collect();
+    let mut learnt = false;
+    let next: Vec<Column> = current
+        .iter()
+        .map(|c| match known.get(c.name.as_str()) {
+            Some(old) if c.data_type == UNKNOWN_TYPE => Column {
+                name: c.name.clone(),
+                data_type: (*old).to_string(),
+            },
+            Some(old) => {
+                learnt |= *old == UNKNOWN_TYPE && c.data_type != UNKNOWN_TYPE;
+                c.clone()
+            }
+            None => c.clone(),
+        })
+        .collect();
+    (learnt || !SchemaDiff::between(previous, &next).is_empty()).then_some(next)
+}
+
 /// A column whose type changed between two snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeChange {
@@ -29,6 +62,7 @@ pub struct SchemaDiff {
 
 impl SchemaDiff {
     /// Compares `previous` with `current`; the lists keep the order of the snapshot they come from.
+    /// A type change to or from [`UNKNOWN_TYPE`] is not reported.
     pub fn between(previous: &[Column], current: &[Column]) -> SchemaDiff {
         let before: BTreeMap<&str, &Column> =
             previous.iter().map(|c| (c.name.as_str(), c)).collect();
@@ -47,7 +81,8 @@ impl SchemaDiff {
             .iter()
             .filter_map(|c| {
                 let old = before.get(c.name.as_str())?;
-                (old.data_type != c.data_type).then(|| TypeChange {
+                let unknown = old.data_type == UNKNOWN_TYPE || c.data_type == UNKNOWN_TYPE;
+                (old.data_type != c.data_type && !unknown).then(|| TypeChange {
                     column: c.name.clone(),
                     from: old.data_type.clone(),
                     to: c.data_type.clone(),
@@ -130,6 +165,23 @@ mod tests {
             d.summary(),
             "added: note (text); removed: legacy; changed: amount integer -> numeric"
         );
+    }
+
+    #[test]
+    fn unknown_types_are_compatible_and_the_snapshot_keeps_the_known_one() {
+        let known = vec![col("email", "utf8"), col("n", "int64")];
+        let all_null = vec![col("email", UNKNOWN_TYPE), col("n", "int64")];
+        assert!(SchemaDiff::between(&known, &all_null).is_empty());
+        assert!(SchemaDiff::between(&all_null, &known).is_empty());
+        // Seeing only NULLs writes no snapshot; the stored one keeps utf8.
+        assert_eq!(next_snapshot(Some(&known), &all_null), None);
+        // A first snapshot with an unknown type is refined once the type is seen...
+        assert_eq!(next_snapshot(Some(&all_null), &known), Some(known.clone()));
+        // ...and a real change is drift.
+        let changed = vec![col("email", "int64"), col("n", "int64")];
+        assert_eq!(SchemaDiff::between(&known, &changed).changed.len(), 1);
+        assert_eq!(next_snapshot(Some(&known), &changed), Some(changed.clone()));
+        assert_eq!(next_snapshot(None, &all_null), Some(all_null));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use async_nats::jetstream::consumer::{pull, AckPolicy};
-use checks::Status;
+use checks::{Metric, SeriesKey, Status};
 use futures::StreamExt;
 use tidewatch_tests::scan_suite::{find, Workspace};
 use tidewatch_tests::streams::{NatsStream, NATS_URL};
@@ -50,8 +50,16 @@ fn first_batch(now: chrono::DateTime<chrono::Utc>) -> Vec<(String, String)> {
 async fn nats_stream_profile_lag_and_drift() -> anyhow::Result<()> {
     let stream = NatsStream::create("TW_ORDERS").await?;
     let now = chrono::Utc::now();
-    stream.publish(&first_batch(now)).await?;
-    // The billing consumer (this test) has taken and acknowledged 8 of the 20 messages.
+    // The first 8 messages, then 2 s later the other 12: the oldest unacknowledged message is one
+    // of the first 8, so its age tells it apart from the oldest undelivered one.
+    let batch = first_batch(now);
+    let first_from = chrono::Utc::now().timestamp_millis();
+    stream.publish(&batch[..8]).await?;
+    let first_to = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    stream.publish(&batch[8..]).await?;
+    // The billing consumer (this test) has taken 8 of the 20 messages and acknowledged the first 5:
+    // 12 are not delivered yet and 3 await their ack.
     let js_stream = stream.js.get_stream(&stream.name).await?;
     let consumer = js_stream
         .create_consumer(pull::Config {
@@ -62,12 +70,15 @@ async fn nats_stream_profile_lag_and_drift() -> anyhow::Result<()> {
         .await?;
     let mut batch = consumer.fetch().max_messages(8).messages().await?;
     let mut taken = 0;
+    let mut unacked = Vec::new();
     while let Some(m) = batch.next().await {
-        m.map_err(|e| anyhow::anyhow!("{e}"))?
-            .double_ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
         taken += 1;
+        if taken <= 5 {
+            m.double_ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        } else {
+            unacked.push(m);
+        }
     }
     assert_eq!(taken, 8);
 
@@ -91,7 +102,7 @@ monitors:
     checks:
       - null_rate(user.email) < 0.02
       - freshness < 10m
-      - consumer_lag(billing) <= 12
+      - consumer_lag(billing) <= 15
   - name: gone
     source: bus
     stream: {name}_MISSING
@@ -102,7 +113,9 @@ monitors:
         name = stream.name
     );
     let started = std::time::Instant::now();
+    let scan_from = chrono::Utc::now().timestamp_millis();
     let report = ws.scan(&yaml).await?;
+    let scan_to = chrono::Utc::now().timestamp_millis();
     assert!(started.elapsed().as_secs() < 30, "the scan must not hang");
     let m = "order-events";
     close(
@@ -144,19 +157,41 @@ monitors:
         "late_rate",
     );
     let lag = find(&report, m, "consumer_lag", Some("billing"));
-    close(lag.value, 12.0, "consumer_lag(billing)");
+    close(lag.value, 15.0, "consumer_lag(billing)");
     assert_eq!(lag.status, Status::Pass);
+    // The oldest unacknowledged message is the 6th, published with the first 8.
     let lag_s = find(&report, m, "consumer_lag_seconds", Some("billing"))
         .value
         .unwrap();
+    let (lo, hi) = (
+        (scan_from - first_to) as f64 / 1000.0 - 0.01,
+        (scan_to - first_from) as f64 / 1000.0 + 0.01,
+    );
     assert!(
-        (0.0..120.0).contains(&lag_s),
-        "consumer_lag_seconds {lag_s}"
+        (lo..=hi).contains(&lag_s),
+        "consumer_lag_seconds {lag_s} outside [{lo}, {hi}]"
     );
     let fresh = find(&report, m, "freshness_seconds", None);
     assert_eq!(fresh.status, Status::Pass, "{fresh:?}");
     let schema = find(&report, m, "schema", None);
     close(schema.value, 5.0, "schema fields"); // order_id, other, ts, user.email, user.tier
+                                               // Nullability apart from the types: the paths that held a NULL (or were missing) in the sample.
+    let d = schema.details.as_ref().unwrap();
+    let mut nullable: Vec<&str> = d["nullable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    nullable.sort();
+    assert_eq!(nullable, ["other", "user.email", "user.tier"], "{d}");
+    let email = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "user.email")
+        .unwrap();
+    assert_eq!(email["type"], "utf8");
     for r in report
         .results
         .iter()
@@ -211,9 +246,10 @@ monitors:
     );
     close(
         find(&report, m, "consumer_lag", Some("billing")).value,
-        32.0,
+        35.0,
         "consumer_lag",
     );
+    drop(unacked);
 
     stream.delete().await
 }
@@ -269,6 +305,7 @@ monitors:
     source: bus
     stream: {name}
     event_time_field: ts
+    sample: 3
     lateness_grace: 5m
   - name: orders
     source: wh
@@ -304,5 +341,97 @@ monitors:
         (Some(5.0), Some(2.0))
     );
     assert_eq!(listed[1]["gap"].as_f64(), Some(0.6));
+    // Every message of the window was read by event time, not the 3 of the sample.
+    let d = gap.details.as_ref().unwrap();
+    assert_eq!(d["stream_messages_read"], 15, "{d}");
+    assert_eq!(d["narrowed_by_max_messages"], false);
+    stream.delete().await
+}
+
+/// Sleeps until `offset_ms` into the next bucket of `width_ms`; returns that bucket's start (ms).
+async fn into_next_bucket(width_ms: i64, offset_ms: i64) -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    let next = (now.div_euclid(width_ms) + 1) * width_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (next + offset_ms - now) as u64,
+    ))
+    .await;
+    next
+}
+
+/// `volume` comes from sequences, not from the sample: messages published in three consecutive
+/// 2-second buckets (5, 3 and 4 of them, one of the 3 deleted afterwards), counted exactly per bucket
+/// by first sequence at each bucket start minus the deleted ones, with `sample: 1`.
+#[tokio::test]
+async fn nats_volume_is_counted_from_sequences_per_bucket() -> anyhow::Result<()> {
+    let stream = NatsStream::create("TW_VOLUME").await?;
+    let width = 2000i64;
+    let mut starts = Vec::new();
+    for n in [5, 3, 4] {
+        starts.push(into_next_bucket(width, 300).await / 1000);
+        let msgs: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("m{i}"), format!(r#"{{"i": {i}}}"#)))
+            .collect();
+        stream.publish(&msgs).await?;
+    }
+    // Sequence 7 is the second message of the middle bucket.
+    let js_stream = stream.js.get_stream(&stream.name).await?;
+    assert!(js_stream.delete_message(7).await?);
+    into_next_bucket(width, 300).await;
+    let ws = Workspace::new();
+    let yaml = format!(
+        r#"version: 1
+store: sqlite://state.db
+sources:
+  bus: {{ kind: nats, url: "{NATS_URL}" }}
+monitors:
+  - name: vol
+    source: bus
+    stream: {name}
+    sample: 1
+    bucket: 2s
+    lookback: 1m
+"#,
+        name = stream.name
+    );
+    let report = ws.scan(&yaml).await?;
+    let vol = find(&report, "vol", "volume", None);
+    assert_eq!(vol.value, Some(4.0), "{vol:?}");
+    close(
+        find(&report, "vol", "message_count", None).value,
+        11.0,
+        "message_count",
+    );
+    let store = ws.store().await?;
+    let key = SeriesKey::table("vol", Metric::Volume);
+    let counted: Vec<(i64, f64)> = store
+        .buckets(&key, 2, None)
+        .await?
+        .iter()
+        .map(|b| (b.bucket_start.timestamp(), b.value))
+        .collect();
+    assert_eq!(
+        counted,
+        [(starts[0], 5.0), (starts[1], 2.0), (starts[2], 4.0)]
+    );
+    // The newest message time of each bucket comes from the search's own probes.
+    let newest = store
+        .buckets(&key.with_metric(Metric::NewestRow), 2, None)
+        .await?;
+    // The search for the window's end read the stream's last message (the newest of the last bucket).
+    assert!(
+        newest
+            .iter()
+            .any(|b| b.bucket_start.timestamp() == starts[2]),
+        "{newest:?}"
+    );
+    for b in &newest {
+        let t = b.value as i64;
+        assert!(
+            (b.bucket_start.timestamp()..b.bucket_start.timestamp() + 2).contains(&t),
+            "{b:?}"
+        );
+    }
+    store.close().await;
     stream.delete().await
 }

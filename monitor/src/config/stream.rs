@@ -31,6 +31,7 @@ pub(super) const STREAM_MONITOR_KEYS: &[&str] = &[
     "sample",
     "consumer_groups",
     "lateness_grace",
+    "lateness",
     "checks",
     "bucket",
     "sensitivity",
@@ -49,7 +50,14 @@ pub(super) const RECONCILE_MONITOR_KEYS: &[&str] = &[
     "baseline_since",
 ];
 
-const RECONCILE_KEYS: &[&str] = &["stream", "table", "bucket"];
+const RECONCILE_KEYS: &[&str] = &["stream", "table", "bucket", "window", "max_messages"];
+
+/// Default `reconcile.window`: the judged buckets of the last day (before the grace).
+pub const DEFAULT_RECONCILE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Default `reconcile.max_messages`: most stream messages one reconciliation reads.
+pub const DEFAULT_RECONCILE_MAX_MESSAGES: u64 = 1_000_000;
+/// Largest `reconcile.max_messages` accepted.
+pub const MAX_RECONCILE_MESSAGES: u64 = 100_000_000;
 
 /// How message payloads are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +112,12 @@ pub struct ReconcileMonitor {
     pub stream: String,
     /// Name of the table monitor.
     pub table: String,
+    /// How far back complete buckets are judged (config `window`, whole buckets, at least one): the
+    /// stream is read from the first of them on, every message, not a sample.
+    pub window: Duration,
+    /// Most stream messages one reconciliation reads (config `max_messages`): when the window holds
+    /// more, its oldest buckets are left out (`details.first_bucket` says where judging began).
+    pub max_messages: u64,
 }
 
 /// What kind of monitor a raw monitor mapping is, seen before decoding (for references).
@@ -322,6 +336,24 @@ impl Walker<'_> {
         let inner = self.mapping(node, "\"reconcile\"")?;
         self.known_keys(inner, RECONCILE_KEYS, "\"reconcile\"");
         let bucket = self.duration(inner, "bucket", super::DEFAULT_BUCKET);
+        let window = self.duration(inner, "window", DEFAULT_RECONCILE_WINDOW);
+        let max_messages = match self.optional(inner, "max_messages") {
+            Some(n) => self
+                .string(n, "max_messages")
+                .and_then(|s| match s.value.trim().parse::<u64>() {
+                    Ok(v) if (1..=MAX_RECONCILE_MESSAGES).contains(&v) => Some(v),
+                    _ => {
+                        self.error(
+                            s.node.span(),
+                            format!(
+                                "\"max_messages\" must be a whole number from 1 to {MAX_RECONCILE_MESSAGES}"
+                            ),
+                        );
+                        None
+                    }
+                }),
+            None => Some(DEFAULT_RECONCILE_MAX_MESSAGES),
+        };
         let refer = |w: &mut Self, key: &str, want: RawKind| -> Option<(String, String)> {
             let node = w.required(inner, key, "\"reconcile\"")?;
             let s = w.string(node, key)?;
@@ -355,6 +387,8 @@ impl Walker<'_> {
             ReconcileMonitor {
                 stream,
                 table: table?.0,
+                window: window?,
+                max_messages: max_messages?,
             },
             bucket?,
             source,
@@ -528,6 +562,8 @@ monitors:
         );
         assert_eq!(r.source, "kafka");
         assert_eq!(r.bucket, Duration::from_secs(3600));
+        assert_eq!(rc.window, DEFAULT_RECONCILE_WINDOW);
+        assert_eq!(rc.max_messages, DEFAULT_RECONCILE_MAX_MESSAGES);
         assert!((r.checks[0].check.threshold - 0.005).abs() < 1e-12);
     }
 

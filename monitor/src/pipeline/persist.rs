@@ -4,7 +4,7 @@
 
 use crate::config::Monitor;
 use crate::store::{BucketRecord, MeasurementRecord, MonitorWrite};
-use checks::{BucketCounts, Column, Metric, ResultRow, SchemaDiff, SeriesKey, Target};
+use checks::{BucketCounts, Column, Metric, ResultRow, SeriesKey, Target};
 use chrono::{DateTime, Utc};
 
 /// The per-bucket series of a profile's counts: rows per bucket (empty buckets as zeros), the newest
@@ -82,9 +82,7 @@ pub fn monitor_write(
     schema: Option<&[Column]>,
     previous: Option<&[Column]>,
 ) -> MonitorWrite {
-    let changed_schema = schema
-        .filter(|s| previous.is_none_or(|p| !SchemaDiff::between(p, s).is_empty()))
-        .map(<[Column]>::to_vec);
+    let changed_schema = schema.and_then(|s| checks::next_snapshot(previous, s));
     MonitorWrite {
         run_id,
         monitor: monitor.name.clone(),

@@ -1,5 +1,7 @@
 //! Kafka through rdkafka: metadata (partitions), watermarks per partition (`message_count` = sum of
-//! high - low), the newest `sample` messages by assigning each partition at `high - n` (the sample
+//! high - low), the offset at every bucket boundary per partition (`offsets_for_times`; `volume` =
+//! the offset differences, so a compacted topic or transaction markers count as offsets, and buckets
+//! carry no newest time), the newest `sample` messages by assigning each partition at `high - n` (the sample
 //! spread over partitions), and committed offsets of each `consumer_groups` entry (lag = high -
 //! committed, its age = now minus the broker time of the first uncommitted message).
 //!
@@ -10,8 +12,9 @@
 //! rdkafka blocks, so the reading runs on a blocking thread, every call with a timeout.
 
 use super::payload::Sampled;
-use super::{Lag, Reading};
+use super::{boundaries, offset_buckets, Lag, Positions, Reading};
 use crate::config::{Source as SourceConfig, StreamMonitor};
+use checks::{Failure, Metric, Target, VolumeWindow};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -26,14 +29,17 @@ pub async fn read(
     config: &SourceConfig,
     spec: &StreamMonitor,
     sample: usize,
+    window: Option<VolumeWindow>,
 ) -> Result<Reading, String> {
     let brokers = config.url.expose_secret().to_string();
     let source = config.name.clone();
     let spec = spec.clone();
     let timeout = config.connect_timeout;
-    tokio::task::spawn_blocking(move || read_blocking(&brokers, &source, &spec, sample, timeout))
-        .await
-        .map_err(|e| format!("reading topic failed: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        read_blocking(&brokers, &source, &spec, sample, window, timeout)
+    })
+    .await
+    .map_err(|e| format!("reading topic failed: {e}"))?
 }
 
 fn consumer(brokers: &str, group: &str, timeout: Duration) -> Result<BaseConsumer, String> {
@@ -59,50 +65,34 @@ fn read_blocking(
     source: &str,
     spec: &StreamMonitor,
     sample: usize,
+    window: Option<VolumeWindow>,
     timeout: Duration,
 ) -> Result<Reading, String> {
     let topic = spec.name.as_str();
-    let probe_group = format!(
-        "tidewatch-probe-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let c = consumer(brokers, &probe_group, timeout)?;
-    let md = c
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("cannot read metadata of topic {topic} from source {source}: {e}"))?;
-    let t = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .ok_or_else(|| format!("topic {topic} not found in source {source}"))?;
-    if let Some(err) = t.error() {
-        return Err(format!(
-            "topic {topic} on source {source}: {}",
-            rdkafka::types::RDKafkaErrorCode::from(err)
-        ));
-    }
-    if t.partitions().is_empty() {
-        return Err(format!("topic {topic} not found in source {source}"));
-    }
-    let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
-    for p in t.partitions() {
-        let (low, high) = c
-            .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(|e| format!("watermarks of {topic} partition {}: {e}", p.id()))?;
-        marks.insert(p.id(), (low.max(0), high.max(0)));
-    }
+    let c = consumer(brokers, &probe_group(), timeout)?;
+    let marks = watermarks(&c, topic, source, timeout)?;
     let total: i64 = marks.values().map(|(l, h)| (h - l).max(0)).sum();
     let mut reading = Reading {
         message_count: Some(total as f64),
         ..Reading::default()
     };
 
+    // Volume: per partition the offset at each bucket boundary.
+    if let Some(w) = window {
+        let (w, bounds) = boundaries(w);
+        match positions(&c, topic, &marks, &bounds, timeout) {
+            Ok(parts) => reading.buckets = offset_buckets(w, &bounds, &parts),
+            Err(message) => reading.failures.push(Failure {
+                metric: Metric::Volume,
+                target: Target::Table,
+                message,
+                whole: false,
+            }),
+        }
+    }
+
     // The sample: the newest messages, spread over the partitions that have some.
     let alloc = spread(sample as i64, &marks);
-    reading.sample_complete = alloc
-        .iter()
-        .all(|(p, n)| marks.get(p).is_some_and(|(l, h)| *n >= h - l));
     let mut tpl = TopicPartitionList::new();
     let mut want: BTreeMap<i32, (i64, i64)> = BTreeMap::new(); // partition → (from, high)
     for (p, n) in &alloc {
@@ -134,6 +124,164 @@ fn read_blocking(
         reading.lag.push((group.clone(), lag));
     }
     Ok(reading)
+}
+
+/// (low, high) watermarks per partition of `topic`; `Err` when the topic is missing.
+fn watermarks(
+    c: &BaseConsumer,
+    topic: &str,
+    source: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, (i64, i64)>, String> {
+    let md = c
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("cannot read metadata of topic {topic} from source {source}: {e}"))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| format!("topic {topic} not found in source {source}"))?;
+    if let Some(err) = t.error() {
+        return Err(format!(
+            "topic {topic} on source {source}: {}",
+            rdkafka::types::RDKafkaErrorCode::from(err)
+        ));
+    }
+    if t.partitions().is_empty() {
+        return Err(format!("topic {topic} not found in source {source}"));
+    }
+    let mut marks: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for p in t.partitions() {
+        let (low, high) = c
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(|e| format!("watermarks of {topic} partition {}: {e}", p.id()))?;
+        marks.insert(p.id(), (low.max(0), high.max(0)));
+    }
+    Ok(marks)
+}
+
+/// The event times (unix ms; `None` when unreadable) of every message from the offsets at
+/// `starts[i]` (broker time, unix s) to the high watermarks, for the first `i` from which there are
+/// at most `max_messages` (see [`super::event_counts`]). Read by assigning the partitions to a
+/// consumer with a throwaway group id that never subscribes or commits.
+pub async fn event_times(
+    config: &SourceConfig,
+    spec: &StreamMonitor,
+    field: &str,
+    starts: &[i64],
+    max_messages: u64,
+) -> Result<(usize, Vec<Option<i64>>), String> {
+    let brokers = config.url.expose_secret().to_string();
+    let source = config.name.clone();
+    let topic = spec.name.clone();
+    let field = field.to_string();
+    let starts = starts.to_vec();
+    let timeout = config.connect_timeout;
+    let deadline = config.statement_timeout;
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&brokers, &probe_group(), timeout)?;
+        let marks = watermarks(&c, &topic, &source, timeout)?;
+        let parts = positions(&c, &topic, &marks, &starts, timeout)?;
+        let remaining = (0..starts.len()).map(|i| {
+            parts
+                .iter()
+                .zip(marks.values())
+                .map(|(p, (_, high))| (high - p.at[i]).max(0) as u64)
+                .sum::<u64>()
+        });
+        let i = super::first_within(remaining, max_messages).ok_or_else(|| {
+            format!(
+                "even the last judged bucket of {topic} holds more than max_messages ({max_messages}) messages to read"
+            )
+        })?;
+        let mut tpl = TopicPartitionList::new();
+        let mut want: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        for (p, (part, (_, high))) in marks.keys().zip(parts.iter().zip(marks.values())) {
+            if part.at[i] < *high {
+                tpl.add_partition_offset(&topic, *p, Offset::Offset(part.at[i]))
+                    .map_err(|e| format!("assigning {topic}: {e}"))?;
+                want.insert(*p, (part.at[i], *high));
+            }
+        }
+        if want.is_empty() {
+            return Ok((i, Vec::new()));
+        }
+        c.assign(&tpl)
+            .map_err(|e| format!("assigning {topic}: {e}"))?;
+        let path: Vec<&str> = field.split('.').collect();
+        let times = poll_until(&c, &want, deadline, |m, out: &mut Vec<Option<i64>>| {
+            out.push(super::payload::event_time_ms(m.payload().unwrap_or_default(), &path))
+        })
+        .map_err(|e| format!("reading {topic}: {e}"))?;
+        Ok((i, times))
+    })
+    .await
+    .map_err(|e| format!("reading topic failed: {e}"))?
+}
+
+fn probe_group() -> String {
+    format!(
+        "tidewatch-probe-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+/// Per partition, the offset of the first message whose timestamp is at or after each boundary
+/// (`offsets_for_times`, one ListOffsets request per boundary; the high watermark when there is
+/// none). `marks` are the partitions' (low, high) watermarks.
+pub(super) fn positions(
+    c: &BaseConsumer,
+    topic: &str,
+    marks: &BTreeMap<i32, (i64, i64)>,
+    bounds: &[i64],
+    timeout: Duration,
+) -> Result<Vec<Positions>, String> {
+    let mut parts: BTreeMap<i32, Positions> = marks
+        .iter()
+        .map(|(p, (low, high))| {
+            let positions = Positions {
+                low: *low,
+                truncated: *low > 0 && low < high,
+                ..Positions::default()
+            };
+            (*p, positions)
+        })
+        .collect();
+    for b in bounds {
+        let mut tpl = TopicPartitionList::new();
+        for p in marks.keys() {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(b.saturating_mul(1000)))
+                .map_err(|e| format!("offsets of {topic} by time: {e}"))?;
+        }
+        let got = c
+            .offsets_for_times(tpl, timeout)
+            .map_err(|e| format!("offsets of {topic} by time: {e}"))?;
+        for e in got.elements() {
+            let Some((low, high)) = marks.get(&e.partition()).copied() else {
+                continue;
+            };
+            e.error().map_err(|err| {
+                format!(
+                    "offset of {topic} partition {} by time: {err}",
+                    e.partition()
+                )
+            })?;
+            let at = match e.offset() {
+                Offset::Offset(o) if o >= 0 => o.max(low),
+                _ => high,
+            };
+            if let Some(p) = parts.get_mut(&e.partition()) {
+                p.at.push(at);
+            }
+        }
+    }
+    if let Some((p, _)) = parts.iter().find(|(_, p)| p.at.len() != bounds.len()) {
+        return Err(format!(
+            "the broker answered no offset by time for {topic} partition {p}"
+        ));
+    }
+    Ok(parts.into_values().collect())
 }
 
 /// Per partition: how many of the newest messages to read, `sample` spread as evenly as the

@@ -11,8 +11,12 @@
 //! - `late_rate` = messages whose event time is older than their broker time minus `lateness_grace` /
 //!   messages with both times. Event time: RFC 3339 string, or epoch seconds (milliseconds when its
 //!   magnitude is above 1e11).
-//! - `schema`: one `Column` per leaf field path with the Arrow type, `, nullable` when the sample had a
-//!   NULL there; drift is the usual snapshot diff.
+//! - `schema`: one `Column` per leaf field path with the Arrow type of its non-NULL values;
+//!   nullability apart (`details.nullable`: the paths that held a NULL in the sample), so a field
+//!   that starts carrying NULLs is no drift, and a field seen only as NULL has type `null`, which the
+//!   diff treats as compatible with any type. A field whose values mix objects or arrays with other
+//!   kinds is degraded: not decoded (no NULL metrics), in the schema as `mixed<kinds>` and listed in
+//!   `details.degraded`; every other field is profiled as usual.
 
 use crate::config::{KeySpec, StreamMonitor};
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, StructArray};
@@ -44,6 +48,12 @@ pub struct PayloadProfile {
     pub failures: Vec<Failure>,
     /// Event time (unix seconds) of each sampled message that decoded and had a readable one.
     pub event_times: Vec<i64>,
+    /// Leaf field paths that held a NULL (or were missing) in the sample: nullability, kept apart
+    /// from the types so a field that starts carrying NULLs is no type change.
+    pub nullable: Vec<String>,
+    /// Fields whose sampled values mix objects or arrays with other kinds: left out of the decode
+    /// (no NULL metrics), in the schema as `mixed<kinds>`. (path, kinds)
+    pub degraded: Vec<(String, String)>,
 }
 
 /// A leaf column of the batch: its path, array and the NULLs inherited from its parents.
@@ -103,7 +113,7 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
         return out;
     }
     // 2. One batch of the decoded messages.
-    let batch = match decode(&shape, &decoded) {
+    let batch = match decode(&shape, &decoded, &mut out.degraded) {
         Ok(b) => b,
         Err(e) => {
             out.failures.push(Failure {
@@ -121,18 +131,28 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
         flatten(field.name(), array, None, &mut leaves);
     }
 
-    // 3. Schema and NULLs per field path.
-    out.schema = Some(
-        leaves
-            .iter()
-            .map(|l| Column {
-                name: l.path.clone(),
-                data_type: type_name(l.array.data_type(), l.null_count() > 0),
-            })
-            .collect(),
-    );
+    // 3. Schema (types without nullability; degraded fields as `mixed<kinds>`) and NULLs per
+    // field path.
+    let mut columns: Vec<Column> = leaves
+        .iter()
+        .map(|l| Column {
+            name: l.path.clone(),
+            data_type: type_name(l.array.data_type()),
+        })
+        .collect();
+    columns.extend(out.degraded.iter().map(|(path, kinds)| Column {
+        name: path.clone(),
+        data_type: format!("mixed<{kinds}>"),
+    }));
+    out.nullable = leaves
+        .iter()
+        .filter(|l| l.null_count() > 0)
+        .map(|l| l.path.clone())
+        .collect();
+    let fields = columns.len();
+    out.schema = Some(columns);
     out.observations
-        .push(Observation::table(Metric::Schema, leaves.len() as f64));
+        .push(Observation::table(Metric::Schema, fields as f64));
     for l in &leaves {
         let nulls = l.null_count() as f64;
         out.observations.push(Observation::column(
@@ -186,11 +206,17 @@ pub fn profile(messages: &[Sampled], spec: &StreamMonitor) -> PayloadProfile {
 }
 
 /// Decodes the payloads into one batch of the inferred schema (the Arrow JSON tape decoder).
-fn decode(shape: &Shape, decoded: &[&Sampled]) -> Result<RecordBatch, arrow::error::ArrowError> {
+/// Fields that mix objects or arrays with other kinds are left out of the schema (the decoder skips
+/// fields its schema does not name) and listed in `degraded`.
+fn decode(
+    shape: &Shape,
+    decoded: &[&Sampled],
+    degraded: &mut Vec<(String, String)>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let fields: Vec<Field> = shape
         .fields
         .iter()
-        .map(|(name, s)| Field::new(name, s.data_type(), true))
+        .filter_map(|(name, s)| Some(Field::new(name, s.arrow_type(name, degraded)?, true)))
         .collect();
     let schema = Arc::new(Schema::new(fields));
     // Decoded in chunks that stay in cache, then concatenated.
@@ -235,29 +261,74 @@ const K_ARR: u8 = 64;
 
 impl Shape {
     /// The Arrow type of the values seen: numbers widen to float64, scalars of different kinds become
-    /// utf8 (the decoder coerces numbers and booleans into it), only NULLs become null.
-    fn data_type(&self) -> DataType {
+    /// utf8 (the decoder coerces numbers and booleans into it), only NULLs become null. `None` when
+    /// objects or arrays mix with other kinds here (or an array's items do): that field is degraded,
+    /// recorded in `degraded` with its path and kinds, and not decoded. A struct drops its degraded
+    /// children and keeps the rest.
+    fn arrow_type(&self, path: &str, degraded: &mut Vec<(String, String)>) -> Option<DataType> {
         let k = self.kinds & !K_NULL;
-        match k {
+        if k & (K_OBJ | K_ARR) != 0 && k.count_ones() > 1 {
+            degraded.push((path.to_string(), kind_names(k)));
+            return None;
+        }
+        Some(match k {
             0 => DataType::Null,
             K_OBJ => DataType::Struct(
                 self.fields
                     .iter()
-                    .map(|(n, s)| Field::new(n, s.data_type(), true))
+                    .filter_map(|(n, s)| {
+                        Some(Field::new(
+                            n,
+                            s.arrow_type(&format!("{path}.{n}"), degraded)?,
+                            true,
+                        ))
+                    })
                     .collect(),
             ),
-            K_ARR => DataType::List(Arc::new(Field::new(
-                "item",
-                self.item.as_ref().map_or(DataType::Null, |i| i.data_type()),
-                true,
-            ))),
+            K_ARR => {
+                let item = match &self.item {
+                    Some(i) => {
+                        let mut inner = Vec::new();
+                        match i.arrow_type(&format!("{path}[]"), &mut inner) {
+                            Some(t) if inner.is_empty() => t,
+                            _ => {
+                                let kinds = inner
+                                    .first()
+                                    .map_or_else(|| kind_names(i.kinds), |(_, k)| k.clone());
+                                degraded.push((path.to_string(), format!("list of {kinds}")));
+                                return None;
+                            }
+                        }
+                    }
+                    None => DataType::Null,
+                };
+                DataType::List(Arc::new(Field::new("item", item, true)))
+            }
             K_BOOL => DataType::Boolean,
             K_INT => DataType::Int64,
             k if k & !(K_INT | K_FLOAT) == 0 => DataType::Float64,
-            // Strings, or mixed scalars; objects or arrays mixed with scalars fail to decode.
+            // Strings, or mixed scalars.
             _ => DataType::Utf8,
-        }
+        })
     }
+}
+
+/// The JSON kinds of a mask, e.g. `object, string`.
+fn kind_names(k: u8) -> String {
+    let names = [
+        (K_BOOL, "boolean"),
+        (K_INT, "integer"),
+        (K_FLOAT, "number"),
+        (K_STR, "string"),
+        (K_OBJ, "object"),
+        (K_ARR, "array"),
+    ];
+    names
+        .iter()
+        .filter(|(bit, _)| k & bit != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Adds the shape of one payload to `shape`; `false` when it is not exactly one JSON object.
@@ -381,19 +452,15 @@ fn flatten(path: &str, array: &ArrayRef, parent: Option<&NullBuffer>, out: &mut 
     });
 }
 
-/// The type as shown in the schema: Arrow's name, lowercased, with `, nullable` when the sample had NULLs.
-fn type_name(dt: &DataType, nullable: bool) -> String {
-    let base = match dt {
+/// The type as shown in the schema: Arrow's name, lowercased (`null` for a field seen only as NULL,
+/// which the schema diff treats as compatible with any type).
+fn type_name(dt: &DataType) -> String {
+    match dt {
         DataType::List(f) | DataType::LargeList(f) => {
-            format!("list<{}>", type_name(f.data_type(), false))
+            format!("list<{}>", type_name(f.data_type()))
         }
         DataType::Struct(_) => "struct".to_string(),
         other => other.to_string().to_ascii_lowercase(),
-    };
-    if nullable {
-        format!("{base}, nullable")
-    } else {
-        base
     }
 }
 
@@ -521,13 +588,35 @@ fn event_millis(leaf: &Leaf) -> Result<Int64Array, String> {
             return Err(format!(
             "event time field {} has type {} (expected an RFC 3339 string or epoch seconds/millis)",
             leaf.path,
-            type_name(other, false)
+            type_name(other)
         ))
         }
     };
     // Rows under a NULL parent have no event time either.
     let nulls = NullBuffer::union(array.nulls(), leaf.nulls.as_ref());
     Ok(Int64Array::new(array.values().clone(), nulls))
+}
+
+/// The event time (unix ms) of one payload at the field path `path`: a timestamp string (RFC 3339,
+/// read as the Arrow cast reads it, naive as UTC) or epoch seconds / milliseconds, as number or
+/// string. `None` when the payload is no JSON object or has no readable time there.
+pub fn event_time_ms(payload: &[u8], path: &[&str]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let mut at = &v;
+    for p in path {
+        at = at.as_object()?.get(*p)?;
+    }
+    match at {
+        serde_json::Value::Number(n) => n.as_f64().and_then(epoch_millis),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(s)
+                .ok()
+                .map(|ns| ns.div_euclid(1_000_000))
+                .or_else(|| s.parse::<f64>().ok().and_then(epoch_millis))
+        }
+        _ => None,
+    }
 }
 
 /// Epoch seconds, or milliseconds when the magnitude is above 1e11 (year 5138 in seconds).
@@ -638,9 +727,93 @@ mod tests {
         // In order of first appearance; `ts` mixes strings and numbers, so it is a string field.
         assert_eq!(names, ["id", "user.email", "ts"]);
         assert_eq!(schema[0].data_type, "int64");
-        assert_eq!(schema[1].data_type, "utf8, nullable");
+        assert_eq!(schema[1].data_type, "utf8");
         assert_eq!(schema[2].data_type, "utf8");
+        assert_eq!(p.nullable, ["user.email"]);
         assert_eq!(p.event_times.len(), 4);
+    }
+
+    fn types(p: &PayloadProfile) -> Vec<(String, String)> {
+        p.schema
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.data_type))
+            .collect()
+    }
+
+    #[test]
+    fn a_field_that_starts_carrying_nulls_keeps_its_type() {
+        let s = spec(KeySpec::None, None);
+        let before = profile(&[msg(r#"{"e": "a"}"#, 0), msg(r#"{"e": "b"}"#, 0)], &s);
+        let after = profile(&[msg(r#"{"e": "a"}"#, 0), msg(r#"{"e": null}"#, 0)], &s);
+        let only_nulls = profile(&[msg(r#"{"e": null}"#, 0), msg("{}", 0)], &s);
+        assert_eq!(types(&before), types(&after));
+        assert!(before.nullable.is_empty());
+        assert_eq!(after.nullable, ["e"]);
+        assert_eq!(types(&only_nulls), [("e".to_string(), "null".to_string())]);
+        let diff = |a: &PayloadProfile, b: &PayloadProfile| {
+            checks::SchemaDiff::between(a.schema.as_deref().unwrap(), b.schema.as_deref().unwrap())
+        };
+        assert!(diff(&before, &after).is_empty());
+        assert!(diff(&before, &only_nulls).is_empty());
+        let number = profile(&[msg(r#"{"e": 5}"#, 0)], &s);
+        assert_eq!(diff(&before, &number).changed.len(), 1);
+    }
+
+    #[test]
+    fn a_field_mixing_objects_and_scalars_is_degraded_alone() {
+        let msgs = vec![
+            msg(
+                r#"{"id": 1, "m": {"x": 1}, "n": {"ok": true, "bad": [1]}, "e": "a"}"#,
+                0,
+            ),
+            msg(
+                r#"{"id": 2, "m": "text", "n": {"ok": false, "bad": 3}, "e": null}"#,
+                0,
+            ),
+            msg(r#"{"id": 2, "l": [1, {"y": 2}], "e": "c"}"#, 0),
+        ];
+        let p = profile(&msgs, &spec(KeySpec::Fields(vec!["id".into()]), None));
+        assert!(p.failures.is_empty(), "{:?}", p.failures);
+        let mut degraded = p.degraded.clone();
+        degraded.sort();
+        assert_eq!(
+            degraded,
+            [
+                ("l".to_string(), "list of integer, object".to_string()),
+                ("m".to_string(), "string, object".to_string()),
+                ("n.bad".to_string(), "integer, array".to_string()),
+            ]
+        );
+        let t = types(&p);
+        assert!(
+            t.contains(&("m".to_string(), "mixed<string, object>".to_string())),
+            "{t:?}"
+        );
+        assert!(
+            t.contains(&("n.ok".to_string(), "boolean".to_string())),
+            "{t:?}"
+        );
+        // The other fields are profiled as usual.
+        assert_eq!(
+            value(&p, Metric::NullCount, Target::Column("e".into())),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&p, Metric::NullCount, Target::Column("n.ok".into())),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&p, Metric::NullCount, Target::Column("m".into())),
+            None
+        );
+        let key = Target::Key(vec!["id".into()]);
+        assert_eq!(value(&p, Metric::DuplicateCount, key), Some(1.0));
+        assert_eq!(
+            value(&p, Metric::Schema, Target::Table),
+            Some(t.len() as f64)
+        );
     }
 
     #[test]
@@ -694,6 +867,25 @@ mod tests {
         );
         let key = Target::Key(vec!["id".into()]);
         assert_eq!(value(&p, Metric::DuplicateCount, key), Some(5.0));
+    }
+
+    #[test]
+    fn event_times_of_single_payloads() {
+        let path = ["a", "ts"];
+        let t = |p: &str| event_time_ms(p.as_bytes(), &path);
+        assert_eq!(
+            t(r#"{"a": {"ts": "2027-01-15T08:00:00Z"}}"#),
+            Some(1_800_000_000_000)
+        );
+        assert_eq!(t(r#"{"a": {"ts": 1800000000}}"#), Some(1_800_000_000_000));
+        assert_eq!(
+            t(r#"{"a": {"ts": 1800000000123}}"#),
+            Some(1_800_000_000_123)
+        );
+        assert_eq!(t(r#"{"a": {"ts": "1800000000"}}"#), Some(1_800_000_000_000));
+        assert_eq!(t(r#"{"a": {"ts": null}}"#), None);
+        assert_eq!(t(r#"{"a": 5}"#), None);
+        assert_eq!(t("not json"), None);
     }
 
     #[test]
