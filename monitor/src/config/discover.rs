@@ -186,7 +186,9 @@ impl Walker<'_> {
         let node = self.required(map, "discover", what)?;
         let d = self.mapping(node, "\"discover\"")?;
         self.known_keys(d, DISCOVER_KEYS, "\"discover\"");
-        let place = self.place(&start_of_mapping(d))?;
+        let place = self
+            .place(&start_of_mapping(d))
+            .or_else(|| self.place(node.span()))?;
         let schemas = match self.optional(d, "schemas") {
             Some(n) => self.idents(n, "schemas"),
             None => Some(Vec::new()),
@@ -282,8 +284,7 @@ impl Walker<'_> {
                 });
                 continue;
             }
-            if source.kind == SourceKind::Sqlite && d.schemas.iter().any(|s| s.as_str() != "main")
-            {
+            if source.kind == SourceKind::Sqlite && d.schemas.iter().any(|s| s.as_str() != "main") {
                 self.errors.push(super::ConfigError {
                     place: at.clone(),
                     message: "a sqlite source has one schema to discover: main".into(),
@@ -347,7 +348,10 @@ mod tests {
 
     #[test]
     fn names_stay_safe_labels() {
-        assert_eq!(discovered_name("d", "public", "a.b c"), "d.public.a-2eb-20c");
+        assert_eq!(
+            discovered_name("d", "public", "a.b c"),
+            "d.public.a-2eb-20c"
+        );
         assert_eq!(discovered_name("d", "Sales", "x-y"), "d.Sales.x-2dy");
     }
 

@@ -11,8 +11,8 @@ pub use interp::{interpolate, InterpError};
 pub use load::alerts_section::{
     builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
 };
-pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::discover::{discovered_monitor, discovered_name, DiscoverSpec};
+pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::stream::{
     KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
 };

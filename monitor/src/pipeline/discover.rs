@@ -98,7 +98,9 @@ async fn read(source: &Source, template: &Monitor) -> Result<MetadataBatch, Stri
         .discover()
         .map(|d| d.schemas.as_slice())
         .unwrap_or_default();
-    let mut wh = Warehouse::connect(source).await.map_err(|e| e.to_string())?;
+    let mut wh = Warehouse::connect(source)
+        .await
+        .map_err(|e| e.to_string())?;
     let batch = wh.metadata(source, schemas).await;
     wh.close().await;
     batch.map_err(|e| e.to_string())
@@ -157,7 +159,8 @@ async fn measure_and_store(
                 Metric::Schema,
                 message,
             )];
-            let write = persist::monitor_write(run_id, template, now, &rows, Vec::new(), None, None);
+            let write =
+                persist::monitor_write(run_id, template, now, &rows, Vec::new(), None, None);
             store
                 .write_discovery(&DiscoveryWrite {
                     run_id,
@@ -174,9 +177,7 @@ async fn measure_and_store(
         }
     };
     let default_schema = batch.default_schema.clone().unwrap_or_default();
-    let source_now = batch
-        .source_now
-        .unwrap_or_else(|| now.timestamp() as f64);
+    let source_now = batch.source_now.unwrap_or_else(|| now.timestamp() as f64);
     let known: HashMap<(String, String), DiscoveredTable> = store
         .discovered_tables(&template.name)
         .await?
@@ -327,12 +328,12 @@ fn from_catalog(
     if let Some(v) = t.size_bytes {
         observations.push(Observation::table(Metric::SizeBytes, v));
     }
-    match (t.inserts, prev.and_then(|p| p.inserts.map(|i| (i, p.last_seen)))) {
+    match (
+        t.inserts,
+        prev.and_then(|p| p.inserts.map(|i| (i, p.last_seen))),
+    ) {
         (Some(now_count), Some((before, since))) if now_count >= before => {
-            observations.push(Observation::table(
-                Metric::RowsInserted,
-                now_count - before,
-            ));
+            observations.push(Observation::table(Metric::RowsInserted, now_count - before));
             details.push(detail(
                 Metric::RowsInserted,
                 serde_json::json!({

@@ -402,7 +402,9 @@ mod tests {
 
     #[test]
     fn snowflake_reads_row_count_bytes_and_last_altered() {
-        let sql = metadata_sql(Dialect::Snowflake, &ids(&["PUBLIC"])).unwrap().sql;
+        let sql = metadata_sql(Dialect::Snowflake, &ids(&["PUBLIC"]))
+            .unwrap()
+            .sql;
         for part in [
             "CAST(t.ROW_COUNT AS DOUBLE)",
             "CAST(t.BYTES AS DOUBLE)",
