@@ -37,6 +37,9 @@ enum BenchCommand {
     /// Time `tidewatch scan` of a 21-column PostgreSQL table against one hand-written SQL statement
     /// computing the same metrics, and print the ratio of the medians per table size.
     Profile(lab::bench_profile::ProfileOptions),
+    /// One metadata cycle of a `discover:` monitor over 10,000 generated PostgreSQL tables, cold and
+    /// warm: seconds per cycle and catalog statements sent.
+    Metadata(lab::bench_metadata::MetadataOptions),
     /// Messages per second of the stream payload profile step (JSON → Arrow → metrics) on one core.
     Payload(lab::bench_payload::PayloadArgs),
     /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
@@ -82,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_profile::profile(&opts)),
+        Command::Bench {
+            bench: BenchCommand::Metadata(opts),
+        } => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(lab::bench_metadata::run(&opts)),
         Command::Bench {
             bench: BenchCommand::Service(a),
         } => tokio::runtime::Runtime::new()

@@ -26,6 +26,7 @@ use checks::Metric;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use marked_yaml::types::MarkedMappingNode;
 use marked_yaml::Node;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Keys of a `discover:` monitor (besides the service keys `every` / `schedule`).
@@ -141,6 +142,24 @@ pub fn discovered_monitor(template: &Monitor, schema: &str, table: &str) -> Opti
     m.dataset = t.to_string();
     m.target = MonitorTarget::Table(t);
     Some(m)
+}
+
+impl crate::config::Config {
+    /// The monitor a result row belongs to: a configured one, or the discovered table of a
+    /// `discover:` template (`<template>.<schema>.<table>`, its `dataset` the table).
+    pub fn monitor_for_row(&self, name: &str, dataset: &str) -> Option<Cow<'_, Monitor>> {
+        if let Some(m) = self.monitors.iter().find(|m| m.name == name) {
+            return Some(Cow::Borrowed(m));
+        }
+        let t = TableRef::parse(dataset).ok()?;
+        let schema = t.schema?;
+        self.monitors
+            .iter()
+            .filter(|m| m.discover().is_some())
+            .find(|m| discovered_name(&m.name, schema.as_str(), t.name.as_str()) == name)
+            .and_then(|m| discovered_monitor(m, schema.as_str(), t.name.as_str()))
+            .map(Cow::Owned)
+    }
 }
 
 /// Why a metadata-tier metric cannot be checked on a monitor that scans its table.
@@ -344,6 +363,13 @@ mod tests {
         assert_eq!(t.name, "all.public.orders");
         assert_eq!(t.dataset, "public.orders");
         assert_eq!(t.checks.len(), 2);
+        // Alerts find a discovered table's monitor from its result row.
+        let found = c
+            .monitor_for_row("all.public.orders", "public.orders")
+            .expect("found");
+        assert_eq!(found.name, "all.public.orders");
+        assert!(c.monitor_for_row("all.public.nope", "public.orders").is_none());
+        assert!(c.monitor_for_row("all", "discover public,sales").is_some());
     }
 
     #[test]

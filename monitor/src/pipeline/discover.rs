@@ -240,6 +240,9 @@ async fn measure_and_store(
         out.tables += 1;
     }
 
+    if out.tables == 0 {
+        tracing::warn!(monitor = %template.name, "discover found no table to measure in its schemas");
+    }
     let mut forget = Vec::new();
     for ((schema, table), k) in &known {
         if measured.contains(&(schema.as_str(), table.as_str())) {

@@ -215,6 +215,17 @@ pub fn metadata_sql(dialect: Dialect, schemas: &[Ident]) -> Option<MetadataSql> 
     })
 }
 
+/// The metadata statement a `discover:` monitor of `source` sends, for `tidewatch explain`.
+pub fn explain(source: &Source, schemas: &[Ident]) -> Option<String> {
+    let dialect = match source.kind {
+        crate::config::SourceKind::Postgres => Dialect::Postgres,
+        crate::config::SourceKind::Mysql => Dialect::Mysql,
+        crate::config::SourceKind::Sqlite => Dialect::Sqlite,
+        crate::config::SourceKind::Kafka | crate::config::SourceKind::Nats => return None,
+    };
+    metadata_sql(dialect, schemas).map(|s| s.sql)
+}
+
 /// One output row, decoded.
 type Raw = (Vec<Option<String>>, Vec<Option<f64>>);
 
