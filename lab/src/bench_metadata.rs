@@ -67,7 +67,9 @@ pub async fn run(opts: &MetadataOptions) -> anyhow::Result<()> {
 async fn cycles(opts: &MetadataOptions, url: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut conn = PgConnection::connect(url).await?;
-    sqlx::raw_sql("CREATE SCHEMA bench").execute(&mut conn).await?;
+    sqlx::raw_sql("CREATE SCHEMA bench")
+        .execute(&mut conn)
+        .await?;
     let mut from = 1;
     while from <= opts.tables {
         let to = (from + DDL_BATCH - 1).min(opts.tables);
@@ -109,12 +111,10 @@ async fn cycles(opts: &MetadataOptions, url: &str) -> anyhow::Result<()> {
 }
 
 async fn measure(yaml: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    let config =
-        tidewatch::config::parse_str(yaml, path, &|_| None).map_err(|e| anyhow!("{e}"))?;
-    let store = tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(
-        &config.store,
-    ))
-    .await?;
+    let config = tidewatch::config::parse_str(yaml, path, &|_| None).map_err(|e| anyhow!("{e}"))?;
+    let store =
+        tidewatch::store::Store::connect(secrecy::ExposeSecret::expose_secret(&config.store))
+            .await?;
     let template = config
         .monitors
         .first()

@@ -464,7 +464,9 @@ fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
             let _ = writeln!(out, "-- monitor {} ({}: {})", m.name, m.source, m.dataset);
             if let (Some(d), Some(source)) = (m.discover(), cfg.sources.get(&m.source)) {
                 // One catalog statement for every table of the schemas (schemas bound as parameters).
-                if let Some(sql) = tidewatch::sources::warehouse::metadata::explain(source, &d.schemas) {
+                if let Some(sql) =
+                    tidewatch::sources::warehouse::metadata::explain(source, &d.schemas)
+                {
                     let _ = writeln!(out, "{sql};\n");
                 }
                 continue;

@@ -224,14 +224,14 @@ impl Walker<'_> {
         };
         Some((
             dataset,
-            MonitorTarget::Discover(DiscoverSpec {
+            MonitorTarget::Discover(Box::new(DiscoverSpec {
                 schemas,
                 include,
                 exclude,
                 include_set,
                 exclude_set,
                 place,
-            }),
+            })),
         ))
     }
 
@@ -368,7 +368,9 @@ mod tests {
             .monitor_for_row("all.public.orders", "public.orders")
             .expect("found");
         assert_eq!(found.name, "all.public.orders");
-        assert!(c.monitor_for_row("all.public.nope", "public.orders").is_none());
+        assert!(c
+            .monitor_for_row("all.public.nope", "public.orders")
+            .is_none());
         assert!(c.monitor_for_row("all", "discover public,sales").is_some());
     }
 

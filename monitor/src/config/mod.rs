@@ -195,7 +195,7 @@ pub enum MonitorTarget {
     Reconcile(ReconcileMonitor),
     /// A template over every table of some schemas, measured from the catalog (config `discover`, see
     /// `load/discover.rs`); each discovered table becomes a monitor of its own.
-    Discover(DiscoverSpec),
+    Discover(Box<DiscoverSpec>),
 }
 
 impl Monitor {
@@ -220,7 +220,7 @@ impl Monitor {
     /// The discovery spec, when the monitor is a `discover:` template.
     pub fn discover(&self) -> Option<&DiscoverSpec> {
         match &self.target {
-            MonitorTarget::Discover(d) => Some(d),
+            MonitorTarget::Discover(d) => Some(&**d),
             _ => None,
         }
     }
