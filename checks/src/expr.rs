@@ -874,7 +874,8 @@ mod tests {
             "unknown metric \"nul_rate\" (expected one of row_count, message_count, volume, freshness, \
              schema, duplicate_count, duplicate_rate, null_count, null_rate, bucket_null_rate, \
              distinct_count, min, max, mean, consumer_lag, consumer_lag_seconds, parse_error_rate, \
-             late_rate, reconcile_gap)"
+             late_rate, reconcile_gap, row_estimate, size_bytes, rows_inserted, \
+             last_change_age_seconds)"
         );
         let e = err("  rows > 1");
         assert_eq!(e.offset, 2);

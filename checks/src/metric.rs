@@ -48,11 +48,23 @@ pub enum Metric {
     LateRate,
     /// |stream - table| / stream per complete event-time bucket (the largest gap of the judged buckets).
     ReconcileGap,
+    /// The catalog's row estimate of a table (metadata tier, no scan: PostgreSQL `pg_class.reltuples`,
+    /// MySQL/MariaDB `TABLES.TABLE_ROWS`, Snowflake `ROW_COUNT`).
+    RowEstimate,
+    /// Bytes a table takes with its indexes and TOAST, as the catalog says (metadata tier).
+    SizeBytes,
+    /// Rows inserted since the previous metadata cycle: the delta of the catalog's insert counter
+    /// (PostgreSQL `pg_stat_user_tables.n_tup_ins`). Absent where the catalog keeps no counter.
+    RowsInserted,
+    /// Seconds since the table last changed (metadata tier): since the catalog's last-change time
+    /// (MySQL/MariaDB `UPDATE_TIME`, Snowflake `LAST_ALTERED`) or, from change counters, since the
+    /// first cycle that saw them move.
+    LastChangeAgeSeconds,
 }
 
 impl Metric {
     /// Every metric, in output order.
-    pub const ALL: [Metric; 19] = [
+    pub const ALL: [Metric; 23] = [
         Metric::RowCount,
         Metric::MessageCount,
         Metric::Volume,
@@ -72,6 +84,10 @@ impl Metric {
         Metric::ParseErrorRate,
         Metric::LateRate,
         Metric::ReconcileGap,
+        Metric::RowEstimate,
+        Metric::SizeBytes,
+        Metric::RowsInserted,
+        Metric::LastChangeAgeSeconds,
     ];
 
     /// The name used in config, output and the state store.
@@ -97,6 +113,10 @@ impl Metric {
             Metric::ParseErrorRate => "parse_error_rate",
             Metric::LateRate => "late_rate",
             Metric::ReconcileGap => "reconcile_gap",
+            Metric::RowEstimate => "row_estimate",
+            Metric::SizeBytes => "size_bytes",
+            Metric::RowsInserted => "rows_inserted",
+            Metric::LastChangeAgeSeconds => "last_change_age_seconds",
         }
     }
 
@@ -140,7 +160,22 @@ impl Metric {
 
     /// Whether the value is a duration in seconds (check thresholds may be written as `2h`).
     pub fn is_duration(self) -> bool {
-        matches!(self, Metric::FreshnessSeconds | Metric::ConsumerLagSeconds)
+        matches!(
+            self,
+            Metric::FreshnessSeconds | Metric::ConsumerLagSeconds | Metric::LastChangeAgeSeconds
+        )
+    }
+
+    /// Whether the metric comes from the catalog's statistics (the metadata tier of `discover:`
+    /// monitors), without reading the table.
+    pub fn is_metadata(self) -> bool {
+        matches!(
+            self,
+            Metric::RowEstimate
+                | Metric::SizeBytes
+                | Metric::RowsInserted
+                | Metric::LastChangeAgeSeconds
+        )
     }
 
     /// Whether the value is a ratio in [0, 1] (check thresholds may be written as `1%`).
@@ -232,5 +267,16 @@ mod tests {
         }
         assert_eq!(Metric::parse("freshness"), Some(Metric::FreshnessSeconds));
         assert_eq!(Metric::parse("rows"), None);
+    }
+
+    #[test]
+    fn metadata_metrics_parse_as_checks() {
+        let c = crate::expr::parse("row_estimate > 0").unwrap();
+        assert_eq!(c.metric, Metric::RowEstimate);
+        let c = crate::expr::parse("last_change_age_seconds < 1d").unwrap();
+        assert_eq!(c.metric, Metric::LastChangeAgeSeconds);
+        assert!(c.metric.is_duration() && c.metric.is_metadata());
+        assert!(crate::expr::parse("size_bytes < 1000000").is_ok());
+        assert!(crate::expr::parse("rows_inserted > 0").is_ok());
     }
 }

@@ -40,6 +40,9 @@ enum BenchCommand {
     /// Time a `mode: incremental` scan of the newest hour of an indexed PostgreSQL table (1e7 rows by
     /// default) beside a full scan of it.
     Incremental(lab::bench_incremental::IncrementalArgs),
+    /// One metadata cycle of a `discover:` monitor over 10,000 generated PostgreSQL tables, cold and
+    /// warm: seconds per cycle and catalog statements sent.
+    Metadata(lab::bench_metadata::MetadataOptions),
     /// Messages per second of the stream payload profile step (JSON → Arrow → metrics) on one core.
     Payload(lab::bench_payload::PayloadArgs),
     /// The service: /metrics render time for 10,000 series, API latency at 1,000 req/s on loopback,
@@ -90,6 +93,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_incremental::run(&a)),
+            bench: BenchCommand::Metadata(opts),
+        } => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(lab::bench_metadata::run(&opts)),
         Command::Bench {
             bench: BenchCommand::Service(a),
         } => tokio::runtime::Runtime::new()

@@ -462,6 +462,15 @@ fn explain(config: &Path, monitor: Option<&str>) -> anyhow::Result<u8> {
             let request =
                 tidewatch::pipeline::scan::request_for(&store, m, chrono::Utc::now()).await?;
             let _ = writeln!(out, "-- monitor {} ({}: {})", m.name, m.source, m.dataset);
+            if let (Some(d), Some(source)) = (m.discover(), cfg.sources.get(&m.source)) {
+                // One catalog statement for every table of the schemas (schemas bound as parameters).
+                if let Some(sql) =
+                    tidewatch::sources::warehouse::metadata::explain(source, &d.schemas)
+                {
+                    let _ = writeln!(out, "{sql};\n");
+                }
+                continue;
+            }
             let (Some(source), Some(_)) = (cfg.sources.get(&m.source), m.table()) else {
                 let _ = writeln!(out, "-- no SQL: a stream or reconcile monitor\n");
                 continue;

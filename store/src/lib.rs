@@ -507,3 +507,7 @@ mod tests {
 
 // After `on_backend!`, which it uses.
 mod alerts;
+
+// After `on_backend!`, which it uses.
+mod discovered;
+pub use discovered::{DiscoveredTable, DiscoveryWrite};

@@ -138,7 +138,7 @@ where
         .transpose()
     }
 
-    async fn put_measurements(
+    pub(crate) async fn put_measurements(
         conn: &mut DB::Connection,
         rows: &[CheckedMeasurement<'_>],
         op: &'static str,
@@ -166,7 +166,7 @@ where
         Ok(())
     }
 
-    async fn put_buckets(
+    pub(crate) async fn put_buckets(
         conn: &mut DB::Connection,
         rows: &[CheckedBucket<'_>],
         op: &'static str,
@@ -187,7 +187,7 @@ where
         Ok(())
     }
 
-    async fn put_snapshot(
+    pub(crate) async fn put_snapshot(
         conn: &mut DB::Connection,
         s: &CheckedSnapshot<'_>,
         op: &'static str,

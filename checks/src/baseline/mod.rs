@@ -51,8 +51,8 @@ impl SeriesKind {
     pub fn for_metric(metric: crate::Metric) -> Option<SeriesKind> {
         use crate::Metric;
         Some(match metric {
-            Metric::Volume => SeriesKind::Volume,
-            Metric::FreshnessSeconds => SeriesKind::Freshness,
+            Metric::Volume | Metric::RowsInserted => SeriesKind::Volume,
+            Metric::FreshnessSeconds | Metric::LastChangeAgeSeconds => SeriesKind::Freshness,
             Metric::NullRate
             | Metric::DuplicateRate
             | Metric::BucketNullRate
@@ -68,7 +68,9 @@ impl SeriesKind {
             | Metric::DistinctCount
             | Metric::Min
             | Metric::Max
-            | Metric::Mean => SeriesKind::Generic,
+            | Metric::Mean
+            | Metric::RowEstimate
+            | Metric::SizeBytes => SeriesKind::Generic,
             Metric::Schema | Metric::NewestRow => return None,
         })
     }

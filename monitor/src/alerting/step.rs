@@ -111,10 +111,10 @@ pub async fn run(
     let mut alerts: Vec<Alert> = Vec::new();
     let mut incidents = Vec::new();
     for row in rows {
-        let Some(monitor) = config.monitors.iter().find(|m| m.name == row.monitor) else {
+        let Some(monitor) = config.monitor_for_row(&row.monitor, &row.dataset) else {
             continue;
         };
-        let Some(mut alert) = alert_for(row, monitor, now) else {
+        let Some(mut alert) = alert_for(row, &monitor, now) else {
             continue;
         };
         let open = store.unresolved_incident(&alert.fingerprint).await?;

@@ -22,6 +22,8 @@ use stream::RawKind;
 
 #[path = "calendar.rs"]
 mod calendar;
+#[path = "discover.rs"]
+pub(crate) mod discover;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -564,6 +566,10 @@ impl Walker<'_> {
             None => None,
         };
 
+        if let (Some(monitors), Some(sources)) = (&monitors, &sources) {
+            self.discover_against_sources(monitors, sources);
+        }
+
         let alerts = match self.optional(top, "alerts") {
             Some(node) => self.alerts(node).map(Some),
             None => Some(None),
@@ -781,7 +787,9 @@ impl Walker<'_> {
             None => "monitor".to_string(),
         };
         let raw_kind = self.raw_kind(map);
+        let is_discover = raw_kind == RawKind::Table && map.get_node("discover").is_some();
         let keys = match raw_kind {
+            RawKind::Table if is_discover => discover::DISCOVER_MONITOR_KEYS,
             RawKind::Table => MONITOR_KEYS,
             RawKind::Stream => stream::STREAM_MONITOR_KEYS,
             RawKind::Reconcile => stream::RECONCILE_MONITOR_KEYS,
@@ -831,6 +839,7 @@ impl Walker<'_> {
         let mut reconcile_bucket = None;
         let mut reconcile_source = None;
         let target = match raw_kind {
+            RawKind::Table if is_discover => self.discover_target(map, &what),
             RawKind::Table => match self.required(map, "table", &what) {
                 Some(n) => self
                     .string(n, "table")
@@ -1012,6 +1021,7 @@ impl Walker<'_> {
 
         let checks = match (self.optional(map, "checks"), &target) {
             (None, _) => Some(Vec::new()),
+            (Some(n), _) if is_discover => self.discover_checks(n),
             (Some(n), Some((_, MonitorTarget::Stream(s)))) => {
                 let s = s.clone();
                 self.checks(n, &|w, c| w.stream_check_problem(c, &s))
@@ -1024,9 +1034,11 @@ impl Walker<'_> {
                 let key = key.clone();
                 let columns = columns.clone().flatten();
                 self.checks(n, &|w, c| {
-                    stream::table_only_problem(c).or_else(|| {
-                        w.check_problem(c, ts.as_ref(), key.as_deref(), columns.as_deref())
-                    })
+                    stream::table_only_problem(c)
+                        .or_else(|| discover::metadata_only_problem(c))
+                        .or_else(|| {
+                            w.check_problem(c, ts.as_ref(), key.as_deref(), columns.as_deref())
+                        })
                 })
             }
         };

@@ -11,6 +11,7 @@ pub use interp::{interpolate, InterpError};
 pub use load::alerts_section::{
     builtin_inhibit_rule, AlertsConfig, WarnSpec, AUTOMATIC_LABELS, DEFAULT_FLUSH_TIMEOUT,
 };
+pub use load::discover::{discovered_monitor, discovered_name, DiscoverSpec};
 pub use load::service::{describe as describe_schedule, ApiConfig, ScheduleSpec, MIN_EVERY};
 pub use load::stream::{
     KeySpec, PayloadFormat, ReconcileMonitor, StreamMonitor, DEFAULT_LATENESS_GRACE, DEFAULT_SAMPLE,
@@ -196,6 +197,9 @@ pub enum MonitorTarget {
     /// Per-bucket counts of a stream monitor against a table monitor (config `reconcile`); `source`
     /// is the stream monitor's source.
     Reconcile(ReconcileMonitor),
+    /// A template over every table of some schemas, measured from the catalog (config `discover`, see
+    /// `load/discover.rs`); each discovered table becomes a monitor of its own.
+    Discover(Box<DiscoverSpec>),
 }
 
 impl Monitor {
@@ -213,6 +217,15 @@ impl Monitor {
         match &self.target {
             MonitorTarget::Table(_) => self.timestamp_column.is_some(),
             MonitorTarget::Stream(_) | MonitorTarget::Reconcile(_) => true,
+            MonitorTarget::Discover(_) => false,
+        }
+    }
+
+    /// The discovery spec, when the monitor is a `discover:` template.
+    pub fn discover(&self) -> Option<&DiscoverSpec> {
+        match &self.target {
+            MonitorTarget::Discover(d) => Some(&**d),
+            _ => None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The scan pipeline: `scan` orchestrates one run, `learned` gives undecided rows their learned
-//! verdicts from the store's history, `persist` writes a monitor's results in one transaction.
+//! verdicts from the store's history, `persist` writes a monitor's results in one transaction,
+//! `discover` runs the metadata cycle of a `discover:` monitor.
 
+pub mod discover;
 pub mod learned;
 pub mod persist;
 pub mod scan;

@@ -30,7 +30,7 @@ pub async fn scan(
     let monitors: Vec<&Monitor> = config
         .monitors
         .iter()
-        .filter(|m| only.is_none_or(|o| m.name == o))
+        .filter(|m| only.is_none_or(|o| m.name == o) && m.discover().is_none())
         .collect();
     let run_id = store.begin_run(now).await?;
     let holder = format!("scan pid {} run {run_id}", std::process::id());
@@ -89,6 +89,16 @@ pub async fn scan(
         };
         problems += rows.iter().filter(|r| r.status.is_problem()).count() as i64;
         results.extend(rows);
+    }
+    // `discover:` monitors: one metadata cycle each (one catalog statement, every table's results).
+    for d in config
+        .monitors
+        .iter()
+        .filter(|m| only.is_none_or(|o| m.name == o) && m.discover().is_some())
+    {
+        let cycle = super::discover::cycle(config, store, d, run_id, &holder, now).await?;
+        problems += cycle.rows.iter().filter(|r| r.status.is_problem()).count() as i64;
+        results.extend(cycle.rows);
     }
     let before = now - chrono::Duration::seconds(config.retention.as_secs() as i64);
     store.prune(before).await?;

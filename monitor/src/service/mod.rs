@@ -95,7 +95,8 @@ async fn refresh_series(
 /// Every monitor's latest results into the gauges.
 async fn load_series(config: &Config, store: &Store, telemetry: &Telemetry) {
     {
-        for m in &config.monitors {
+        // A `discover:` template's series are its tables' (set by the executor after each run).
+        for m in config.monitors.iter().filter(|m| m.discover().is_none()) {
             match store.latest(&m.name).await {
                 Ok(rows) => telemetry.set_series(
                     &m.name,

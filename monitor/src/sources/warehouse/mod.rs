@@ -6,6 +6,7 @@
 //! profile statement inside a read-only transaction with a statement timeout, and closes.
 
 pub mod dialect;
+pub mod metadata;
 pub mod profile;
 
 use crate::config::{Source, SourceKind};
