@@ -219,11 +219,13 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
         .map(|a| a["fingerprint"].as_str().unwrap().to_string())
         .collect();
     for want in [
-        "orders/freshness_seconds",
-        "orders/volume",
-        "payments/volume",
+        "orders/freshness_seconds/",
+        "orders/volume/",
+        "orders/null_rate/email",
+        "orders/duplicate_count/id",
+        "payments/volume/",
         "shipments/bucket_null_rate/tracking_number",
-        "customers/schema",
+        "customers/schema/",
     ] {
         assert!(
             fingerprints.iter().any(|f| f == want),

@@ -113,7 +113,7 @@ pub const GUIDE: &str = "\
 what the demo injected, and the rows above that show it:
   stalled loader  orders     freshness_seconds fails `freshness < 2h`; volume anomaly (the last hour is empty)
                              also from that loader: null_rate(email) and duplicate_count(id) fail
-  volume drop     payments   volume anomaly: a fifth of the payments the learned band expects
+  volume drop     payments   volume anomaly: a tenth of the payments the learned band expects
   NULL burst      shipments  bucket_null_rate(tracking_number) anomaly: most of the last hour is NULL
   schema change   customers  schema anomaly: removed phone, added phone_number
   healthy         events, products: checks pass; learned series pass or are still learning";
