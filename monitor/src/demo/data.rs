@@ -40,7 +40,7 @@ pub const SHIPMENTS_NULL_SHARE: f64 = 0.65;
 /// Orders per hour at the daily peak of an average weekday, four weeks ago.
 const ORDERS_PEAK: f64 = 170.0;
 /// Sign-ups per hour at the peak.
-const SIGNUPS_PEAK: f64 = 10.0;
+const SIGNUPS_PEAK: f64 = 25.0;
 /// Clickstream events per hour at the peak.
 const EVENTS_PEAK: f64 = 260.0;
 /// Customers who signed up before the generated history.

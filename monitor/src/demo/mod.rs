@@ -64,6 +64,7 @@ monitors:
     timestamp_column: shipped_at
     key: [shipment_id]
     columns: [carrier, tracking_number]
+    sensitivity: 0.4                   # fewer, surer alerts than the default 0.46
     every: 5m
   # Schema change: after the demo's first scan an upstream migration renamed phone to phone_number.
   - name: customers
@@ -72,6 +73,7 @@ monitors:
     timestamp_column: created_at
     key: [customer_id]
     columns: [email, country]
+    sensitivity: 0.4
     schedule: "*/10 * * * *"           # cron, in `timezone:` (default UTC)
     checks:
       - null_rate(country) < 5%
@@ -83,7 +85,8 @@ monitors:
     table: events
     timestamp_column: event_time
     key: [event_id]
-    columns: [user_id, event_type]
+    columns: [session_id, event_type]
+    sensitivity: 0.4
     lateness: 3h
     every: 5m
     checks:
