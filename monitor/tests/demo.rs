@@ -58,8 +58,14 @@ fn report(stdout: &str) -> Vec<Row> {
             let chars: Vec<char> = l.chars().collect();
             let cell = |i: usize| -> String {
                 let from = starts[i].min(chars.len());
-                let to = starts.get(i + 1).map_or(chars.len(), |&e| e.min(chars.len()));
-                chars[from..to].iter().collect::<String>().trim().to_string()
+                let to = starts
+                    .get(i + 1)
+                    .map_or(chars.len(), |&e| e.min(chars.len()));
+                chars[from..to]
+                    .iter()
+                    .collect::<String>()
+                    .trim()
+                    .to_string()
             };
             Row {
                 status: cell(0),
@@ -117,8 +123,7 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
     let schema = find(&rows, "customers", "schema", "");
     assert_eq!(schema.status, "anomaly");
     assert!(
-        schema.message.contains("removed: phone")
-            && schema.message.contains("added: phone_number"),
+        schema.message.contains("removed: phone") && schema.message.contains("added: phone_number"),
         "{schema:?}"
     );
 
@@ -176,7 +181,9 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
 struct Hook(Arc<Mutex<Vec<Value>>>);
 
 async fn receive(State(h): State<Hook>, body: Bytes) -> &'static str {
-    h.0.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+    h.0.lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
     "ok"
 }
 
@@ -238,8 +245,16 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
             .any(|f| f.starts_with("events/") || f.starts_with("products/")),
         "{fingerprints:?}"
     );
-    assert_eq!(got.len(), 4, "one notification per failing monitor: {got:#?}");
-    assert_eq!(stderr.matches("notification queued").count(), got.len(), "{stderr}");
+    assert_eq!(
+        got.len(),
+        4,
+        "one notification per failing monitor: {got:#?}"
+    );
+    assert_eq!(
+        stderr.matches("notification queued").count(),
+        got.len(),
+        "{stderr}"
+    );
     assert_eq!(
         stderr.matches("notification delivered").count(),
         got.len(),

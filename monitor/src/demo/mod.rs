@@ -170,7 +170,13 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Prepared> {
         data::timestamp(now)
     );
     for t in &tables {
-        let _ = writeln!(story, "  {:<10} {:>7} rows  {}", t.name, t.rows.len(), t.about);
+        let _ = writeln!(
+            story,
+            "  {:<10} {:>7} rows  {}",
+            t.name,
+            t.rows.len(),
+            t.about
+        );
     }
     let _ = writeln!(
         story,
