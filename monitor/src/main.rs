@@ -90,9 +90,9 @@ enum Command {
     },
     /// Run the learned-baseline model over a `timestamp,value` CSV, strictly online.
     Detect(tidewatch::detect::DetectArgs),
-    /// Write an example SQLite warehouse (four weeks of orders with an incident) and a config beside
-    /// it, scan it, then serve the scheduler, API and dashboard over it until Ctrl-C (`--once`: exit
-    /// after the scan). Exits 0 when the demo ran, whatever it found.
+    /// Write an example SQLite warehouse (a shop: six tables, weeks of hourly history, four injected
+    /// incidents) and a config beside it, scan it, then serve the scheduler, API and dashboard over
+    /// it until Ctrl-C (`--once`: exit after the scan). Exits 0 when the demo ran, whatever it found.
     Demo {
         /// Where to write warehouse.db, tidewatch.yaml and the state store.
         #[arg(long, default_value = "tidewatch-demo")]
@@ -183,7 +183,8 @@ fn main() -> ExitCode {
     // The service logs each run (info); one-shot commands only problems.
     let default_filter = match &cli.command {
         Command::Run { .. } => "info,sqlx::query=error",
-        Command::Demo { once: false, .. } => "warn,tidewatch::service=info,sqlx::query=error",
+        // The demo shows the service's runs and every alert routed and delivered.
+        Command::Demo { .. } => "warn,tidewatch=info,sqlx::query=error",
         _ => "warn,sqlx::query=error",
     };
     tracing_subscriber::fmt()
@@ -351,16 +352,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { dir, listen, once } => {
             let rt = runtime()?;
-            let config = rt.block_on(tidewatch::demo::write_demo(&dir))?;
+            let prepared = rt.block_on(tidewatch::demo::prepare(&dir))?;
+            let config = prepared.config;
             let mut out = std::io::stdout();
             // A closed stdout (`| head`) must not turn the demo into a panic.
-            let _ = writeln!(
-                out,
-                "wrote {} and {}\n",
-                dir.join("warehouse.db").display(),
-                config.display()
-            );
+            let _ = writeln!(out, "{}\nscan 2: every monitor\n", prepared.story);
             scan(&config, Format::Table, None, true)?;
+            let _ = writeln!(out, "\n{}", tidewatch::demo::GUIDE);
             let _ = writeln!(
                 out,
                 "\nrun it again with: tidewatch scan -c {} [--format json]",

@@ -44,7 +44,7 @@ async fn metrics_pass_promtool() {
         "tidewatch_series_expected_upper{column=\"\",metric=\"volume\",monitor=\"orders\"}",
         "tidewatch_series_status_code{column=\"email\",metric=\"null_rate\",monitor=\"orders\"} 3",
         "tidewatch_runs_total{outcome=\"ok\"}",
-        "tidewatch_monitors 2",
+        "tidewatch_monitors 6",
     ] {
         assert!(text.contains(want), "missing {want} in\n{text}");
     }
