@@ -93,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
             .block_on(lab::bench_incremental::run(&a)),
+        Command::Bench {
             bench: BenchCommand::Metadata(opts),
         } => tokio::runtime::Runtime::new()
             .context("starting the async runtime")?
