@@ -7,7 +7,8 @@
 
 use checks::Status;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -89,6 +90,10 @@ pub struct Telemetry {
     skipped: IntCounterVec,
     monitors: IntGauge,
     running: IntGauge,
+    sent: IntCounterVec,
+    notify_failures: IntCounterVec,
+    outbox_pending: IntGauge,
+    outbox_oldest: Gauge,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -184,6 +189,26 @@ impl Telemetry {
             "Runs of monitors executing in this process now.",
         )?;
         registry.register(Box::new(running.clone()))?;
+        let sent = counter(
+            "tidewatch_notifications_sent_total",
+            "Notifications a receiver accepted, sent by this process, by receiver.",
+            &["receiver"],
+        )?;
+        let notify_failures = counter(
+            "tidewatch_notification_failures_total",
+            "Failed notification attempts of this process (retried or dead-lettered), by receiver.",
+            &["receiver"],
+        )?;
+        let outbox_pending = IntGauge::new(
+            "tidewatch_outbox_pending",
+            "Notifications in the state store's outbox not yet delivered nor dead (all processes).",
+        )?;
+        registry.register(Box::new(outbox_pending.clone()))?;
+        let outbox_oldest = Gauge::new(
+            "tidewatch_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending notification in the outbox (0 when none is pending).",
+        )?;
+        registry.register(Box::new(outbox_oldest.clone()))?;
         // Every reason is exposed from the start (as 0), so a rate() over it works before the first one.
         for r in [FailureReason::Store, FailureReason::Measurement] {
             failures.with_label_values(&[r.as_str()]);
@@ -208,7 +233,43 @@ impl Telemetry {
             skipped,
             monitors,
             running,
+            sent,
+            notify_failures,
+            outbox_pending,
+            outbox_oldest,
         })
+    }
+
+    /// Exposes the receivers' counters from the start (as 0), so `rate()` works before the first
+    /// notification.
+    pub fn init_receivers<'a>(&self, receivers: impl IntoIterator<Item = &'a str>) {
+        for r in receivers {
+            self.sent.with_label_values(&[r]);
+            self.notify_failures.with_label_values(&[r]);
+        }
+    }
+
+    pub fn notification_sent(&self, receiver: &str) {
+        self.sent.with_label_values(&[receiver]).inc();
+    }
+
+    pub fn notification_failed(&self, receiver: &str) {
+        self.notify_failures.with_label_values(&[receiver]).inc();
+    }
+
+    /// The outbox as last read: pending rows and the age of the oldest (`None`: none pending).
+    pub fn set_outbox(&self, pending: usize, oldest: Option<Duration>) {
+        self.outbox_pending.set(pending as i64);
+        self.outbox_oldest
+            .set(oldest.map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    /// Notifications sent and failed so far for `receiver` (for tests and logs).
+    pub fn notification_counts(&self, receiver: &str) -> (u64, u64) {
+        (
+            self.sent.with_label_values(&[receiver]).get(),
+            self.notify_failures.with_label_values(&[receiver]).get(),
+        )
     }
 
     pub fn set_monitor_count(&self, n: usize) {

@@ -21,6 +21,8 @@ pub struct ScanExecutor {
     /// Names this process in claims: host-independent, unique per process start.
     pub holder: String,
     pub telemetry: Arc<Telemetry>,
+    /// Woken after a run queued alert changes (the service's alert loop); `None` without `alerts:`.
+    pub alerts_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The metric samples of one run's results.
@@ -56,6 +58,33 @@ async fn scan_one(
     })
     .await
     .unwrap_or_else(|e| Err(format!("scan task failed: {e}")))
+}
+
+impl ScanExecutor {
+    /// Incidents, grouping and the outbox for a run's rows, with the configured (service) timers;
+    /// the alert loop flushes and delivers. A failure is logged, the run's outcome stands.
+    async fn route_alerts(&self, rows: &[ResultRow], now: DateTime<Utc>) {
+        let Some(cfg) = &self.config.alerts else {
+            return;
+        };
+        match crate::alerting::route_and_enqueue(&self.config, cfg, &self.store, rows, now, false)
+            .await
+        {
+            Ok(s) => {
+                tracing::debug!(
+                    firing = s.firing,
+                    opened = s.opened,
+                    resolved = s.resolved,
+                    queued = s.queued,
+                    "alerts routed"
+                );
+                if let Some(w) = &self.alerts_wake {
+                    w.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot route alerts"),
+        }
+    }
 }
 
 impl Executor for ScanExecutor {
@@ -110,6 +139,7 @@ impl Executor for ScanExecutor {
                     )
                 } else {
                     self.telemetry.set_series(monitor, samples(&r.results));
+                    self.route_alerts(&r.results, start).await;
                     let errors = r
                         .results
                         .iter()

@@ -1,8 +1,10 @@
 //! `tidewatch run`: the long-running service. Wires the scheduler (`scheduler.rs`, slots from
 //! `schedule.rs`, runs through `executor.rs`), the HTTP API and dashboard (crate `tidewatch-api`) and
 //! the metric refresh, and shuts them down in order on SIGTERM / Ctrl-C: no new runs, started runs
-//! drained, then the HTTP server finishes its in-flight requests.
+//! drained, pending notifications delivered (`alerting.rs`, bounded by `alerts.flush_timeout`), then
+//! the HTTP server finishes its in-flight requests.
 
+pub mod alerting;
 pub mod executor;
 pub mod schedule;
 pub mod scheduler;
@@ -145,11 +147,23 @@ pub async fn run(
     for m in config.monitors.iter().filter(|m| m.schedule.is_none()) {
         tracing::warn!(monitor = %m.name, "no schedule or every: this monitor runs only when triggered");
     }
+    let holder = holder_name();
+    let alert_loop = config.alerts.as_ref().map(|a| {
+        telemetry.init_receivers(a.notifiers.keys().map(String::as_str));
+        alerting::AlertLoop {
+            alerts: Arc::new(a.clone()),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            holder: holder.clone(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    });
     let executor = Arc::new(executor::ScanExecutor {
         config: config.clone(),
         store: store.clone(),
-        holder: holder_name(),
+        holder,
         telemetry: telemetry.clone(),
+        alerts_wake: alert_loop.as_ref().map(|l| l.wake.clone()),
     });
     let scheduler = Scheduler::new(
         entries,
@@ -215,8 +229,15 @@ pub async fn run(
         telemetry.clone(),
         shutdown.clone(),
     ));
+    // The alert loop stops after the scheduler: the drained runs' alerts are delivered too.
+    let alerts_stop = CancellationToken::new();
+    let alerter = alert_loop.map(|l| tokio::spawn(l.run(alerts_stop.clone())));
     scheduler.run().await;
     tracing::info!("scheduler stopped; started runs drained");
+    alerts_stop.cancel();
+    if let Some(a) = alerter {
+        let _ = a.await;
+    }
     let _ = refresher.await;
     http_stop.cancel();
     match server.await {
