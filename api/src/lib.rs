@@ -12,6 +12,7 @@
 mod auth;
 mod dashboard;
 mod error;
+pub mod incidents;
 mod routes;
 pub mod telemetry;
 

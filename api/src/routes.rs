@@ -4,7 +4,7 @@
 
 use crate::auth::{Admin, Reader};
 use crate::error::{rejection, ApiError, ErrorBody};
-use crate::{dashboard, ApiState, TriggerError};
+use crate::{dashboard, incidents, ApiState, TriggerError};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -25,7 +25,7 @@ use utoipa_axum::routes;
     info(
         title = "Tidewatch API",
         version = "1",
-        description = "Monitors, their latest results, series history with expected bands, runs, feedback and per-dataset health. Read endpoints need a read or admin bearer token, changes an admin token (when tokens are configured)."
+        description = "Monitors, their latest results, series history with expected bands, runs, feedback, per-dataset health, incidents and silences. Read endpoints need a read or admin bearer token, changes an admin token (when tokens are configured)."
     ),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody))
@@ -56,6 +56,12 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(trigger_run))
         .routes(routes!(feedback))
         .routes(routes!(dataset_health))
+        .routes(routes!(incidents::list_incidents))
+        .routes(routes!(incidents::get_incident))
+        .routes(routes!(incidents::acknowledge_incident))
+        .routes(routes!(incidents::resolve_incident))
+        .routes(routes!(incidents::list_silences, incidents::create_silence))
+        .routes(routes!(incidents::expire_silence))
 }
 
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
@@ -284,7 +290,7 @@ pub struct DatasetHealth {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn page(state: &ApiState, limit: Option<u32>) -> Result<u32, ApiError> {
+pub(crate) fn page(state: &ApiState, limit: Option<u32>) -> Result<u32, ApiError> {
     let l = &state.inner.limits;
     match limit {
         None => Ok(l.default_page),
