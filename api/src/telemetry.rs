@@ -25,6 +25,8 @@ pub struct SeriesSample {
     pub lower: Option<f64>,
     pub upper: Option<f64>,
     pub status: Status,
+    /// The learned baseline's anomaly score, when the measurement has a learned verdict.
+    pub score: Option<f64>,
 }
 
 /// `tidewatch_series_status_code`: pass 0, learning 1, anomaly 2, fail 3, error 4.
@@ -94,6 +96,7 @@ pub struct Telemetry {
     notify_failures: IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: Gauge,
+    source_reads: IntCounterVec,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -104,7 +107,7 @@ impl std::fmt::Debug for Telemetry {
 
 /// The per-series families: name, help, and which value of a sample they show.
 type Pick = fn(&SeriesSample) -> Option<f64>;
-const SERIES_FAMILIES: [(&str, &str, Pick); 4] = [
+const SERIES_FAMILIES: [(&str, &str, Pick); 5] = [
     (
         "tidewatch_series_value",
         "Last measured value of a series (unit by metric: rows, seconds, ratio 0-1, or the column's own unit).",
@@ -119,6 +122,11 @@ const SERIES_FAMILIES: [(&str, &str, Pick); 4] = [
         "tidewatch_series_expected_upper",
         "Upper end of the expected band of the last measurement (checks or learned baseline).",
         |s| s.upper,
+    ),
+    (
+        "tidewatch_series_anomaly_score",
+        "Anomaly score of the last measurement under its learned baseline, 0-1 (an anomaly at or above 1 - sensitivity); absent without a learned verdict.",
+        |s| s.score,
     ),
     (
         "tidewatch_series_status_code",
@@ -199,6 +207,11 @@ impl Telemetry {
             "Failed notification attempts of this process (retried or dead-lettered), by receiver.",
             &["receiver"],
         )?;
+        let source_reads = counter(
+            "tidewatch_source_reads_total",
+            "Readings of a source by this process's runs, by source (for a warehouse table: the catalog read and ONE profile statement, plus the warm-start statement on a first scan).",
+            &["source"],
+        )?;
         let outbox_pending = IntGauge::new(
             "tidewatch_outbox_pending",
             "Notifications in the state store's outbox not yet delivered nor dead (all processes).",
@@ -237,7 +250,24 @@ impl Telemetry {
             notify_failures,
             outbox_pending,
             outbox_oldest,
+            source_reads,
         })
+    }
+
+    /// Exposes each configured source's read counter from the start (as 0).
+    pub fn init_sources<'a>(&self, sources: impl IntoIterator<Item = &'a str>) {
+        for s in sources {
+            self.source_reads.with_label_values(&[s]);
+        }
+    }
+
+    /// A run read `source` once (its monitor's profile).
+    pub fn source_read(&self, source: &str) {
+        self.source_reads.with_label_values(&[source]).inc();
+    }
+
+    pub fn source_reads(&self, source: &str) -> u64 {
+        self.source_reads.with_label_values(&[source]).get()
     }
 
     /// Exposes the receivers' counters from the start (as 0), so `rate()` works before the first
@@ -371,6 +401,7 @@ mod tests {
             lower: Some(1.0),
             upper: None,
             status: Status::Anomaly,
+            score: Some(0.8),
         }
     }
 

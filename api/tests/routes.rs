@@ -83,6 +83,7 @@ async fn fixture(auth: bool) -> Fixture {
             },
             details: None,
             observed_at: at,
+            score: anomaly.then_some(0.93),
         };
         let volume = if anomaly { 3.0 } else { 100.0 + (i % 5) as f64 };
         let status = if anomaly {

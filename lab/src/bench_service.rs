@@ -75,6 +75,7 @@ fn metrics_render() -> anyhow::Result<()> {
                 lower: Some(900.0),
                 upper: Some(1100.0),
                 status: checks::Status::Pass,
+                score: (i < 3).then_some(0.1),
             })
             .collect();
         t.set_series(&monitor, samples);

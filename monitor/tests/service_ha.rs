@@ -264,6 +264,31 @@ async fn two_processes_send_each_notification_once() {
     conn.close().await;
     assert_eq!(wait_for(monitors.len(), "resolved").await, monitors.len());
     tokio::time::sleep(Duration::from_secs(5)).await;
+    // The metrics agree: nothing pending, and the two processes sent 8 between them.
+    let mut sent = 0;
+    for p in [&a, &b] {
+        let text = reqwest::get(p.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(text.contains("\ntidewatch_outbox_pending 0\n"), "{text}");
+        assert!(
+            text.contains("\ntidewatch_outbox_oldest_pending_age_seconds 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tidewatch_notification_failures_total{receiver=\"hook\"} 0\n"),
+            "{text}"
+        );
+        sent += text
+            .lines()
+            .find_map(|l| l.strip_prefix("tidewatch_notifications_sent_total{receiver=\"hook\"} "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("sent counter");
+    }
+    assert_eq!(sent, 2 * monitors.len() as u64);
     assert!(a.terminate(), "a did not stop cleanly:\n{}", a.stderr());
     assert!(b.terminate(), "b did not stop cleanly:\n{}", b.stderr());
 
@@ -333,6 +358,27 @@ async fn sigterm_delivers_pending_notifications() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(receiver.seen("/flaky").len(), 1, "{}", p.stderr());
+    let mut failures = String::new();
+    for _ in 0..40 {
+        let text = reqwest::get(p.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        failures = text
+            .lines()
+            .filter(|l| l.starts_with("tidewatch_notification_failures_total{"))
+            .collect();
+        if failures.ends_with(" 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        failures,
+        "tidewatch_notification_failures_total{receiver=\"hook\"} 1"
+    );
     assert!(p.terminate(), "did not stop cleanly:\n{}", p.stderr());
     let seen = receiver.seen("/flaky");
     assert_eq!(

@@ -117,6 +117,7 @@ pub fn rec(
         message: String::new(),
         details: None,
         observed_at,
+        score: None,
     }
 }
 
@@ -204,6 +205,7 @@ pub async fn round_trip_every_field(store: &Store) {
                 "text": "é ✓ \"quoted\" \\ back\nslash",
             })),
             observed_at: t0() + us(1),
+            score: Some(0.875),
         },
         MeasurementRecord {
             run_id: run2,
@@ -217,6 +219,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "query failed: statement timeout".into(),
             details: None,
             observed_at: t0(),
+            score: None,
         },
         MeasurementRecord {
             run_id: run2,
@@ -230,6 +233,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: String::new(),
             details: Some(json!([])),
             observed_at: ts("1969-12-31T23:59:59.999999Z"),
+            score: None,
         },
         MeasurementRecord {
             run_id: run1,
@@ -243,6 +247,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "freshness < 2h failed".into(),
             details: Some(json!("a bare string")),
             observed_at: ts("2038-01-19T03:14:08.000001Z"),
+            score: None,
         },
         MeasurementRecord {
             run_id: run1,
@@ -256,6 +261,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "outside band".into(),
             details: Some(json!({"z": 1, "a": 2})),
             observed_at: t0() + Duration::hours(1),
+            score: None,
         },
     ];
     store.insert_measurements(&rows).await.expect("insert");

@@ -36,6 +36,7 @@ pub fn samples(rows: &[ResultRow]) -> Vec<SeriesSample> {
             lower: r.expected.as_ref().and_then(|e| e.lower),
             upper: r.expected.as_ref().and_then(|e| e.upper),
             status: r.status,
+            score: r.score,
         })
         .collect()
 }
@@ -138,6 +139,9 @@ impl Executor for ScanExecutor {
                         Some(r.run_id),
                     )
                 } else {
+                    if let Some(m) = self.config.monitors.iter().find(|m| m.name == monitor) {
+                        self.telemetry.source_read(&m.source);
+                    }
                     self.telemetry.set_series(monitor, samples(&r.results));
                     self.route_alerts(&r.results, start).await;
                     let errors = r

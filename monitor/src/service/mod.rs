@@ -110,6 +110,7 @@ async fn load_series(config: &Config, store: &Store, telemetry: &Telemetry) {
                             lower: r.lower,
                             upper: r.upper,
                             status: r.status,
+                            score: r.score,
                         })
                         .collect(),
                 ),
@@ -132,6 +133,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let telemetry = Arc::new(Telemetry::new().context("creating the metrics registry")?);
     telemetry.set_monitor_count(config.monitors.len());
+    telemetry.init_sources(config.sources.keys().map(String::as_str));
     let entries: Vec<Entry> = config
         .monitors
         .iter()
