@@ -174,6 +174,13 @@ pub async fn run(
         Clock::System,
         DEFAULT_PER_SOURCE,
         shutdown.clone(),
+    )
+    .with_source_caps(
+        config
+            .sources
+            .values()
+            .filter_map(|s| s.max_concurrent_scans.map(|n| (s.name.clone(), n)))
+            .collect(),
     );
     let port = Arc::new(Port {
         monitors: config
