@@ -227,7 +227,8 @@ pub struct RunBody {
     pub claimed_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `ok`, `problems`, `error` or `skipped`; `null` while running.
+    /// `ok`, `problems`, `error`, `skipped`, or `abandoned` (its process died mid-run); `null`
+    /// while running.
     pub outcome: Option<String>,
     pub message: String,
     pub run_id: Option<i64>,
@@ -339,13 +340,25 @@ fn known_monitor<'s>(state: &'s ApiState, name: &str) -> Result<&'s crate::Monit
         .ok_or_else(|| ApiError::NotFound(format!("no monitor named {name}")))
 }
 
-async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<MonitorBody, ApiError> {
-    let latest = state
+/// A monitor's latest results: the serving process's snapshot when it has one, else the store.
+async fn latest_of(
+    state: &ApiState,
+    monitor: &str,
+) -> Result<std::sync::Arc<Vec<MeasurementRecord>>, ApiError> {
+    if let Some(rows) = state.inner.service.latest(monitor) {
+        return Ok(rows);
+    }
+    state
         .inner
         .store
-        .latest(&m.name)
+        .latest(monitor)
         .await
-        .map_err(|e| ApiError::internal("read latest results", e))?;
+        .map(std::sync::Arc::new)
+        .map_err(|e| ApiError::internal("read latest results", e))
+}
+
+async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<MonitorBody, ApiError> {
+    let latest = latest_of(state, &m.name).await?;
     let status = latest
         .iter()
         .map(|r| r.status)
@@ -358,7 +371,7 @@ async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<Monito
         dataset: m.dataset.clone(),
         schedule: m.schedule.clone(),
         status,
-        results: latest.into_iter().map(result_body).collect(),
+        results: latest.iter().cloned().map(result_body).collect(),
     })
 }
 
@@ -718,10 +731,7 @@ async fn dataset_health(
     let store = &state.inner.store;
     let mut reasons = Vec::new();
     for m in &watching {
-        let latest = store
-            .latest(&m.name)
-            .await
-            .map_err(|e| ApiError::internal("read latest results", e))?;
+        let latest = latest_of(&state, &m.name).await?;
         if latest.is_empty() {
             reasons.push(Reason {
                 monitor: m.name.clone(),
@@ -731,7 +741,7 @@ async fn dataset_health(
                 message: "no measurement yet".into(),
             });
         }
-        for r in latest {
+        for r in latest.iter() {
             let failing = match r.status {
                 Status::Fail | Status::Error => true,
                 Status::Anomaly => {
@@ -749,7 +759,7 @@ async fn dataset_health(
                     metric: Some(r.key.metric.as_str().to_string()),
                     column: r.key.label(),
                     status: r.status.as_str().to_string(),
-                    message: r.message,
+                    message: r.message.clone(),
                 });
             }
         }

@@ -97,6 +97,7 @@ pub struct Telemetry {
     outbox_pending: IntGauge,
     outbox_oldest: Gauge,
     source_reads: IntCounterVec,
+    abandoned: IntCounterVec,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -207,6 +208,11 @@ impl Telemetry {
             "Failed notification attempts of this process (retried or dead-lettered), by receiver.",
             &["receiver"],
         )?;
+        let abandoned = counter(
+            "tidewatch_runs_abandoned_total",
+            "Runs left running by a process that died (their lease lapsed), marked abandoned by this process, by monitor.",
+            &["monitor"],
+        )?;
         let source_reads = counter(
             "tidewatch_source_reads_total",
             "Readings of a source by this process's runs, by source (for a warehouse table: the catalog read and ONE profile statement, plus the warm-start statement on a first scan).",
@@ -251,7 +257,13 @@ impl Telemetry {
             outbox_pending,
             outbox_oldest,
             source_reads,
+            abandoned,
         })
+    }
+
+    /// This process marked a dead process's run of `monitor` abandoned.
+    pub fn abandoned(&self, monitor: &str) {
+        self.abandoned.with_label_values(&[monitor]).inc();
     }
 
     /// Exposes each configured source's read counter from the start (as 0).

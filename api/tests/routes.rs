@@ -17,6 +17,8 @@ use tower::ServiceExt;
 struct FakeService {
     monitors: Vec<MonitorInfo>,
     triggered: Mutex<Vec<String>>,
+    /// What `latest` answers (the serving process's snapshot); empty: read the store.
+    snapshot: Mutex<std::collections::HashMap<String, Arc<Vec<MeasurementRecord>>>>,
 }
 
 impl Service for FakeService {
@@ -29,6 +31,9 @@ impl Service for FakeService {
             .expect("lock")
             .push(monitor.to_string());
         Ok(t0())
+    }
+    fn latest(&self, monitor: &str) -> Option<Arc<Vec<MeasurementRecord>>> {
+        self.snapshot.lock().expect("lock").get(monitor).cloned()
     }
 }
 
@@ -144,6 +149,7 @@ async fn fixture(auth: bool) -> Fixture {
             },
         ],
         triggered: Mutex::new(Vec::new()),
+        snapshot: Mutex::new(Default::default()),
     });
     let tokens = if auth {
         Tokens {
@@ -1077,4 +1083,35 @@ async fn incident_and_silence_bad_input_is_a_4xx_with_a_message() {
         f.store.incident(2).await.expect("read").expect("2").state,
         "open"
     );
+}
+
+/// With a snapshot from the serving process, monitor reads and dataset health answer from it (no
+/// store query): a snapshot that says all is well wins over the store's failing rows.
+#[tokio::test]
+async fn monitor_reads_use_the_services_snapshot() {
+    let f = fixture(false).await;
+    let (_, b) = call(&f, "GET", "/api/v1/monitors/orders", None, None).await;
+    assert_eq!(b["status"], "fail", "from the store: {b}");
+    let mut rows = f.store.latest("orders").await.expect("latest");
+    for r in &mut rows {
+        r.status = checks::Status::Pass;
+        r.message = "from the snapshot".into();
+    }
+    f.service
+        .snapshot
+        .lock()
+        .expect("lock")
+        .insert("orders".into(), Arc::new(rows));
+    let (_, b) = call(&f, "GET", "/api/v1/monitors/orders", None, None).await;
+    assert_eq!(b["status"], "pass", "{b}");
+    assert_eq!(b["results"][0]["message"], "from the snapshot");
+    let (_, b) = call(
+        &f,
+        "GET",
+        "/api/v1/datasets/public.orders/health",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(b["status"], "ok", "{b}");
 }

@@ -397,3 +397,105 @@ async fn sigterm_delivers_pending_notifications() {
     assert_eq!(rows[0].attempts, 2);
     s.close().await;
 }
+
+/// A process SIGKILLed in the middle of a run leaves its `scheduled_runs` row running; once the
+/// run's lease lapses a survivor marks it abandoned (and counts it), and the survivor runs the
+/// monitor's slots from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_by_a_killed_process_is_abandoned_and_taken_over() {
+    let dir = TempDir::new("reap");
+    let db = PgDb::create().await;
+    write_warehouse(&dir.join("warehouse.db")).await;
+    // The `where:` makes each scan of `slow` take seconds (an uncorrelated recursive count).
+    let cfg = format!(
+        "version: 1\nstore: {}\nsources:\n  wh:\n    kind: sqlite\n    url: sqlite://warehouse.db\n\
+         monitors:\n  - name: slow\n    source: wh\n    table: items\n    every: 20s\n\
+         \x20   where: \"(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) SELECT count(*) FROM c) > 0\"\n\
+         \x20   checks:\n      - row_count > 0\n",
+        db.url
+    );
+    let config = dir.join("tidewatch.yaml");
+    std::fs::write(&config, cfg).expect("config");
+    let config = config.display().to_string();
+    let store = sqlx::PgPool::connect(&db.url).await.expect("store");
+    let mut a = Proc::start(&["run", "-c", &config], &dir);
+    let a_holder = format!("run pid {} ", a.pid());
+    // Wait until a is in the middle of a run, then kill it.
+    let mut running = None;
+    for _ in 0..600 {
+        let row: Option<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+            "SELECT scheduled_for, holder FROM scheduled_runs \
+             WHERE outcome IS NULL AND lease_until IS NOT NULL",
+        )
+        .fetch_optional(&store)
+        .await
+        .expect("running");
+        if let Some(r) = row {
+            running = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (slot, holder) = running.expect("a started a run");
+    assert!(holder.starts_with(&a_holder), "{holder}");
+    a.child.kill().expect("SIGKILL");
+    let _ = a.child.wait();
+    let killed_at = chrono::Utc::now();
+
+    let mut b = Proc::start(&["run", "-c", &config], &dir);
+    let b_holder = format!("run pid {} ", b.pid());
+    let mut outcome = None;
+    for _ in 0..120 {
+        let (o,): (Option<String>,) = sqlx::query_as(
+            "SELECT outcome FROM scheduled_runs WHERE monitor = 'slow' AND scheduled_for = $1",
+        )
+        .bind(slot)
+        .fetch_one(&store)
+        .await
+        .expect("the killed run");
+        if o.is_some() {
+            outcome = o;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(outcome.as_deref(), Some("abandoned"), "{}", b.stderr());
+    let text = reqwest::get(b.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("tidewatch_runs_abandoned_total{monitor=\"slow\"} 1\n"),
+        "{text}"
+    );
+    // The survivor claims and runs the monitor's later slots (measuring once the dead scan's
+    // monitor lease, bounded by the source's timeouts, has expired; `skipped` until then).
+    let mut taken = false;
+    for _ in 0..240 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM scheduled_runs WHERE monitor = 'slow' AND holder LIKE $1 \
+             AND scheduled_for > $2 AND outcome IS NOT NULL",
+        )
+        .bind(format!("{b_holder}%"))
+        .bind(killed_at)
+        .fetch_one(&store)
+        .await
+        .expect("b's runs");
+        if n > 0 {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(taken, "b never ran slow after a died:\n{}", b.stderr());
+    assert!(b.terminate(), "b did not stop cleanly:\n{}", b.stderr());
+    let (left,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM scheduled_runs WHERE outcome IS NULL")
+            .fetch_one(&store)
+            .await
+            .expect("left");
+    assert_eq!(left, 0, "b drained its own runs");
+    store.close().await;
+}

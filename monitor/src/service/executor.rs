@@ -12,6 +12,11 @@ use std::sync::Arc;
 use tidewatch_api::telemetry::{FailureReason, SkipReason};
 use tidewatch_api::{SeriesSample, Telemetry};
 
+/// A running run's lease in `scheduled_runs`: renewed every [`RENEW_EVERY`] while it goes; a run
+/// whose lease lapsed was left by a dead process and is reaped ([`reap`]).
+pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The scan's message when another run holds the monitor's lease (`pipeline::scan`'s skipped row).
 const LEASE_HELD_PREFIX: &str = "skipped: another run of monitor";
 
@@ -23,6 +28,8 @@ pub struct ScanExecutor {
     pub telemetry: Arc<Telemetry>,
     /// Woken after a run queued alert changes (the service's alert loop); `None` without `alerts:`.
     pub alerts_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The API's snapshot of latest results, refreshed after each run.
+    pub latest: Arc<super::LatestResults>,
 }
 
 /// The metric samples of one run's results.
@@ -117,6 +124,29 @@ impl Executor for ScanExecutor {
                 return;
             }
         }
+        let lease = || Utc::now() + chrono::Duration::from_std(RUN_LEASE).unwrap_or_default();
+        if let Err(e) = store
+            .renew_scheduled_run(monitor, slot, &self.holder, lease())
+            .await
+        {
+            tracing::warn!(monitor, error = %e, "cannot take the run's lease");
+        }
+        // Renewed while the scan goes; dropped (aborted) when it ends.
+        let heartbeat = {
+            let (store, holder, name) =
+                (self.store.clone(), self.holder.clone(), monitor.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RENEW_EVERY).await;
+                    if let Err(e) = store
+                        .renew_scheduled_run(&name, slot, &holder, lease())
+                        .await
+                    {
+                        tracing::warn!(monitor = %name, error = %e, "cannot renew the run's lease");
+                    }
+                }
+            })
+        };
         let started = std::time::Instant::now();
         let start = Utc::now();
         if let Err(e) = store.start_scheduled_run(monitor, slot, start).await {
@@ -125,6 +155,7 @@ impl Executor for ScanExecutor {
         self.telemetry.running_add(1);
         let report = scan_one(self.config.clone(), self.store.clone(), monitor, start).await;
         self.telemetry.running_add(-1);
+        heartbeat.abort();
         let (outcome, message, run_id) = match &report {
             Ok(r) => {
                 let lease_held = r
@@ -180,6 +211,9 @@ impl Executor for ScanExecutor {
                 )
             }
         };
+        if run_id.is_some() {
+            super::load_one(&self.store, &self.telemetry, &self.latest, monitor).await;
+        }
         self.telemetry
             .run_finished(monitor, outcome, started.elapsed());
         tracing::info!(monitor, slot = %slot, trigger = trigger.as_str(), outcome, took_ms = started.elapsed().as_millis() as u64, "run finished");
@@ -192,5 +226,20 @@ impl Executor for ScanExecutor {
         if let Err(e) = store.finish_scheduled_run(monitor, slot, &done).await {
             tracing::error!(monitor, slot = %slot, error = %e, "cannot record the end of a run");
         }
+    }
+}
+
+/// Marks runs that dead processes left running as abandoned (their lease lapsed), counts and logs
+/// them. The monitors' next slots are claimed by whichever process is alive, as always; a dead
+/// scan's monitor lease (`monitor_leases`) still expires on its own.
+pub async fn reap(store: &Store, telemetry: &Telemetry) {
+    match store.reap_abandoned_runs(Utc::now()).await {
+        Ok(rows) => {
+            for r in rows {
+                telemetry.abandoned(&r.monitor);
+                tracing::warn!(monitor = %r.monitor, slot = %r.scheduled_for, holder = %r.holder, "run abandoned by a process that stopped renewing its lease; marked abandoned");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reap abandoned runs"),
     }
 }

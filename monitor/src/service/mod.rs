@@ -26,10 +26,36 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// processes sharing the store show up within this).
 pub const SERIES_REFRESH: Duration = Duration::from_secs(30);
 
+/// Every monitor's latest results as this process last read them from the store: refreshed after
+/// each of its runs and every [`SERIES_REFRESH`], so the API answers monitor and health reads
+/// without a query (runs of other processes on a shared store show within the refresh).
+#[derive(Default)]
+pub struct LatestResults(
+    std::sync::RwLock<std::collections::HashMap<String, Arc<Vec<crate::store::MeasurementRecord>>>>,
+);
+
+impl LatestResults {
+    pub fn get(&self, monitor: &str) -> Option<Arc<Vec<crate::store::MeasurementRecord>>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(monitor)
+            .cloned()
+    }
+
+    pub fn set(&self, monitor: &str, rows: Vec<crate::store::MeasurementRecord>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(monitor.to_string(), Arc::new(rows));
+    }
+}
+
 /// The [`Service`] port the API sees.
 struct Port {
     monitors: Vec<MonitorInfo>,
     handle: Handle,
+    latest: Arc<LatestResults>,
 }
 
 impl Service for Port {
@@ -39,6 +65,10 @@ impl Service for Port {
 
     fn trigger(&self, monitor: &str) -> Result<chrono::DateTime<chrono::Utc>, TriggerError> {
         self.handle.trigger(monitor)
+    }
+
+    fn latest(&self, monitor: &str) -> Option<Arc<Vec<crate::store::MeasurementRecord>>> {
+        self.latest.get(monitor)
     }
 }
 
@@ -83,6 +113,7 @@ async fn refresh_series(
     config: Arc<Config>,
     store: Arc<Store>,
     telemetry: Arc<Telemetry>,
+    latest: Arc<LatestResults>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -90,32 +121,47 @@ async fn refresh_series(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(SERIES_REFRESH) => {},
         }
-        load_series(&config, &store, &telemetry).await;
+        load_series(&config, &store, &telemetry, &latest).await;
     }
 }
 
 /// Every monitor's latest results into the gauges.
-async fn load_series(config: &Config, store: &Store, telemetry: &Telemetry) {
+async fn load_series(
+    config: &Config,
+    store: &Store,
+    telemetry: &Telemetry,
+    latest: &LatestResults,
+) {
+    for m in &config.monitors {
+        load_one(store, telemetry, latest, &m.name).await;
+    }
+}
+
+/// One monitor's latest results from the store into the gauges and the API's snapshot.
+pub async fn load_one(store: &Store, telemetry: &Telemetry, latest: &LatestResults, monitor: &str) {
     {
-        for m in &config.monitors {
-            match store.latest(&m.name).await {
-                Ok(rows) => telemetry.set_series(
-                    &m.name,
-                    rows.into_iter()
-                        .map(|r| tidewatch_api::SeriesSample {
-                            monitor: r.key.monitor.clone(),
-                            metric: r.key.metric.as_str().to_string(),
-                            column: r.key.label().unwrap_or_default(),
-                            value: r.value,
-                            lower: r.lower,
-                            upper: r.upper,
-                            status: r.status,
-                            score: r.score,
-                        })
-                        .collect(),
-                ),
+        {
+            match store.latest(monitor).await {
+                Ok(rows) => {
+                    telemetry.set_series(
+                        monitor,
+                        rows.iter()
+                            .map(|r| tidewatch_api::SeriesSample {
+                                monitor: r.key.monitor.clone(),
+                                metric: r.key.metric.as_str().to_string(),
+                                column: r.key.label().unwrap_or_default(),
+                                value: r.value,
+                                lower: r.lower,
+                                upper: r.upper,
+                                status: r.status,
+                                score: r.score,
+                            })
+                            .collect(),
+                    );
+                    latest.set(monitor, rows);
+                }
                 Err(e) => {
-                    tracing::warn!(monitor = %m.name, error = %e, "cannot read latest results for metrics")
+                    tracing::warn!(monitor, error = %e, "cannot read latest results for metrics")
                 }
             }
         }
@@ -150,6 +196,7 @@ pub async fn run(
         tracing::warn!(monitor = %m.name, "no schedule or every: this monitor runs only when triggered");
     }
     let holder = holder_name();
+    let latest = Arc::new(LatestResults::default());
     let alert_loop = config.alerts.as_ref().map(|a| {
         telemetry.init_receivers(a.notifiers.keys().map(String::as_str));
         alerting::AlertLoop {
@@ -166,6 +213,7 @@ pub async fn run(
         holder,
         telemetry: telemetry.clone(),
         alerts_wake: alert_loop.as_ref().map(|l| l.wake.clone()),
+        latest: latest.clone(),
     });
     let scheduler = Scheduler::new(
         entries,
@@ -198,6 +246,7 @@ pub async fn run(
             })
             .collect(),
         handle: scheduler.handle(),
+        latest: latest.clone(),
     });
     let api = config.api.clone().unwrap_or_default();
     let tokens = Tokens {
@@ -216,7 +265,7 @@ pub async fn run(
         Limits::default(),
     );
     // The first scrape already shows what the store knows.
-    load_series(&config, &store, &telemetry).await;
+    load_series(&config, &store, &telemetry, &latest).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -232,10 +281,23 @@ pub async fn run(
                 .await
         })
     };
+    let reaper = {
+        let (store, telemetry, stop) = (store.clone(), telemetry.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(executor::RENEW_EVERY) => {},
+                }
+                executor::reap(&store, &telemetry).await;
+            }
+        })
+    };
     let refresher = tokio::spawn(refresh_series(
         config.clone(),
         store.clone(),
         telemetry.clone(),
+        latest.clone(),
         shutdown.clone(),
     ));
     // The alert loop stops after the scheduler: the drained runs' alerts are delivered too.
@@ -248,6 +310,7 @@ pub async fn run(
         let _ = a.await;
     }
     let _ = refresher.await;
+    let _ = reaper.await;
     http_stop.cancel();
     match server.await {
         Ok(r) => r.context("serving http")?,
