@@ -7,9 +7,11 @@
   window.addEventListener("error", (e) => { errors.push(String(e.message)); body.dataset.errors = errors.length; });
   window.addEventListener("unhandledrejection", (e) => { errors.push(String(e.reason)); body.dataset.errors = errors.length; });
 
+  // The token the user pastes (read, or admin for the buttons) lives in this tab's sessionStorage
+  // only: never in the URL, never in localStorage, gone when the tab closes.
   const tokenInput = document.getElementById("token");
-  tokenInput.value = localStorage.getItem("tidewatch_token") || "";
-  tokenInput.addEventListener("change", () => { localStorage.setItem("tidewatch_token", tokenInput.value.trim()); load(); });
+  tokenInput.value = sessionStorage.getItem("tidewatch_token") || "";
+  tokenInput.addEventListener("change", () => { sessionStorage.setItem("tidewatch_token", tokenInput.value.trim()); load(); });
 
   const rank = { pass: 0, learning: 1, unknown: 1, anomaly: 2, fail: 3, error: 4 };
   let monitors = [];
@@ -190,9 +192,57 @@
     body.dataset.charts = String(drawn);
   }
 
+  function incidentSeries(i) {
+    const l = i.labels || {};
+    const what = (l.metric || "?") + (l.column ? "(" + l.column + ")" : "");
+    return (l.monitor || "") + " " + what;
+  }
+
+  // Acknowledge / resolve need an admin token; a read token gets the API's 403 message.
+  async function changeIncident(i, action) {
+    try {
+      await api("/api/v1/incidents/" + i.id + "/" + action, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ by: "dashboard" }),
+      });
+      say("incident " + i.id + " " + (action === "acknowledge" ? "acknowledged" : "resolved"));
+      await renderIncidents();
+    } catch (e) { say(action + ": " + (e.status === 401 || e.status === 403 ? "paste an admin token above (" + e.message + ")" : e.message)); }
+  }
+
+  async function renderIncidents() {
+    const page = await api("/api/v1/incidents?state=open&limit=200");
+    const tbody = document.querySelector("#incidents tbody");
+    tbody.textContent = "";
+    for (const i of page.incidents) {
+      const tr = document.createElement("tr");
+      tr.dataset.incidentId = String(i.id);
+      tr.dataset.state = i.state;
+      cell(tr, String(i.id));
+      const series = cell(tr, incidentSeries(i));
+      series.title = (i.annotations && i.annotations.message) || "";
+      cell(tr, badge(i.state === "acknowledged" ? "learning" : i.severity === "critical" ? "fail" : "anomaly")).firstChild.textContent = i.state + " \u00b7 " + i.severity;
+      cell(tr, fmtTime(i.first_seen));
+      const actions = cell(tr, "");
+      for (const action of ["acknowledge", "resolve"]) {
+        if (action === "acknowledge" && i.state !== "open") continue;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.dataset.action = action;
+        b.textContent = action;
+        b.onclick = () => changeIncident(i, action);
+        actions.appendChild(b);
+      }
+      tbody.appendChild(tr);
+    }
+    document.getElementById("no-incidents").hidden = page.incidents.length > 0;
+    body.dataset.incidents = String(page.total);
+  }
+
   async function load() {
     say("");
     try {
+      await renderIncidents();
       const page = await api("/api/v1/monitors?limit=1000");
       monitors = page.monitors;
       if (!selected || !monitors.some((m) => m.name === selected)) {

@@ -12,6 +12,7 @@
 mod auth;
 mod dashboard;
 mod error;
+pub mod incidents;
 mod routes;
 pub mod telemetry;
 
@@ -56,6 +57,12 @@ pub trait Service: Send + Sync + 'static {
     /// Asks for a run of `monitor` now; returns the time the run is claimed under (its
     /// `scheduled_for`). The run itself happens in the background.
     fn trigger(&self, monitor: &str) -> Result<DateTime<Utc>, TriggerError>;
+    /// The monitor's latest results as the serving process last read them from the store (after
+    /// each of its runs, and every refresh for runs of other processes), so reads of monitors and
+    /// dataset health need no query. `None`: read the store.
+    fn latest(&self, _monitor: &str) -> Option<Arc<Vec<tidewatch_store::MeasurementRecord>>> {
+        None
+    }
 }
 
 /// Limits on requests.

@@ -4,7 +4,7 @@
 
 use crate::auth::{Admin, Reader};
 use crate::error::{rejection, ApiError, ErrorBody};
-use crate::{dashboard, ApiState, TriggerError};
+use crate::{dashboard, incidents, ApiState, TriggerError};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -25,7 +25,7 @@ use utoipa_axum::routes;
     info(
         title = "Tidewatch API",
         version = "1",
-        description = "Monitors, their latest results, series history with expected bands, runs, feedback and per-dataset health. Read endpoints need a read or admin bearer token, changes an admin token (when tokens are configured)."
+        description = "Monitors, their latest results, series history with expected bands, runs, feedback, per-dataset health, incidents and silences. Read endpoints need a read or admin bearer token, changes an admin token (when tokens are configured)."
     ),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody))
@@ -56,6 +56,12 @@ fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(trigger_run))
         .routes(routes!(feedback))
         .routes(routes!(dataset_health))
+        .routes(routes!(incidents::list_incidents))
+        .routes(routes!(incidents::get_incident))
+        .routes(routes!(incidents::acknowledge_incident))
+        .routes(routes!(incidents::resolve_incident))
+        .routes(routes!(incidents::list_silences, incidents::create_silence))
+        .routes(routes!(incidents::expire_silence))
 }
 
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
@@ -221,7 +227,8 @@ pub struct RunBody {
     pub claimed_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `ok`, `problems`, `error` or `skipped`; `null` while running.
+    /// `ok`, `problems`, `error`, `skipped`, or `abandoned` (its process died mid-run); `null`
+    /// while running.
     pub outcome: Option<String>,
     pub message: String,
     pub run_id: Option<i64>,
@@ -284,7 +291,7 @@ pub struct DatasetHealth {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn page(state: &ApiState, limit: Option<u32>) -> Result<u32, ApiError> {
+pub(crate) fn page(state: &ApiState, limit: Option<u32>) -> Result<u32, ApiError> {
     let l = &state.inner.limits;
     match limit {
         None => Ok(l.default_page),
@@ -333,13 +340,25 @@ fn known_monitor<'s>(state: &'s ApiState, name: &str) -> Result<&'s crate::Monit
         .ok_or_else(|| ApiError::NotFound(format!("no monitor named {name}")))
 }
 
-async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<MonitorBody, ApiError> {
-    let latest = state
+/// A monitor's latest results: the serving process's snapshot when it has one, else the store.
+async fn latest_of(
+    state: &ApiState,
+    monitor: &str,
+) -> Result<std::sync::Arc<Vec<MeasurementRecord>>, ApiError> {
+    if let Some(rows) = state.inner.service.latest(monitor) {
+        return Ok(rows);
+    }
+    state
         .inner
         .store
-        .latest(&m.name)
+        .latest(monitor)
         .await
-        .map_err(|e| ApiError::internal("read latest results", e))?;
+        .map(std::sync::Arc::new)
+        .map_err(|e| ApiError::internal("read latest results", e))
+}
+
+async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<MonitorBody, ApiError> {
+    let latest = latest_of(state, &m.name).await?;
     let status = latest
         .iter()
         .map(|r| r.status)
@@ -352,7 +371,7 @@ async fn monitor_body(state: &ApiState, m: &crate::MonitorInfo) -> Result<Monito
         dataset: m.dataset.clone(),
         schedule: m.schedule.clone(),
         status,
-        results: latest.into_iter().map(result_body).collect(),
+        results: latest.iter().cloned().map(result_body).collect(),
     })
 }
 
@@ -712,10 +731,7 @@ async fn dataset_health(
     let store = &state.inner.store;
     let mut reasons = Vec::new();
     for m in &watching {
-        let latest = store
-            .latest(&m.name)
-            .await
-            .map_err(|e| ApiError::internal("read latest results", e))?;
+        let latest = latest_of(&state, &m.name).await?;
         if latest.is_empty() {
             reasons.push(Reason {
                 monitor: m.name.clone(),
@@ -725,7 +741,7 @@ async fn dataset_health(
                 message: "no measurement yet".into(),
             });
         }
-        for r in latest {
+        for r in latest.iter() {
             let failing = match r.status {
                 Status::Fail | Status::Error => true,
                 Status::Anomaly => {
@@ -743,7 +759,7 @@ async fn dataset_health(
                     metric: Some(r.key.metric.as_str().to_string()),
                     column: r.key.label(),
                     status: r.status.as_str().to_string(),
-                    message: r.message,
+                    message: r.message.clone(),
                 });
             }
         }

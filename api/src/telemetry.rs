@@ -7,7 +7,8 @@
 
 use checks::Status;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,6 +25,8 @@ pub struct SeriesSample {
     pub lower: Option<f64>,
     pub upper: Option<f64>,
     pub status: Status,
+    /// The learned baseline's anomaly score, when the measurement has a learned verdict.
+    pub score: Option<f64>,
 }
 
 /// `tidewatch_series_status_code`: pass 0, learning 1, anomaly 2, fail 3, error 4.
@@ -89,6 +92,12 @@ pub struct Telemetry {
     skipped: IntCounterVec,
     monitors: IntGauge,
     running: IntGauge,
+    sent: IntCounterVec,
+    notify_failures: IntCounterVec,
+    outbox_pending: IntGauge,
+    outbox_oldest: Gauge,
+    source_reads: IntCounterVec,
+    abandoned: IntCounterVec,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -99,7 +108,7 @@ impl std::fmt::Debug for Telemetry {
 
 /// The per-series families: name, help, and which value of a sample they show.
 type Pick = fn(&SeriesSample) -> Option<f64>;
-const SERIES_FAMILIES: [(&str, &str, Pick); 4] = [
+const SERIES_FAMILIES: [(&str, &str, Pick); 5] = [
     (
         "tidewatch_series_value",
         "Last measured value of a series (unit by metric: rows, seconds, ratio 0-1, or the column's own unit).",
@@ -114,6 +123,11 @@ const SERIES_FAMILIES: [(&str, &str, Pick); 4] = [
         "tidewatch_series_expected_upper",
         "Upper end of the expected band of the last measurement (checks or learned baseline).",
         |s| s.upper,
+    ),
+    (
+        "tidewatch_series_anomaly_score",
+        "Anomaly score of the last measurement under its learned baseline, 0-1 (an anomaly at or above 1 - sensitivity); absent without a learned verdict.",
+        |s| s.score,
     ),
     (
         "tidewatch_series_status_code",
@@ -184,6 +198,36 @@ impl Telemetry {
             "Runs of monitors executing in this process now.",
         )?;
         registry.register(Box::new(running.clone()))?;
+        let sent = counter(
+            "tidewatch_notifications_sent_total",
+            "Notifications a receiver accepted, sent by this process, by receiver.",
+            &["receiver"],
+        )?;
+        let notify_failures = counter(
+            "tidewatch_notification_failures_total",
+            "Failed notification attempts of this process (retried or dead-lettered), by receiver.",
+            &["receiver"],
+        )?;
+        let abandoned = counter(
+            "tidewatch_runs_abandoned_total",
+            "Runs left running by a process that died (their lease lapsed), marked abandoned by this process, by monitor.",
+            &["monitor"],
+        )?;
+        let source_reads = counter(
+            "tidewatch_source_reads_total",
+            "Readings of a source by this process's runs, by source (for a warehouse table: the catalog read and ONE profile statement, plus the warm-start statement on a first scan).",
+            &["source"],
+        )?;
+        let outbox_pending = IntGauge::new(
+            "tidewatch_outbox_pending",
+            "Notifications in the state store's outbox not yet delivered nor dead (all processes).",
+        )?;
+        registry.register(Box::new(outbox_pending.clone()))?;
+        let outbox_oldest = Gauge::new(
+            "tidewatch_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending notification in the outbox (0 when none is pending).",
+        )?;
+        registry.register(Box::new(outbox_oldest.clone()))?;
         // Every reason is exposed from the start (as 0), so a rate() over it works before the first one.
         for r in [FailureReason::Store, FailureReason::Measurement] {
             failures.with_label_values(&[r.as_str()]);
@@ -208,7 +252,66 @@ impl Telemetry {
             skipped,
             monitors,
             running,
+            sent,
+            notify_failures,
+            outbox_pending,
+            outbox_oldest,
+            source_reads,
+            abandoned,
         })
+    }
+
+    /// This process marked a dead process's run of `monitor` abandoned.
+    pub fn abandoned(&self, monitor: &str) {
+        self.abandoned.with_label_values(&[monitor]).inc();
+    }
+
+    /// Exposes each configured source's read counter from the start (as 0).
+    pub fn init_sources<'a>(&self, sources: impl IntoIterator<Item = &'a str>) {
+        for s in sources {
+            self.source_reads.with_label_values(&[s]);
+        }
+    }
+
+    /// A run read `source` once (its monitor's profile).
+    pub fn source_read(&self, source: &str) {
+        self.source_reads.with_label_values(&[source]).inc();
+    }
+
+    pub fn source_reads(&self, source: &str) -> u64 {
+        self.source_reads.with_label_values(&[source]).get()
+    }
+
+    /// Exposes the receivers' counters from the start (as 0), so `rate()` works before the first
+    /// notification.
+    pub fn init_receivers<'a>(&self, receivers: impl IntoIterator<Item = &'a str>) {
+        for r in receivers {
+            self.sent.with_label_values(&[r]);
+            self.notify_failures.with_label_values(&[r]);
+        }
+    }
+
+    pub fn notification_sent(&self, receiver: &str) {
+        self.sent.with_label_values(&[receiver]).inc();
+    }
+
+    pub fn notification_failed(&self, receiver: &str) {
+        self.notify_failures.with_label_values(&[receiver]).inc();
+    }
+
+    /// The outbox as last read: pending rows and the age of the oldest (`None`: none pending).
+    pub fn set_outbox(&self, pending: usize, oldest: Option<Duration>) {
+        self.outbox_pending.set(pending as i64);
+        self.outbox_oldest
+            .set(oldest.map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    /// Notifications sent and failed so far for `receiver` (for tests and logs).
+    pub fn notification_counts(&self, receiver: &str) -> (u64, u64) {
+        (
+            self.sent.with_label_values(&[receiver]).get(),
+            self.notify_failures.with_label_values(&[receiver]).get(),
+        )
     }
 
     pub fn set_monitor_count(&self, n: usize) {
@@ -310,6 +413,7 @@ mod tests {
             lower: Some(1.0),
             upper: None,
             status: Status::Anomaly,
+            score: Some(0.8),
         }
     }
 

@@ -42,6 +42,7 @@ pub fn judge(
         expected: None,
         message: String::new(),
         details: None,
+        score: None,
     };
     let mut rows = Vec::new();
     let mut judged_checks = vec![false; checks.len()];

@@ -22,6 +22,9 @@ pub struct ResultRow {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The learned baseline's anomaly score in [0, 1] (`None` without a learned verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 fn target_label<S: serde::Serializer>(t: &Target, s: S) -> Result<S::Ok, S::Error> {
@@ -55,6 +58,7 @@ impl ResultRow {
             upper: a.upper,
         };
         self.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
+        self.score = a.score.is_finite().then_some(a.score);
         let shown = |v: Option<f64>| v.map_or("…".to_string(), |v| display_value(self.metric, v));
         let band_text = format!("{} .. {}", shown(a.lower), shown(a.upper));
         if a.anomaly {
@@ -125,6 +129,7 @@ mod tests {
             expected: None,
             message: String::new(),
             details: None,
+            score: None,
         };
         let json = serde_json::to_value(&row).unwrap();
         assert_eq!(json["column"], "a,b");

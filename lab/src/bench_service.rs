@@ -5,7 +5,9 @@
 //! 2. API latency at a fixed rate on loopback: the demo warehouse, scanned once, served by
 //!    `tidewatch::service::run` (scheduler, API, store as in production) on 127.0.0.1; an open-loop
 //!    generator in the same process sends `rate` requests/s for `seconds` (latency measured from each
-//!    request's planned send time, so a stall is not hidden) to three read endpoints.
+//!    request's planned send time, so a stall is not hidden) to three read endpoints. With `--url`
+//!    the same generator loads a server running in another process (e.g. the release
+//!    `tidewatch demo`), so client and server do not share a runtime.
 //! 3. The scheduler's own CPU with 1,000 monitors (`every: 1h`, offsets spread) and a no-op executor:
 //!    process CPU time (utime + stime from /proc/self/stat) over wall time while idle.
 
@@ -30,6 +32,11 @@ pub struct ServiceArgs {
     /// Seconds the idle scheduler is watched.
     #[arg(long, default_value_t = 30)]
     pub idle_seconds: u32,
+    /// Load a server already running in another process at this base URL (e.g. the release
+    /// `tidewatch demo --listen 127.0.0.1:8080` → `http://127.0.0.1:8080`) instead of one started in
+    /// this process; only the API latency part runs.
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -75,6 +82,7 @@ fn metrics_render() -> anyhow::Result<()> {
                 lower: Some(900.0),
                 upper: Some(1100.0),
                 status: checks::Status::Pass,
+                score: (i < 3).then_some(0.1),
             })
             .collect();
         t.set_series(&monitor, samples);
@@ -93,6 +101,64 @@ fn metrics_render() -> anyhow::Result<()> {
         bytes as f64 / 1e6,
         ms(percentile(&times, 0.5)),
         ms(*times.last().unwrap_or(&Duration::ZERO))
+    );
+    Ok(())
+}
+
+/// The open-loop load against `base` (see the module docs); prints the figures.
+async fn load(base: &str, args: &ServiceArgs, client_note: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .context("client")?;
+    let paths = [
+        "/api/v1/monitors/orders/series?metric=volume",
+        "/api/v1/monitors",
+        "/api/v1/datasets/orders/health",
+    ];
+    // Warm-up: connections and caches.
+    for i in 0..200 {
+        let _ = client
+            .get(format!("{base}{}", paths[i % paths.len()]))
+            .send()
+            .await;
+    }
+    let n = (args.rate * args.seconds) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let planned = start + interval * i as u32;
+        tokio::time::sleep_until(planned).await;
+        let url = format!("{base}{}", paths[i % paths.len()]);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let ok = match client.get(url).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            (planned.elapsed(), ok)
+        }));
+    }
+    let mut lat = Vec::with_capacity(n);
+    let mut failed = 0;
+    for t in tasks {
+        let (d, ok) = t.await.context("request task")?;
+        lat.push(d);
+        if !ok {
+            failed += 1;
+        }
+    }
+    let took = start.elapsed();
+    lat.sort();
+    println!(
+        "api ({client_note}): {n} requests at {} req/s over {:.1} s (achieved {:.0} req/s), {failed} failed: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 5 ms)",
+        args.rate,
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap_or(&Duration::ZERO)),
     );
     Ok(())
 }
@@ -121,59 +187,12 @@ async fn api_latency(args: &ServiceArgs) -> anyhow::Result<()> {
         },
     ));
     let addr = rx.await.context("server did not start")?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .context("client")?;
-    let paths = [
-        "/api/v1/monitors/orders/series?metric=volume",
-        "/api/v1/monitors",
-        "/api/v1/datasets/orders/health",
-    ];
-    // Warm-up: connections and caches.
-    for i in 0..200 {
-        let _ = client
-            .get(format!("http://{addr}{}", paths[i % paths.len()]))
-            .send()
-            .await;
-    }
-    let n = (args.rate * args.seconds) as usize;
-    let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate));
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let planned = start + interval * i as u32;
-        tokio::time::sleep_until(planned).await;
-        let url = format!("http://{addr}{}", paths[i % paths.len()]);
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let ok = match client.get(url).send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            };
-            (planned.elapsed(), ok)
-        }));
-    }
-    let mut lat = Vec::with_capacity(n);
-    let mut failed = 0;
-    for t in tasks {
-        let (d, ok) = t.await.context("request task")?;
-        lat.push(d);
-        if !ok {
-            failed += 1;
-        }
-    }
-    let took = start.elapsed();
-    lat.sort();
-    println!(
-        "api: {n} requests at {} req/s over {:.1} s (achieved {:.0} req/s), {failed} failed: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 5 ms)",
-        args.rate,
-        took.as_secs_f64(),
-        n as f64 / took.as_secs_f64(),
-        ms(percentile(&lat, 0.5)),
-        ms(percentile(&lat, 0.99)),
-        ms(*lat.last().unwrap_or(&Duration::ZERO)),
-    );
+    load(
+        &format!("http://{addr}"),
+        args,
+        "client in the server's process",
+    )
+    .await?;
     shutdown.cancel();
     server.await.context("server task")??;
     store.close().await;
@@ -248,6 +267,9 @@ async fn scheduler_idle(args: &ServiceArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        return load(url.trim_end_matches('/'), args, "client in its own process").await;
+    }
     metrics_render()?;
     scheduler_idle(args).await?;
     api_latency(args).await

@@ -186,6 +186,45 @@ async fn runs_of_one_source_are_capped() {
     assert_eq!(rec.max_running.load(Ordering::SeqCst), 2);
 }
 
+/// `max_concurrent_scans:` per source: a source capped at 1 runs its monitors one at a time, one
+/// capped at 5 runs 5 at once, whatever the default.
+#[tokio::test(start_paused = true)]
+async fn a_sources_own_cap_overrides_the_default() {
+    for (cap, default, want) in [(1, 3, 1), (5, 2, 5)] {
+        let rec = Arc::new(Recorder {
+            takes: Duration::from_secs(4),
+            ..Recorder::default()
+        });
+        let mut entries: Vec<Entry> = (0..6)
+            .map(|i| every(&format!("m{i}"), "capped", 5))
+            .collect();
+        for e in &mut entries {
+            e.slots = Some(Slots::Every {
+                period: 5_000_000,
+                offset: 0,
+            });
+        }
+        let shutdown = CancellationToken::new();
+        let telemetry = Arc::new(Telemetry::new().expect("telemetry"));
+        let s = Scheduler::new(
+            entries,
+            rec.clone(),
+            telemetry,
+            Clock::tokio_at(t0()),
+            default,
+            shutdown.clone(),
+        )
+        .with_source_caps([("capped".to_string(), cap)].into_iter().collect());
+        let task = tokio::spawn(s.run());
+        tokio::time::sleep(Duration::from_secs(5) + Duration::from_millis(100)).await;
+        assert_eq!(rec.now_running.load(Ordering::SeqCst), want, "cap {cap}");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        shutdown.cancel();
+        task.await.expect("scheduler");
+        assert_eq!(rec.max_running.load(Ordering::SeqCst), want, "cap {cap}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn downtime_is_counted_not_replayed() {
     let rec = Arc::new(Recorder {

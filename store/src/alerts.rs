@@ -106,6 +106,21 @@ pub struct OutboxRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The process sending it now ([`Store::claim_outbox`]); `None` when unclaimed.
+    pub claimed_by: Option<String>,
+    /// The claim holds until then; after it another process may take the row.
+    pub claim_until: Option<DateTime<Utc>>,
+}
+
+impl OutboxRecord {
+    /// When a process may next attempt the row: its `next_attempt_at`, or later while another
+    /// process's claim on it is live at `now`.
+    pub fn available_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.claim_until {
+            Some(until) if until > now => until.max(self.next_attempt_at),
+            _ => self.next_attempt_at,
+        }
+    }
 }
 
 /// What one alerting step stores, in ONE transaction ([`Store::commit_alerting`]).
@@ -127,7 +142,7 @@ const INCIDENT_COLUMNS: &str = "id, dedup_key, fingerprint, state, severity, fir
      last_status";
 
 const OUTBOX_COLUMNS: &str = "id, notification_id, receiver, body, state, attempts, \
-     next_attempt_at, last_error, created_at, delivered_at";
+     next_attempt_at, last_error, created_at, delivered_at, claimed_by, claim_until";
 
 fn query_err<DB: Backend>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query {
@@ -215,6 +230,8 @@ where
             last_error: Self::col(row, "last_error")?,
             created_at: Self::time(row, "created_at")?,
             delivered_at: Self::opt_time(row, "delivered_at")?,
+            claimed_by: Self::col(row, "claimed_by")?,
+            claim_until: Self::opt_time(row, "claim_until")?,
         })
     }
 
@@ -466,6 +483,34 @@ where
         rows.iter().map(Self::outbox_row).collect()
     }
 
+    pub async fn claim_outbox(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        // The subquery picks the soonest due row nobody holds; the outer conditions are checked
+        // again on the row itself when the UPDATE takes it (PostgreSQL re-evaluates them after a
+        // concurrent writer's commit), so of two claimers exactly one gets it.
+        let sql = format!(
+            "UPDATE outbox SET claimed_by = $1, claim_until = $2 \
+             WHERE id = (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                           AND (claim_until IS NULL OR claim_until <= $3) \
+                         ORDER BY next_attempt_at, id LIMIT 1{}) \
+               AND state = 'pending' AND (claim_until IS NULL OR claim_until <= $3) \
+             RETURNING {OUTBOX_COLUMNS}",
+            DB::SKIP_LOCKED
+        );
+        let row = query(&sql)
+            .bind(holder)
+            .bind(DB::encode_time(until))
+            .bind(DB::encode_time(now))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query_err::<DB>("claim a notification"))?;
+        row.as_ref().map(Self::outbox_row).transpose()
+    }
+
     pub async fn finish_delivery(
         &self,
         id: i64,
@@ -478,8 +523,8 @@ where
         let delivered = (state == OutboxState::Delivered).then_some(at);
         let done = query(
             "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, \
-             last_error = COALESCE($4, last_error), delivered_at = $5 \
-             WHERE id = $6 AND state = 'pending'",
+             last_error = COALESCE($4, last_error), delivered_at = $5, claimed_by = NULL, \
+             claim_until = NULL WHERE id = $6 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(attempts)
@@ -593,9 +638,23 @@ impl Store {
         on_backend!(self, s => s.outbox(state).await)
     }
 
+    /// Claims the soonest due pending row that no live claim holds, for `holder` until `until`, and
+    /// returns it (`None`: nothing is due and free at `now`). One conditional statement on both
+    /// backends (PostgreSQL adds `FOR UPDATE SKIP LOCKED` to its row pick), so of several
+    /// processes draining one outbox exactly one sends each row; a claim left by a dead process
+    /// expires at `until`. [`Store::finish_delivery`] releases it.
+    pub async fn claim_outbox(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        on_backend!(self, s => s.claim_outbox(holder, now, until).await)
+    }
+
     /// Records the outcome of a delivery attempt on a pending row: `Delivered`, `Pending` again (a
-    /// retry at `next_attempt_at`) or `Dead`. `error` (already redacted) replaces the last error when
-    /// given. Returns 0 when the row is not pending any more.
+    /// retry at `next_attempt_at`) or `Dead`, and releases its claim. `error` (already redacted)
+    /// replaces the last error when given. Returns 0 when the row is not pending any more.
     pub async fn finish_delivery(
         &self,
         id: i64,

@@ -33,6 +33,11 @@ pub(crate) trait Backend: sqlx::Database {
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
+    /// Appended to the row-picking subquery of a claim: PostgreSQL's `FOR UPDATE SKIP LOCKED` (two
+    /// claimers never wait on each other's rows), nothing on SQLite (one writer at a time anyway).
+    /// The claim's conditional `UPDATE` is what makes it exclusive on both.
+    const SKIP_LOCKED: &'static str;
+
     /// Whether `e` says a lock wait ran out (PostgreSQL's `lock_timeout`, SQLite's busy timeout).
     fn is_lock_timeout(e: &sqlx::Error) -> bool;
 }

@@ -88,6 +88,7 @@ pub(crate) fn check_measurements(
             finite("measurement value", rec.value)?;
             finite("measurement lower bound", rec.lower)?;
             finite("measurement upper bound", rec.upper)?;
+            finite("measurement score", rec.score)?;
             Ok(CheckedMeasurement {
                 rec,
                 key: StoredKey::of(&rec.key)?,

@@ -49,6 +49,7 @@ macro_rules! store_conformance_tests {
             silences_store_and_expire,
             alerting_commit_is_atomic_and_versioned,
             outbox_delivery_states,
+            outbox_claims_are_exclusive,
             prune_alerting_keeps_pending_and_recent,
         );
 
@@ -116,6 +117,7 @@ pub fn rec(
         message: String::new(),
         details: None,
         observed_at,
+        score: None,
     }
 }
 
@@ -203,6 +205,7 @@ pub async fn round_trip_every_field(store: &Store) {
                 "text": "é ✓ \"quoted\" \\ back\nslash",
             })),
             observed_at: t0() + us(1),
+            score: Some(0.875),
         },
         MeasurementRecord {
             run_id: run2,
@@ -216,6 +219,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "query failed: statement timeout".into(),
             details: None,
             observed_at: t0(),
+            score: None,
         },
         MeasurementRecord {
             run_id: run2,
@@ -229,6 +233,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: String::new(),
             details: Some(json!([])),
             observed_at: ts("1969-12-31T23:59:59.999999Z"),
+            score: None,
         },
         MeasurementRecord {
             run_id: run1,
@@ -242,6 +247,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "freshness < 2h failed".into(),
             details: Some(json!("a bare string")),
             observed_at: ts("2038-01-19T03:14:08.000001Z"),
+            score: None,
         },
         MeasurementRecord {
             run_id: run1,
@@ -255,6 +261,7 @@ pub async fn round_trip_every_field(store: &Store) {
             message: "outside band".into(),
             details: Some(json!({"z": 1, "a": 2})),
             observed_at: t0() + Duration::hours(1),
+            score: None,
         },
     ];
     store.insert_measurements(&rows).await.expect("insert");
@@ -1615,6 +1622,100 @@ pub async fn outbox_delivery_states(store: &Store) {
         .await
         .expect("pending")
         .is_empty());
+}
+
+/// A claim gives a due pending row to one holder at a time, soonest due first; it is not handed out
+/// again while live, is taken again once expired (a dead sender), and `finish_delivery` releases
+/// it. Rows not yet due and rows not pending are never claimed.
+pub async fn outbox_claims_are_exclusive(store: &Store) {
+    use crate::OutboxState::{Delivered, Pending};
+    store
+        .enqueue(&write(0, "", vec![], &["a", "b"]).outbox)
+        .await
+        .expect("enqueue");
+    let until = t0() + Duration::seconds(60);
+    let first = store
+        .claim_outbox("p1", t0(), until)
+        .await
+        .expect("claim")
+        .expect("a row is due");
+    assert_eq!(first.notification_id, "a");
+    assert_eq!(
+        (first.claimed_by.as_deref(), first.claim_until),
+        (Some("p1"), Some(until))
+    );
+    let second = store
+        .claim_outbox("p2", t0(), until)
+        .await
+        .expect("claim")
+        .expect("b is free");
+    assert_eq!(second.notification_id, "b");
+    assert!(
+        store
+            .claim_outbox("p3", t0() + Duration::seconds(59), until)
+            .await
+            .expect("claim")
+            .is_none(),
+        "both rows are held"
+    );
+    assert_eq!(
+        first.available_at(t0()),
+        until,
+        "a held row is available when its claim ends"
+    );
+    // p2 dies; after its claim ends another process takes the row.
+    let later = until + us(1);
+    let retaken = store
+        .claim_outbox("p3", later, later + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("expired claim");
+    assert_eq!(retaken.notification_id, "a", "soonest due first");
+    // A retry releases the claim; the row is not due again before its next attempt.
+    let retry = later + Duration::seconds(30);
+    assert_eq!(
+        store
+            .finish_delivery(retaken.id, Pending, 1, retry, Some("http 503"), later)
+            .await
+            .expect("retry"),
+        1
+    );
+    let rows = store.outbox(Some(Pending)).await.expect("pending");
+    let a = rows.iter().find(|r| r.notification_id == "a").expect("a");
+    assert_eq!((a.claimed_by.as_deref(), a.claim_until), (None, None));
+    let b = store
+        .claim_outbox("p4", later, later + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("b, whose claim ended");
+    assert_eq!(b.notification_id, "b");
+    assert!(store
+        .claim_outbox("p5", later, later + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .is_none());
+    assert_eq!(
+        store
+            .finish_delivery(b.id, Delivered, 1, later, None, later)
+            .await
+            .expect("delivered"),
+        1
+    );
+    let a = store
+        .claim_outbox("p5", retry, retry + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("a is due again");
+    assert_eq!(a.notification_id, "a");
+    assert!(
+        store
+            .claim_outbox("p6", retry + Duration::hours(1), retry + Duration::hours(2))
+            .await
+            .expect("claim")
+            .map(|r| r.notification_id)
+            .is_some_and(|id| id == "a"),
+        "only a: b is delivered"
+    );
 }
 
 /// Retention: old delivered/dead notifications, resolved incidents and ended silences go; pending

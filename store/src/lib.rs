@@ -58,6 +58,8 @@ pub struct MeasurementRecord {
     pub message: String,
     pub details: Option<serde_json::Value>,
     pub observed_at: DateTime<Utc>,
+    /// The learned baseline's anomaly score in [0, 1], when the row has a learned verdict.
+    pub score: Option<f64>,
 }
 
 /// One point of a measurement time series.

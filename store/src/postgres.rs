@@ -29,6 +29,8 @@ impl Backend for Postgres {
         Ok(v)
     }
 
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }

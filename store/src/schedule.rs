@@ -82,6 +82,29 @@ impl Store {
         on_backend!(self, s => s.claim_scheduled_run(monitor, scheduled_for, trigger, holder, now).await)
     }
 
+    /// Extends the lease of a run `holder` claimed and has not finished, to `until` (the executing
+    /// process renews it while the run goes). Returns whether the row was still `holder`'s and
+    /// running.
+    pub async fn renew_scheduled_run(
+        &self,
+        monitor: &str,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.renew_scheduled_run(monitor, scheduled_for, holder, until).await)
+    }
+
+    /// Marks every run still going whose lease ended before `now` as `abandoned` (its process died:
+    /// nobody renews it) and returns them. One conditional `UPDATE`: of several processes reaping at
+    /// once each row is returned to exactly one.
+    pub async fn reap_abandoned_runs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ScheduledRun>, StoreError> {
+        on_backend!(self, s => s.reap_abandoned_runs(now).await)
+    }
+
     /// Records that the claimed run started (after waiting for its source's concurrency slot).
     pub async fn start_scheduled_run(
         &self,
@@ -177,6 +200,65 @@ where
         .await
         .map_err(query_err::<DB>("claim a scheduled run"))?;
         Ok(row.is_some())
+    }
+
+    async fn renew_scheduled_run(
+        &self,
+        monitor: &str,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = query(
+            "UPDATE scheduled_runs SET lease_until = $1 \
+             WHERE monitor = $2 AND scheduled_for = $3 AND holder = $4 AND outcome IS NULL",
+        )
+        .bind(DB::encode_time(until))
+        .bind(monitor)
+        .bind(DB::encode_time(scheduled_for))
+        .bind(holder)
+        .execute(self.pool())
+        .await
+        .map_err(query_err::<DB>("renew a scheduled run"))?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn reap_abandoned_runs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ScheduledRun>, StoreError> {
+        let rows = query(
+            "UPDATE scheduled_runs SET outcome = 'abandoned', finished_at = $1, \
+                    message = 'its process stopped renewing the lease (killed or hung); a survivor marked it' \
+             WHERE outcome IS NULL AND lease_until IS NOT NULL AND lease_until < $1 \
+             RETURNING monitor, scheduled_for, trigger, holder, claimed_at, started_at, \
+                       finished_at, outcome, message, run_id",
+        )
+        .bind(DB::encode_time(now))
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_err::<DB>("reap abandoned runs"))?;
+        rows.iter().map(Self::scheduled_run_row).collect()
+    }
+
+    fn scheduled_run_row(row: &DB::Row) -> Result<ScheduledRun, StoreError> {
+        let opt_time = |col: &'static str| -> Result<_, StoreError> {
+            Self::get::<Option<DB::Time>>(row, col)?
+                .map(|t| Self::decode_time(col, t))
+                .transpose()
+        };
+        Ok(ScheduledRun {
+            monitor: Self::get(row, "monitor")?,
+            scheduled_for: Self::get_time(row, "scheduled_for")?,
+            trigger: Self::get(row, "trigger")?,
+            holder: Self::get(row, "holder")?,
+            claimed_at: Self::get_time(row, "claimed_at")?,
+            started_at: opt_time("started_at")?,
+            finished_at: opt_time("finished_at")?,
+            outcome: Self::get(row, "outcome")?,
+            message: Self::get(row, "message")?,
+            run_id: Self::get(row, "run_id")?,
+        })
     }
 
     async fn start_scheduled_run(

@@ -35,8 +35,8 @@ impl<DB: Backend> Sql<DB> {
 
 const INSERT_MEASUREMENT: &str =
     "INSERT INTO measurements (run_id, monitor, source, dataset, metric, \
-     column_name, value, status, lower_bound, upper_bound, message, details, observed_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     column_name, value, status, lower_bound, upper_bound, message, details, observed_at, score) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 const UPSERT_BUCKET: &str = "INSERT INTO buckets (monitor, metric, column_name, bucket_seconds, \
      bucket_start, value, observed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -159,6 +159,7 @@ where
                 .bind(r.message.as_str())
                 .bind(m.details.as_deref())
                 .bind(DB::encode_time(r.observed_at))
+                .bind(r.score)
                 .execute(&mut *conn)
                 .await
                 .map_err(query_err::<DB>(op))?;
@@ -288,7 +289,7 @@ where
     pub async fn latest(&self, monitor: &str) -> Result<Vec<MeasurementRecord>, StoreError> {
         let rows = query(
             "SELECT run_id, monitor, source, dataset, metric, column_name, value, status, lower_bound, \
-                    upper_bound, message, details, observed_at FROM ( \
+                    upper_bound, message, details, observed_at, score FROM ( \
                SELECT *, ROW_NUMBER() OVER ( \
                  PARTITION BY metric, column_name ORDER BY observed_at DESC, id DESC) AS rn \
                FROM measurements WHERE monitor = $1 \
@@ -317,6 +318,7 @@ where
                     message: Self::get(row, "message")?,
                     details: codec::details_from_text(DB::BACKEND, Self::get(row, "details")?)?,
                     observed_at: Self::get_time(row, "observed_at")?,
+                    score: Self::get(row, "score")?,
                 })
             })
             .collect()

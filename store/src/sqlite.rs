@@ -25,6 +25,8 @@ impl Backend for Sqlite {
             .ok_or_else(|| format!("timestamp {v} out of range"))
     }
 
+    const SKIP_LOCKED: &'static str = "";
+
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }

@@ -107,6 +107,7 @@ async fn claims_are_won_once(backend: Backend) {
             message: "outside".into(),
             details: None,
             observed_at: t0(),
+            score: Some(0.9),
         }])
         .await
         .expect("insert");

@@ -4,35 +4,10 @@
 use crate::config::Config;
 use crate::store::{IncidentRecord, SilenceRecord, Store};
 use alerts::notify::Notifier;
-use alerts::{Incident, IncidentState, LabelSet, Matchers, Notification, Severity, Silence};
+use alerts::{LabelSet, Notification};
 use anyhow::{bail, Context};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt::Write as _;
-
-fn state_of(s: &str) -> anyhow::Result<IncidentState> {
-    Ok(match s {
-        "open" => IncidentState::Open,
-        "acknowledged" => IncidentState::Acknowledged,
-        "resolved" => IncidentState::Resolved,
-        other => bail!("incident has an unknown state {other:?}"),
-    })
-}
-
-/// The stored row as the `alerts` crate's incident (for its transition rules).
-fn as_incident(r: &IncidentRecord) -> anyhow::Result<Incident> {
-    Ok(Incident {
-        dedup_key: r.dedup_key.clone(),
-        fingerprint: r.fingerprint.clone(),
-        state: state_of(&r.state)?,
-        severity: r.severity.parse().unwrap_or(Severity::Warning),
-        opened_at: r.first_seen,
-        last_seen: r.last_seen,
-        acknowledged_at: r.acknowledged_at,
-        acknowledged_by: r.acknowledged_by.clone(),
-        resolved_at: r.resolved_at,
-        resolution: None,
-    })
-}
 
 fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -95,23 +70,10 @@ pub async fn transition(
     by: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let Some(mut rec) = store.incident(id).await.context("reading the incident")? else {
+    let Some(rec) = store.incident(id).await.context("reading the incident")? else {
         bail!("no incident {id}");
     };
-    let mut inc = as_incident(&rec)?;
-    if resolve {
-        inc.resolve(by, now)
-    } else {
-        inc.acknowledge(by, now)
-    }
-    .map_err(|e| anyhow::anyhow!("incident {id}: {e}"))?;
-    rec.state = inc.state.as_str().to_string();
-    rec.acknowledged_at = inc.acknowledged_at;
-    rec.acknowledged_by = inc.acknowledged_by.clone();
-    if resolve {
-        rec.resolved_at = inc.resolved_at;
-        rec.resolved_by = Some(by.to_string());
-    }
+    let rec = tidewatch_api::incidents::transition(&rec, resolve, by, now)?;
     store
         .update_incident(&rec)
         .await
@@ -128,16 +90,11 @@ pub async fn add_silence(
     by: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let mut list = Vec::new();
-    for m in matchers {
-        let parsed = Matchers::parse(m).map_err(|e| anyhow::anyhow!("--matcher {m}: {e}"))?;
-        list.extend(parsed.iter().cloned());
-    }
-    let matchers = Matchers::new(list);
     let d = alerts::route::parse_duration(duration)
         .map_err(|e| anyhow::anyhow!("--for {duration}: {e}"))?;
     let ends = now + TimeDelta::from_std(d).context("--for is too long")?;
-    let s = Silence::new("new", matchers, now, ends, by, comment)?;
+    let s = tidewatch_api::incidents::build_silence(matchers, now, ends, by, comment)
+        .map_err(|e| anyhow::anyhow!("{}", e.replacen("matcher ", "--matcher ", 1)))?;
     let id = store
         .insert_silence(&SilenceRecord {
             id: 0,
@@ -170,12 +127,13 @@ pub async fn list_silences(store: &Store, all: bool, now: DateTime<Utc>) -> anyh
         "ID", "STATE", "STARTS", "ENDS", "BY"
     );
     for s in &rows {
-        let state = if now < s.starts_at {
-            "pending"
-        } else if now < s.ends_at {
-            "active"
-        } else {
+        // An expired pending silence ends before it starts: expired wins.
+        let state = if now >= s.ends_at {
             "expired"
+        } else if now < s.starts_at {
+            "pending"
+        } else {
+            "active"
         };
         let _ = writeln!(
             out,
@@ -209,9 +167,8 @@ pub async fn expire_silence(store: &Store, id: i64, now: DateTime<Utc>) -> anyho
     if s.ends_at <= now {
         bail!("silence {id} already ended at {}", time(s.ends_at));
     }
-    let end = if now < s.starts_at { s.starts_at } else { now };
     store
-        .set_silence_end(id, end)
+        .set_silence_end(id, now)
         .await
         .context("expiring the silence")?;
     Ok(format!("silence {id} expired"))

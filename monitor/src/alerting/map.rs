@@ -73,10 +73,11 @@ pub fn alert_for(row: &ResultRow, monitor: &Monitor, now: DateTime<Utc>) -> Opti
             None,
         ),
         Status::Anomaly => {
-            let severity = default.unwrap_or_else(|| match score_of(&row.message) {
-                Some(s) if s >= CRITICAL_SCORE => Severity::Critical,
-                _ => Severity::Warning,
-            });
+            let severity =
+                default.unwrap_or_else(|| match row.score.or_else(|| score_of(&row.message)) {
+                    Some(s) if s >= CRITICAL_SCORE => Severity::Critical,
+                    _ => Severity::Warning,
+                });
             (true, "Anomaly", severity, None)
         }
         Status::Error => (
@@ -174,6 +175,7 @@ mod tests {
             expected: None,
             message: msg.into(),
             details: None,
+            score: None,
         }
     }
 

@@ -304,6 +304,7 @@ monitors:
             expected: None,
             message: String::new(),
             details: None,
+            score: None,
         }
     }
 
@@ -488,6 +489,7 @@ monitors:
                 expected: None,
                 message: String::new(),
                 details: None,
+                score: None,
             };
             crate::alerting::map::alert_for(&row, m, t).unwrap()
         };

@@ -685,7 +685,12 @@ impl Walker<'_> {
             );
         }
         let map = self.mapping(node, &what)?;
-        self.known_keys(map, SOURCE_KEYS, &what);
+        let allowed: Vec<&str> = SOURCE_KEYS
+            .iter()
+            .chain(service::SOURCE_SERVICE_KEYS)
+            .copied()
+            .collect();
+        self.known_keys(map, &allowed, &what);
 
         let kind = match self.required(map, "kind", &what) {
             Some(n) => self.string(n, "kind").and_then(|s| {
@@ -728,6 +733,7 @@ impl Walker<'_> {
         };
         let statement_timeout = self.duration(map, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT);
         let connect_timeout = self.duration(map, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+        let max_concurrent_scans = self.max_concurrent_scans(map);
         if !name_ok {
             return None;
         }
@@ -737,6 +743,7 @@ impl Walker<'_> {
             url: url?,
             statement_timeout: statement_timeout?,
             connect_timeout: connect_timeout?,
+            max_concurrent_scans: max_concurrent_scans?,
         })
     }
 

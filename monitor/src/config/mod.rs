@@ -90,6 +90,9 @@ pub struct Source {
     pub statement_timeout: Duration,
     /// Connect timeout (config `connect_timeout`, default 10 seconds).
     pub connect_timeout: Duration,
+    /// Runs of this source's monitors at once under `tidewatch run` (config
+    /// `max_concurrent_scans`, 1 to 64); `None`: the scheduler's default of 2.
+    pub max_concurrent_scans: Option<usize>,
 }
 
 #[derive(Debug, Clone)]

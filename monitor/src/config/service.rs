@@ -13,6 +13,10 @@ use std::time::Duration;
 /// (`timezone:` is the monitor's one local clock, read by `calendar.rs` too: a cron `schedule` is
 /// evaluated in it.)
 pub(super) const MONITOR_SERVICE_KEYS: &[&str] = &["schedule", "every"];
+/// Keys a source may have besides its connection's.
+pub(super) const SOURCE_SERVICE_KEYS: &[&str] = &["max_concurrent_scans"];
+/// The largest `max_concurrent_scans:` accepted.
+pub const MAX_CONCURRENT_SCANS: usize = 64;
 const API_KEYS: &[&str] = &["listen", "tokens", "admin_tokens", "protect_metrics"];
 
 /// The shortest `every:` accepted.
@@ -45,6 +49,31 @@ pub struct ApiConfig {
 }
 
 impl Walker<'_> {
+    /// A source's `max_concurrent_scans:` (runs of its monitors at once under `tidewatch run`);
+    /// `Some(None)` when absent (the scheduler's default), `None` after an error.
+    pub(super) fn max_concurrent_scans(
+        &mut self,
+        map: &MarkedMappingNode,
+    ) -> Option<Option<usize>> {
+        let Some(n) = self.optional(map, "max_concurrent_scans") else {
+            return Some(None);
+        };
+        let s = self.string(n, "max_concurrent_scans")?;
+        match s.value.trim().parse::<usize>() {
+            Ok(v) if (1..=MAX_CONCURRENT_SCANS).contains(&v) => Some(Some(v)),
+            _ => {
+                self.error(
+                    s.node.span(),
+                    format!(
+                        "\"max_concurrent_scans\" must be a whole number from 1 to {MAX_CONCURRENT_SCANS}, not \"{}\"",
+                        s.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A monitor's `schedule`/`timezone`/`every`.
     pub(super) fn schedule(&mut self, map: &MarkedMappingNode) -> Option<Option<ScheduleSpec>> {
         let every = self.optional(map, "every");
@@ -200,6 +229,30 @@ mod tests {
     use std::path::Path;
 
     const HEAD: &str = "version: 1\nsources:\n  s:\n    kind: sqlite\n    url: sqlite://w.db\n";
+
+    #[test]
+    fn max_concurrent_scans_is_read_and_bad_values_name_their_place() {
+        let config = |cap: &str| {
+            format!(
+                "{HEAD}    max_concurrent_scans: {cap}\n\
+                 monitors:\n  - {{ name: m, source: s, table: t, checks: [row_count > 0] }}\n"
+            )
+        };
+        let ok = parse(&config("4")).expect("valid");
+        assert_eq!(ok.sources["s"].max_concurrent_scans, Some(4));
+        for bad in ["0", "-1", "two", "65", "1.5"] {
+            let err = parse(&config(bad)).expect_err(bad);
+            assert!(
+                err.contains("/etc/tw.yaml:6:27") && err.contains("max_concurrent_scans"),
+                "{bad}: {err}"
+            );
+        }
+        let none = config("1").replace("    max_concurrent_scans: 1\n", "");
+        assert_eq!(
+            parse(&none).expect("valid").sources["s"].max_concurrent_scans,
+            None
+        );
+    }
 
     fn parse(text: &str) -> Result<crate::config::Config, String> {
         let env = |name: &str| (name == "TW_ADMIN").then(|| "admin-secret-1".to_string());

@@ -68,6 +68,7 @@ pub fn measurement(run_id: i64, now: DateTime<Utc>, r: &ResultRow) -> Measuremen
         message: r.message.clone(),
         details: r.details.clone(),
         observed_at: now,
+        score: r.score,
     }
 }
 

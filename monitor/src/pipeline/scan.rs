@@ -209,6 +209,7 @@ fn skipped_row(monitor: &Monitor, message: String) -> ResultRow {
         expected: None,
         message,
         details: None,
+        score: None,
     }
 }
 

@@ -12,6 +12,11 @@ use std::sync::Arc;
 use tidewatch_api::telemetry::{FailureReason, SkipReason};
 use tidewatch_api::{SeriesSample, Telemetry};
 
+/// A running run's lease in `scheduled_runs`: renewed every [`RENEW_EVERY`] while it goes; a run
+/// whose lease lapsed was left by a dead process and is reaped ([`reap`]).
+pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The scan's message when another run holds the monitor's lease (`pipeline::scan`'s skipped row).
 const LEASE_HELD_PREFIX: &str = "skipped: another run of monitor";
 
@@ -21,6 +26,10 @@ pub struct ScanExecutor {
     /// Names this process in claims: host-independent, unique per process start.
     pub holder: String,
     pub telemetry: Arc<Telemetry>,
+    /// Woken after a run queued alert changes (the service's alert loop); `None` without `alerts:`.
+    pub alerts_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The API's snapshot of latest results, refreshed after each run.
+    pub latest: Arc<super::LatestResults>,
 }
 
 /// The metric samples of one run's results.
@@ -34,6 +43,7 @@ pub fn samples(rows: &[ResultRow]) -> Vec<SeriesSample> {
             lower: r.expected.as_ref().and_then(|e| e.lower),
             upper: r.expected.as_ref().and_then(|e| e.upper),
             status: r.status,
+            score: r.score,
         })
         .collect()
 }
@@ -56,6 +66,33 @@ async fn scan_one(
     })
     .await
     .unwrap_or_else(|e| Err(format!("scan task failed: {e}")))
+}
+
+impl ScanExecutor {
+    /// Incidents, grouping and the outbox for a run's rows, with the configured (service) timers;
+    /// the alert loop flushes and delivers. A failure is logged, the run's outcome stands.
+    async fn route_alerts(&self, rows: &[ResultRow], now: DateTime<Utc>) {
+        let Some(cfg) = &self.config.alerts else {
+            return;
+        };
+        match crate::alerting::route_and_enqueue(&self.config, cfg, &self.store, rows, now, false)
+            .await
+        {
+            Ok(s) => {
+                tracing::debug!(
+                    firing = s.firing,
+                    opened = s.opened,
+                    resolved = s.resolved,
+                    queued = s.queued,
+                    "alerts routed"
+                );
+                if let Some(w) = &self.alerts_wake {
+                    w.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot route alerts"),
+        }
+    }
 }
 
 impl Executor for ScanExecutor {
@@ -87,6 +124,29 @@ impl Executor for ScanExecutor {
                 return;
             }
         }
+        let lease = || Utc::now() + chrono::Duration::from_std(RUN_LEASE).unwrap_or_default();
+        if let Err(e) = store
+            .renew_scheduled_run(monitor, slot, &self.holder, lease())
+            .await
+        {
+            tracing::warn!(monitor, error = %e, "cannot take the run's lease");
+        }
+        // Renewed while the scan goes; dropped (aborted) when it ends.
+        let heartbeat = {
+            let (store, holder, name) =
+                (self.store.clone(), self.holder.clone(), monitor.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RENEW_EVERY).await;
+                    if let Err(e) = store
+                        .renew_scheduled_run(&name, slot, &holder, lease())
+                        .await
+                    {
+                        tracing::warn!(monitor = %name, error = %e, "cannot renew the run's lease");
+                    }
+                }
+            })
+        };
         let started = std::time::Instant::now();
         let start = Utc::now();
         if let Err(e) = store.start_scheduled_run(monitor, slot, start).await {
@@ -95,6 +155,7 @@ impl Executor for ScanExecutor {
         self.telemetry.running_add(1);
         let report = scan_one(self.config.clone(), self.store.clone(), monitor, start).await;
         self.telemetry.running_add(-1);
+        heartbeat.abort();
         let (outcome, message, run_id) = match &report {
             Ok(r) => {
                 let lease_held = r
@@ -109,7 +170,11 @@ impl Executor for ScanExecutor {
                         Some(r.run_id),
                     )
                 } else {
+                    if let Some(m) = self.config.monitors.iter().find(|m| m.name == monitor) {
+                        self.telemetry.source_read(&m.source);
+                    }
                     self.telemetry.set_series(monitor, samples(&r.results));
+                    self.route_alerts(&r.results, start).await;
                     let errors = r
                         .results
                         .iter()
@@ -146,6 +211,9 @@ impl Executor for ScanExecutor {
                 )
             }
         };
+        if run_id.is_some() {
+            super::load_one(&self.store, &self.telemetry, &self.latest, monitor).await;
+        }
         self.telemetry
             .run_finished(monitor, outcome, started.elapsed());
         tracing::info!(monitor, slot = %slot, trigger = trigger.as_str(), outcome, took_ms = started.elapsed().as_millis() as u64, "run finished");
@@ -158,5 +226,20 @@ impl Executor for ScanExecutor {
         if let Err(e) = store.finish_scheduled_run(monitor, slot, &done).await {
             tracing::error!(monitor, slot = %slot, error = %e, "cannot record the end of a run");
         }
+    }
+}
+
+/// Marks runs that dead processes left running as abandoned (their lease lapsed), counts and logs
+/// them. The monitors' next slots are claimed by whichever process is alive, as always; a dead
+/// scan's monitor lease (`monitor_leases`) still expires on its own.
+pub async fn reap(store: &Store, telemetry: &Telemetry) {
+    match store.reap_abandoned_runs(Utc::now()).await {
+        Ok(rows) => {
+            for r in rows {
+                telemetry.abandoned(&r.monitor);
+                tracing::warn!(monitor = %r.monitor, slot = %r.scheduled_for, holder = %r.holder, "run abandoned by a process that stopped renewing its lease; marked abandoned");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot reap abandoned runs"),
     }
 }

@@ -1,8 +1,10 @@
 //! `tidewatch run`: the long-running service. Wires the scheduler (`scheduler.rs`, slots from
 //! `schedule.rs`, runs through `executor.rs`), the HTTP API and dashboard (crate `tidewatch-api`) and
 //! the metric refresh, and shuts them down in order on SIGTERM / Ctrl-C: no new runs, started runs
-//! drained, then the HTTP server finishes its in-flight requests.
+//! drained, pending notifications delivered (`alerting.rs`, bounded by `alerts.flush_timeout`), then
+//! the HTTP server finishes its in-flight requests.
 
+pub mod alerting;
 pub mod executor;
 pub mod schedule;
 pub mod scheduler;
@@ -24,10 +26,36 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// processes sharing the store show up within this).
 pub const SERIES_REFRESH: Duration = Duration::from_secs(30);
 
+/// Every monitor's latest results as this process last read them from the store: refreshed after
+/// each of its runs and every [`SERIES_REFRESH`], so the API answers monitor and health reads
+/// without a query (runs of other processes on a shared store show within the refresh).
+#[derive(Default)]
+pub struct LatestResults(
+    std::sync::RwLock<std::collections::HashMap<String, Arc<Vec<crate::store::MeasurementRecord>>>>,
+);
+
+impl LatestResults {
+    pub fn get(&self, monitor: &str) -> Option<Arc<Vec<crate::store::MeasurementRecord>>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(monitor)
+            .cloned()
+    }
+
+    pub fn set(&self, monitor: &str, rows: Vec<crate::store::MeasurementRecord>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(monitor.to_string(), Arc::new(rows));
+    }
+}
+
 /// The [`Service`] port the API sees.
 struct Port {
     monitors: Vec<MonitorInfo>,
     handle: Handle,
+    latest: Arc<LatestResults>,
 }
 
 impl Service for Port {
@@ -37,6 +65,10 @@ impl Service for Port {
 
     fn trigger(&self, monitor: &str) -> Result<chrono::DateTime<chrono::Utc>, TriggerError> {
         self.handle.trigger(monitor)
+    }
+
+    fn latest(&self, monitor: &str) -> Option<Arc<Vec<crate::store::MeasurementRecord>>> {
+        self.latest.get(monitor)
     }
 }
 
@@ -81,6 +113,7 @@ async fn refresh_series(
     config: Arc<Config>,
     store: Arc<Store>,
     telemetry: Arc<Telemetry>,
+    latest: Arc<LatestResults>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -88,34 +121,46 @@ async fn refresh_series(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(SERIES_REFRESH) => {},
         }
-        load_series(&config, &store, &telemetry).await;
+        load_series(&config, &store, &telemetry, &latest).await;
     }
 }
 
 /// Every monitor's latest results into the gauges.
-async fn load_series(config: &Config, store: &Store, telemetry: &Telemetry) {
-    {
-        // A `discover:` template's series are its tables' (set by the executor after each run).
-        for m in config.monitors.iter().filter(|m| m.discover().is_none()) {
-            match store.latest(&m.name).await {
-                Ok(rows) => telemetry.set_series(
-                    &m.name,
-                    rows.into_iter()
-                        .map(|r| tidewatch_api::SeriesSample {
-                            monitor: r.key.monitor.clone(),
-                            metric: r.key.metric.as_str().to_string(),
-                            column: r.key.label().unwrap_or_default(),
-                            value: r.value,
-                            lower: r.lower,
-                            upper: r.upper,
-                            status: r.status,
-                        })
-                        .collect(),
-                ),
-                Err(e) => {
-                    tracing::warn!(monitor = %m.name, error = %e, "cannot read latest results for metrics")
-                }
-            }
+async fn load_series(
+    config: &Config,
+    store: &Store,
+    telemetry: &Telemetry,
+    latest: &LatestResults,
+) {
+    // A `discover:` template's series are its tables' (set by the executor after each run).
+    for m in config.monitors.iter().filter(|m| m.discover().is_none()) {
+        load_one(store, telemetry, latest, &m.name).await;
+    }
+}
+
+/// One monitor's latest results from the store into the gauges and the API's snapshot.
+pub async fn load_one(store: &Store, telemetry: &Telemetry, latest: &LatestResults, monitor: &str) {
+    match store.latest(monitor).await {
+        Ok(rows) => {
+            telemetry.set_series(
+                monitor,
+                rows.iter()
+                    .map(|r| tidewatch_api::SeriesSample {
+                        monitor: r.key.monitor.clone(),
+                        metric: r.key.metric.as_str().to_string(),
+                        column: r.key.label().unwrap_or_default(),
+                        value: r.value,
+                        lower: r.lower,
+                        upper: r.upper,
+                        status: r.status,
+                        score: r.score,
+                    })
+                    .collect(),
+            );
+            latest.set(monitor, rows);
+        }
+        Err(e) => {
+            tracing::warn!(monitor, error = %e, "cannot read latest results for metrics")
         }
     }
 }
@@ -131,6 +176,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let telemetry = Arc::new(Telemetry::new().context("creating the metrics registry")?);
     telemetry.set_monitor_count(config.monitors.len());
+    telemetry.init_sources(config.sources.keys().map(String::as_str));
     let entries: Vec<Entry> = config
         .monitors
         .iter()
@@ -146,11 +192,25 @@ pub async fn run(
     for m in config.monitors.iter().filter(|m| m.schedule.is_none()) {
         tracing::warn!(monitor = %m.name, "no schedule or every: this monitor runs only when triggered");
     }
+    let holder = holder_name();
+    let latest = Arc::new(LatestResults::default());
+    let alert_loop = config.alerts.as_ref().map(|a| {
+        telemetry.init_receivers(a.notifiers.keys().map(String::as_str));
+        alerting::AlertLoop {
+            alerts: Arc::new(a.clone()),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            holder: holder.clone(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    });
     let executor = Arc::new(executor::ScanExecutor {
         config: config.clone(),
         store: store.clone(),
-        holder: holder_name(),
+        holder,
         telemetry: telemetry.clone(),
+        alerts_wake: alert_loop.as_ref().map(|l| l.wake.clone()),
+        latest: latest.clone(),
     });
     let scheduler = Scheduler::new(
         entries,
@@ -159,6 +219,13 @@ pub async fn run(
         Clock::System,
         DEFAULT_PER_SOURCE,
         shutdown.clone(),
+    )
+    .with_source_caps(
+        config
+            .sources
+            .values()
+            .filter_map(|s| s.max_concurrent_scans.map(|n| (s.name.clone(), n)))
+            .collect(),
     );
     let port = Arc::new(Port {
         monitors: config
@@ -176,6 +243,7 @@ pub async fn run(
             })
             .collect(),
         handle: scheduler.handle(),
+        latest: latest.clone(),
     });
     let api = config.api.clone().unwrap_or_default();
     let tokens = Tokens {
@@ -194,7 +262,7 @@ pub async fn run(
         Limits::default(),
     );
     // The first scrape already shows what the store knows.
-    load_series(&config, &store, &telemetry).await;
+    load_series(&config, &store, &telemetry, &latest).await;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -210,15 +278,36 @@ pub async fn run(
                 .await
         })
     };
+    let reaper = {
+        let (store, telemetry, stop) = (store.clone(), telemetry.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(executor::RENEW_EVERY) => {},
+                }
+                executor::reap(&store, &telemetry).await;
+            }
+        })
+    };
     let refresher = tokio::spawn(refresh_series(
         config.clone(),
         store.clone(),
         telemetry.clone(),
+        latest.clone(),
         shutdown.clone(),
     ));
+    // The alert loop stops after the scheduler: the drained runs' alerts are delivered too.
+    let alerts_stop = CancellationToken::new();
+    let alerter = alert_loop.map(|l| tokio::spawn(l.run(alerts_stop.clone())));
     scheduler.run().await;
     tracing::info!("scheduler stopped; started runs drained");
+    alerts_stop.cancel();
+    if let Some(a) = alerter {
+        let _ = a.await;
+    }
     let _ = refresher.await;
+    let _ = reaper.await;
     http_stop.cancel();
     match server.await {
         Ok(r) => r.context("serving http")?,

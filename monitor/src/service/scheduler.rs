@@ -134,6 +134,8 @@ pub struct Scheduler<E: Executor> {
     telemetry: Arc<Telemetry>,
     clock: Clock,
     per_source: usize,
+    /// Per-source caps overriding `per_source` (config `max_concurrent_scans`).
+    caps: HashMap<String, usize>,
     shutdown: CancellationToken,
     receivers: Vec<mpsc::Receiver<DateTime<Utc>>>,
     handle: Handle,
@@ -166,10 +168,17 @@ impl<E: Executor> Scheduler<E> {
             telemetry,
             clock,
             per_source: per_source.max(1),
+            caps: HashMap::new(),
             shutdown,
             receivers,
             handle,
         }
+    }
+
+    /// Caps for some sources instead of the default `per_source` (0 counts as 1).
+    pub fn with_source_caps(mut self, caps: HashMap<String, usize>) -> Scheduler<E> {
+        self.caps = caps;
+        self
     }
 
     pub fn handle(&self) -> Handle {
@@ -184,7 +193,14 @@ impl<E: Executor> Scheduler<E> {
         for (entry, rx) in self.entries.into_iter().zip(self.receivers) {
             let sem = semaphores
                 .entry(entry.source.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_source)))
+                .or_insert_with(|| {
+                    let cap = self
+                        .caps
+                        .get(&entry.source)
+                        .copied()
+                        .unwrap_or(self.per_source);
+                    Arc::new(Semaphore::new(cap.max(1)))
+                })
                 .clone();
             let ctx = LoopCtx {
                 entry,
