@@ -247,6 +247,8 @@ async fn the_service_runs_a_template_on_its_every() -> anyhow::Result<()> {
         store: store.clone(),
         holder: "test".into(),
         telemetry: Arc::new(tidewatch_api::Telemetry::new()?),
+        alerts_wake: None,
+        latest: Arc::default(),
     };
     let slot = chrono::Utc::now();
     executor.execute("app", slot, Trigger::Schedule).await;

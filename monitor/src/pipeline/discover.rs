@@ -52,6 +52,7 @@ fn row(monitor: &str, source: &str, dataset: &str, metric: Metric, message: Stri
         expected: None,
         message,
         details: None,
+        score: None,
     }
 }
 
