@@ -227,7 +227,7 @@ monitors:
         errors(text),
         [
             "/etc/tidewatch/tidewatch.yaml:6:5: unknown key \"colour\" in source \"shop\" \
-             (expected one of kind, url, brokers, statement_timeout, connect_timeout)",
+             (expected one of kind, url, brokers, statement_timeout, connect_timeout, max_concurrent_scans)",
             "/etc/tidewatch/tidewatch.yaml:15:13: source \"crm\" is not defined (defined sources: shop)",
             "/etc/tidewatch/tidewatch.yaml:20:9: unknown metric \"nul_rate\" (expected one of row_count, \
              message_count, volume, freshness, schema, duplicate_count, duplicate_rate, null_count, \
