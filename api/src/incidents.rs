@@ -377,7 +377,7 @@ pub(crate) async fn list_incidents(
             )))
         }
     };
-    let limit = crate::routes::page(&state, q.limit)?;
+    let limit = state.inner.limits.page(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let all = state
         .inner
@@ -477,7 +477,7 @@ pub(crate) async fn list_silences(
             )))
         }
     };
-    let limit = crate::routes::page(&state, q.limit)?;
+    let limit = state.inner.limits.page(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let all = state
         .inner

@@ -77,6 +77,20 @@ pub struct Limits {
     pub max_page: u32,
 }
 
+impl Limits {
+    /// The page size a list request asked for, or the default; out of range is a 400.
+    pub(crate) fn page(&self, limit: Option<u32>) -> Result<u32, error::ApiError> {
+        match limit {
+            None => Ok(self.default_page),
+            Some(n) if n >= 1 && n <= self.max_page => Ok(n),
+            Some(n) => Err(error::ApiError::BadRequest(format!(
+                "limit {n} is not between 1 and {}",
+                self.max_page
+            ))),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {

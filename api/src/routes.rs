@@ -291,18 +291,6 @@ pub struct DatasetHealth {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-pub(crate) fn page(state: &ApiState, limit: Option<u32>) -> Result<u32, ApiError> {
-    let l = &state.inner.limits;
-    match limit {
-        None => Ok(l.default_page),
-        Some(n) if n >= 1 && n <= l.max_page => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!(
-            "limit {n} is not between 1 and {}",
-            l.max_page
-        ))),
-    }
-}
-
 fn rank(s: Status) -> u8 {
     match s {
         Status::Pass => 0,
@@ -496,7 +484,7 @@ async fn list_monitors(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<MonitorPage>, ApiError> {
     let Query(q) = q.map_err(rejection)?;
-    let limit = page(&state, q.limit)?;
+    let limit = state.inner.limits.page(q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let all = state.inner.service.monitors();
     let mut monitors = Vec::new();
@@ -544,7 +532,7 @@ async fn monitor_series(
     let Path(name) = name.map_err(rejection)?;
     let Query(q) = q.map_err(rejection)?;
     let info = known_monitor(&state, &name)?.clone();
-    let limit = page(&state, q.limit)?;
+    let limit = state.inner.limits.page(q.limit)?;
     let key = series_key(&name, &q.metric, q.column.as_deref())?;
     let points = state
         .inner
@@ -597,7 +585,7 @@ async fn list_runs(
     if let Some(m) = &q.monitor {
         known_monitor(&state, m)?;
     }
-    let limit = page(&state, q.limit)?;
+    let limit = state.inner.limits.page(q.limit)?;
     let runs = state
         .inner
         .store

@@ -246,8 +246,15 @@ try {
   await page.dispatchEvent("#token", "change");
   await page.waitForSelector("body[data-state=ready][data-incidents='1']");
   out.row = await page.textContent("#incidents tbody tr");
-  await page.click("#incidents button[data-action=acknowledge]");
-  await page.waitForFunction(() => document.getElementById("message").textContent.includes("admin"));
+  // A click can land while a reload re-renders the table (or clears the message): click again until
+  // the refusal shows, a few times at most.
+  let refused = false;
+  for (let i = 0; i < 5 && !refused; i++) {
+    await page.click("#incidents button[data-action=acknowledge]");
+    refused = await page
+      .waitForFunction(() => document.getElementById("message").textContent.includes("admin"), null, { timeout: 5000 })
+      .then(() => true, () => false);
+  }
   out.with_read_token = await page.textContent("#message");
   out.console = out.console.filter((t) => !t.includes("403"));
   await page.fill("#token", adminToken);
