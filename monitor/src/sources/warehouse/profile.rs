@@ -60,7 +60,7 @@ async fn measure_on(
         skipped,
     } = plan_profile(monitor, table, &catalog.columns, wh.dialect());
     let schema = catalog.columns.clone();
-    let inline = counts_inline(&request) && count_inline(&mut plan, window);
+    let inline = count_inline(&mut plan, request);
     if request.new_data_only && inline {
         return incremental(wh, source, plan, window, schema, failures).await;
     }
@@ -236,17 +236,16 @@ fn estimated_distincts(plan: &ProfilePlan, catalog: &Catalog) -> (Vec<Observatio
     (obs, notes)
 }
 
-/// Whether the window's buckets belong inside the profile statement: when rows in the window are
-/// likely (and always for an incremental scan, whose statement reads only the window). Each counted
-/// bucket adds a conditional aggregate per profiled column that every row of the table evaluates.
-fn counts_inline(request: &crate::sources::ProfileRequest) -> bool {
-    request.new_data_only || request.recent_rows
-}
-
 /// A window of a few buckets (every scan after the first) is counted inside the profile statement
-/// itself: one pass over the table. Returns whether the plan now counts the window.
-fn count_inline(plan: &mut ProfilePlan, window: Option<VolumeWindow>) -> bool {
-    match (&plan.timestamp, window) {
+/// itself: one pass over the table. That pays only when rows in the window are likely
+/// (`request.recent_rows`), and always for an incremental scan, whose statement reads only the
+/// window: each counted bucket adds a conditional aggregate per profiled column that every row of
+/// the table evaluates. Returns whether the plan now counts the window.
+fn count_inline(plan: &mut ProfilePlan, request: crate::sources::ProfileRequest) -> bool {
+    if !(request.new_data_only || request.recent_rows) {
+        return false;
+    }
+    match (&plan.timestamp, request.window) {
         (Some(_), Some(w)) if (w.end - w.start) / w.bucket <= INLINE_BUCKETS => {
             plan.buckets = (0..(w.end - w.start) / w.bucket)
                 .map(|k| w.start + k * w.bucket)
@@ -284,7 +283,7 @@ pub async fn explain(
         ));
     }
     let Planned { mut plan, .. } = plan_profile(monitor, table, &catalog.columns, dialect);
-    let inline = counts_inline(&request) && count_inline(&mut plan, window);
+    let inline = count_inline(&mut plan, request);
     if request.new_data_only && inline {
         if let Some(sql) = dialect.incremental_sql(&plan) {
             return Ok(vec![sql.sql]);
@@ -505,18 +504,23 @@ pub fn observations_from(
     for (i, c) in plan.columns.iter().enumerate() {
         let name = c.name.to_string();
         let non_null = get(Slot::NonNull(i)).unwrap_or(0.0);
-        let (nulls, null_rate) = match sampled {
+        let nulls = match sampled {
             Some(n) if n > 0.0 => {
                 let r = (n - non_null) / n;
-                ((r * rows).round(), r)
+                Some(((r * rows).round(), r))
             }
             Some(_) => {
-                empty_sample.push(name.clone());
-                (f64::NAN, f64::NAN)
+                empty_sample.push(Failure {
+                    metric: Metric::NullRate,
+                    target: Target::Column(name.clone()),
+                    message: "the block sample (sample:) returned no rows this scan: no NULL rate, min, max or mean".into(),
+                    whole: false,
+                });
+                None
             }
-            None => (rows - non_null, rate(rows - non_null)),
+            None => Some((rows - non_null, rate(rows - non_null))),
         };
-        if null_rate.is_finite() {
+        if let Some((nulls, null_rate)) = nulls {
             out.push(Observation::column(Metric::NullCount, name.clone(), nulls));
             out.push(Observation::column(
                 Metric::NullRate,
@@ -546,14 +550,6 @@ pub fn observations_from(
     }
     let (finite, not_finite): (Vec<Observation>, Vec<Observation>) =
         out.into_iter().partition(|o| o.value.is_finite());
-    let empty = empty_sample.into_iter().map(|name| Failure {
-        metric: Metric::NullRate,
-        target: Target::Column(name),
-        message:
-            "the block sample (sample:) returned no rows this scan: no NULL rate, min, max or mean"
-                .into(),
-        whole: false,
-    });
     let failures = not_finite
         .into_iter()
         .map(|o| Failure {
@@ -567,7 +563,7 @@ pub fn observations_from(
             target: o.target,
             whole: false,
         })
-        .chain(empty)
+        .chain(empty_sample)
         .collect();
     (finite, failures)
 }
