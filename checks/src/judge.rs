@@ -142,9 +142,17 @@ pub fn judge(
             .iter()
             .any(|o| o.metric == Metric::Volume && o.value == 0.0);
         let new_data_metric = c.check.metric.is_bucketed()
-            || matches!(c.check.metric, Metric::FreshnessSeconds | Metric::Schema);
+            || matches!(
+                c.check.metric,
+                Metric::FreshnessSeconds | Metric::Schema | Metric::NewDuplicateCount
+            );
         if profile.partial.is_some() && !new_data_metric {
             // Measured by the next full profile, not by this incremental one.
+            continue;
+        }
+        if profile.partial.is_none() && c.check.metric == Metric::NewDuplicateCount {
+            // Measured by the next incremental scan; this full profile counts duplicate_count over
+            // the whole table.
             continue;
         }
         let target = Target::from_label(c.check.metric, c.check.column.as_deref());

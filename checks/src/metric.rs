@@ -17,6 +17,11 @@ pub enum Metric {
     DuplicateCount,
     /// Duplicate count divided by rows.
     DuplicateRate,
+    /// Duplicates of a key among the new rows only: the rows an incremental scan reads (timestamp at
+    /// or after the first bucket it counts, lateness included), minus their distinct keys. A retried
+    /// load shows here on the scan after it lands, long before the next full profile's
+    /// `duplicate_count`.
+    NewDuplicateCount,
     /// Distinct non-NULL values in a column.
     DistinctCount,
     /// Minimum of a numeric column.
@@ -64,7 +69,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in output order.
-    pub const ALL: [Metric; 23] = [
+    pub const ALL: [Metric; 24] = [
         Metric::RowCount,
         Metric::MessageCount,
         Metric::Volume,
@@ -72,6 +77,7 @@ impl Metric {
         Metric::Schema,
         Metric::DuplicateCount,
         Metric::DuplicateRate,
+        Metric::NewDuplicateCount,
         Metric::NullCount,
         Metric::NullRate,
         Metric::BucketNullRate,
@@ -99,6 +105,7 @@ impl Metric {
             Metric::NullRate => "null_rate",
             Metric::DuplicateCount => "duplicate_count",
             Metric::DuplicateRate => "duplicate_rate",
+            Metric::NewDuplicateCount => "new_duplicate_count",
             Metric::DistinctCount => "distinct_count",
             Metric::Min => "min",
             Metric::Max => "max",
@@ -155,7 +162,10 @@ impl Metric {
 
     /// Whether the metric takes the key columns as its argument (`duplicate_count(id)`).
     pub fn is_key_metric(self) -> bool {
-        matches!(self, Metric::DuplicateCount | Metric::DuplicateRate)
+        matches!(
+            self,
+            Metric::DuplicateCount | Metric::DuplicateRate | Metric::NewDuplicateCount
+        )
     }
 
     /// Whether the value is a duration in seconds (check thresholds may be written as `2h`).
@@ -195,7 +205,10 @@ impl Metric {
     pub fn needs_timestamp(self) -> bool {
         matches!(
             self,
-            Metric::FreshnessSeconds | Metric::Volume | Metric::BucketNullRate
+            Metric::FreshnessSeconds
+                | Metric::Volume
+                | Metric::BucketNullRate
+                | Metric::NewDuplicateCount
         )
     }
 

@@ -59,6 +59,25 @@ impl ResultRow {
         };
         self.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
         self.score = a.score.is_finite().then_some(a.score);
+        if let Some(budget) = a.expected_false_alarms_per_week.filter(|b| b.is_finite()) {
+            // What `sensitivity` means for this series: the false alarms a week its calibrated
+            // threshold allows on clean data.
+            let mut details = match self.details.take() {
+                Some(serde_json::Value::Object(m)) => m,
+                Some(other) => {
+                    let mut m = serde_json::Map::new();
+                    m.insert("profile".into(), other);
+                    m
+                }
+                None => serde_json::Map::new(),
+            };
+            details.insert(
+                "expected_false_alarms_per_week".into(),
+                serde_json::json!(budget),
+            );
+            details.insert("sensitivity".into(), serde_json::json!(params.sensitivity));
+            self.details = Some(serde_json::Value::Object(details));
+        }
         let shown = |v: Option<f64>| v.map_or("…".to_string(), |v| display_value(self.metric, v));
         let band_text = format!("{} .. {}", shown(a.lower), shown(a.upper));
         if a.anomaly {
@@ -147,6 +166,49 @@ mod tests {
             at += pos;
         }
         assert!(!text.contains("details"));
+    }
+
+    #[test]
+    fn a_calibrated_verdict_says_its_false_alarm_budget() {
+        let mut row = ResultRow {
+            monitor: "m".into(),
+            source: "s".into(),
+            dataset: "d".into(),
+            metric: Metric::Volume,
+            target: Target::Table,
+            value: Some(10.0),
+            status: Status::Pass,
+            expected: None,
+            message: String::new(),
+            details: Some(serde_json::json!({"bucket": "2026-01-01T00:00:00Z"})),
+            score: None,
+        };
+        let a = Assessment {
+            score: 0.2,
+            anomaly: false,
+            lower: Some(5.0),
+            upper: Some(15.0),
+            learning: false,
+            expected_false_alarms_per_week: Some(0.25),
+        };
+        let params = Params::default_for(crate::baseline::SeriesKind::Volume);
+        row.apply_assessment(&a, 100, &params);
+        let d = row.details.as_ref().unwrap();
+        assert_eq!(d["expected_false_alarms_per_week"], 0.25);
+        assert_eq!(d["sensitivity"], params.sensitivity);
+        assert_eq!(d["bucket"], "2026-01-01T00:00:00Z", "earlier details are kept");
+        // Without calibration nothing is added.
+        let mut plain = row.clone();
+        plain.details = None;
+        plain.apply_assessment(
+            &Assessment {
+                expected_false_alarms_per_week: None,
+                ..a
+            },
+            100,
+            &params,
+        );
+        assert_eq!(plain.details, None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! `tidewatch-lab` crate, which reads its CSV files with [`parse_row`].
 
 use anyhow::{Context, Result};
-use checks::baseline::{Detector, Direction, Params, SeriesKind};
+use checks::baseline::calendar::Tz;
+use checks::baseline::{Calendar, Detector, Direction, Params, SeriesKind};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -20,6 +21,13 @@ pub struct DetectArgs {
     /// Which deviations count: both, up or down (default: the kind's).
     #[arg(long)]
     pub direction: Option<Direction>,
+    /// The local clock of daily and weekly patterns and load schedules, as a monitor's `timezone:`
+    /// (an IANA name; default UTC).
+    #[arg(long, value_parser = parse_timezone)]
+    pub timezone: Option<Tz>,
+    /// Local dates treated like a Sunday, as a monitor's `holidays:` (comma-separated YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, value_delimiter = ',')]
+    pub holidays: Vec<chrono::NaiveDate>,
     /// Input CSV (default: stdin).
     #[arg(long)]
     pub input: Option<PathBuf>,
@@ -36,6 +44,35 @@ fn parse_sensitivity(text: &str) -> Result<f64, String> {
             "must be a number between 0 and 1 (exclusive), found \"{text}\""
         )),
     }
+}
+
+/// `--timezone`: an IANA name, what a monitor's `timezone:` accepts.
+fn parse_timezone(text: &str) -> Result<Tz, String> {
+    text.trim().parse::<Tz>().map_err(|_| {
+        format!("unknown time zone \"{text}\" (expected an IANA name such as Europe/Berlin or UTC)")
+    })
+}
+
+/// One `--holidays` date.
+fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("a holiday must be a date such as 2026-12-25, found \"{text}\""))
+}
+
+/// The monitor parameters `detect` runs with: the kind's defaults and the flags, exactly as a
+/// monitor with the same `sensitivity:`, `direction:`, `timezone:` and `holidays:` runs.
+pub fn params_of(args: &DetectArgs) -> Result<Params> {
+    let mut params = Params::default_for(args.kind);
+    if let Some(s) = args.sensitivity {
+        params.sensitivity = s;
+    }
+    if let Some(d) = args.direction {
+        params.direction = d;
+    }
+    params.calendar = Calendar::new(args.timezone.unwrap_or(Tz::UTC))
+        .with_holidays(args.holidays.iter().copied())
+        .map_err(|e| anyhow::anyhow!("--holidays: {e}"))?;
+    Ok(params)
 }
 
 /// A CSV line that is not `timestamp,value`.
@@ -139,13 +176,7 @@ fn trim_quotes(s: &str) -> &str {
 
 /// `tidewatch detect`.
 pub fn run_detect(args: &DetectArgs) -> Result<()> {
-    let mut params = Params::default_for(args.kind);
-    if let Some(s) = args.sensitivity {
-        params.sensitivity = s;
-    }
-    if let Some(d) = args.direction {
-        params.direction = d;
-    }
+    let params = params_of(args)?;
     let input: Box<dyn BufRead> = match &args.input {
         Some(p) => Box::new(BufReader::new(
             std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
@@ -464,5 +495,92 @@ mod csv_tests {
             Some("")
         );
         assert_eq!(parse_row(1, "timestamp,value", true).ok().flatten(), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: DetectArgs,
+    }
+
+    fn args(flags: &[&str]) -> Result<DetectArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("detect").chain(flags.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn calendar_flags_give_the_monitor_calendar() {
+        let a = args(&[
+            "--kind",
+            "volume",
+            "--timezone",
+            "Europe/Berlin",
+            "--holidays",
+            "2026-12-25,2026-12-26",
+        ])
+        .unwrap();
+        let p = params_of(&a).unwrap();
+        let want = Calendar::new(Tz::Europe__Berlin)
+            .with_holidays([
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 26).unwrap(),
+            ])
+            .unwrap();
+        assert_eq!(p.calendar, want);
+        // Without them: UTC and no holidays, as a monitor without `timezone:`.
+        let p = params_of(&args(&["--kind", "volume"]).unwrap()).unwrap();
+        assert_eq!(p.calendar, Calendar::utc());
+    }
+
+    #[test]
+    fn bad_calendar_flags_say_what_is_wrong() {
+        let e = args(&["--kind", "volume", "--timezone", "Mars/Olympus"]).unwrap_err();
+        assert!(e.to_string().contains("unknown time zone \"Mars/Olympus\""), "{e}");
+        let e = args(&["--kind", "volume", "--holidays", "2026-12-25,xmas"]).unwrap_err();
+        assert!(e.to_string().contains("found \"xmas\""), "{e}");
+    }
+
+    #[test]
+    fn the_calendar_changes_what_detect_says() {
+        // Four weeks of an hourly business-day series on Berlin time, then a Berlin holiday.
+        let tz = Tz::Europe__Berlin;
+        let start = 1_764_547_200; // 2025-12-01 00:00 UTC, a Monday
+        let mut csv = String::new();
+        for h in 0..(29 * 24) {
+            let ts = start + h * 3600;
+            let local = chrono::TimeZone::timestamp_opt(&tz, ts, 0).unwrap();
+            let weekday = chrono::Datelike::weekday(&local).num_days_from_monday();
+            let hour = chrono::Timelike::hour(&local);
+            let busy = weekday < 5 && (8..18).contains(&hour);
+            let day = (ts - start) / 86400;
+            let holiday = day == 25; // 2025-12-26, a Friday
+            let v = if busy && !holiday { 100 + (h % 7) } else { 3 + (h % 2) };
+            csv.push_str(&format!("{ts},{v}\n"));
+        }
+        let run = |flags: &[&str]| {
+            let a = args(&[&["--kind", "volume"], flags].concat()).unwrap();
+            let mut out = Vec::new();
+            stream_detect(csv.as_bytes(), &mut out, a.kind, params_of(&a).unwrap()).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            text.lines()
+                .skip(1)
+                .filter(|l| l.split(',').nth(3) == Some("1"))
+                .filter(|l| {
+                    let ts: i64 = l.split(',').next().unwrap().parse().unwrap();
+                    (ts - start) / 86400 == 25
+                })
+                .count()
+        };
+        let with = run(&["--timezone", "Europe/Berlin", "--holidays", "2025-12-26"]);
+        let without = run(&[]);
+        assert!(
+            with < without,
+            "the holiday on the local clock flags fewer hours ({with}) than UTC without it ({without})"
+        );
     }
 }

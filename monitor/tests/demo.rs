@@ -1,7 +1,8 @@
 //! `tidewatch demo --once` as a newcomer runs it, in a fresh directory: the four injected incidents
 //! appear in its report (stalled loader, volume drop, NULL burst, schema change with the column
-//! named), the healthy tables pass, the exit code is 0; with an `alerts:` section added to its config,
-//! a second run keeps it and the incidents reach that receiver (a loopback webhook) and the log.
+//! named), the healthy tables pass, the exit code is 0, and the demo's `log` receiver logs each
+//! incident; with its `alerts:` section changed to add a receiver, a second run keeps it and the
+//! incidents reach that receiver (a loopback webhook) and the log.
 
 #![allow(clippy::unwrap_used)] // a panic on an unexpected error is the assertion
 
@@ -22,6 +23,12 @@ fn demo_once(dir: &TempDir) -> Output {
         .env_remove("TIDEWATCH_LOG")
         .output()
         .expect("run tidewatch demo")
+}
+
+/// Whether a log line is the `log` receiver's line for the alert with this fingerprint.
+fn logged(line: &str, fingerprint: &str) -> bool {
+    let field = format!("fingerprint={fingerprint}");
+    line.contains("alert [") && line.split_whitespace().any(|w| w == field)
 }
 
 fn text(b: &[u8]) -> String {
@@ -174,8 +181,31 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
             );
         }
     }
-    // Without an alerts section nothing is routed, so nothing is logged about alerts.
-    assert!(!stderr.contains("notification"), "{stderr}");
+    // The demo's own alerts section routes every incident to the `log` receiver: one line per alert
+    // on stderr, one notification per failing monitor.
+    assert_eq!(stderr.matches("notification delivered").count(), 4, "{stderr}");
+    for want in [
+        "orders/freshness_seconds/",
+        "orders/volume/",
+        "orders/null_rate/email",
+        "orders/duplicate_count/id",
+        "payments/volume/",
+        "shipments/bucket_null_rate/tracking_number",
+        "customers/schema/",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(" WARN ") && l.contains("alert [FIRING") && logged(l, want)),
+            "{want} not logged: {stderr}"
+        );
+    }
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.contains("alert [") && (l.contains("fingerprint=events/") || l.contains("fingerprint=products/"))),
+        "{stderr}"
+    );
 }
 
 /// What the loopback webhook received.
@@ -200,11 +230,13 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
     let dir = TempDir::new("demo_alerts");
     let first = tokio::task::block_in_place(|| demo_once(&dir));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
-    // The user's edit: an alerts section at the end of the demo's config.
+    // The user's edit: the demo's alerts section replaced by one that also sends to a webhook.
     let cfg = dir.join("demo").join("tidewatch.yaml");
-    let mut yaml = std::fs::read_to_string(&cfg).unwrap();
+    let yaml = std::fs::read_to_string(&cfg).unwrap();
+    let at = yaml.find("\nalerts:\n").expect("the demo writes an alerts section");
+    let mut yaml = yaml[..at + 1].to_string();
     yaml.push_str(&format!(
-        "alerts:\n  receivers:\n    - name: hook\n      webhook: {{ url: \"{url}\" }}\n  route: {{ receiver: hook, group_by: [monitor] }}\n"
+        "alerts:\n  receivers:\n    - name: hook\n      webhook: {{ url: \"{url}\" }}\n    - name: log\n      log: {{}}\n  route:\n    receiver: log\n    group_by: [monitor]\n    routes:\n      - {{ receiver: hook, continue: true }}\n      - {{ receiver: log }}\n"
     ));
     std::fs::write(&cfg, yaml).unwrap();
 
@@ -252,14 +284,21 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
         4,
         "one notification per failing monitor: {got:#?}"
     );
+    // The same groups went to the log receiver as well.
     assert_eq!(
         stderr.matches("notification queued").count(),
-        got.len(),
+        2 * got.len(),
         "{stderr}"
     );
     assert_eq!(
         stderr.matches("notification delivered").count(),
-        got.len(),
+        2 * got.len(),
         "{stderr}"
     );
+    for f in &fingerprints {
+        assert!(
+            stderr.lines().any(|l| logged(l, f)),
+            "{f} not logged: {stderr}"
+        );
+    }
 }

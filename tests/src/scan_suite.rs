@@ -859,7 +859,9 @@ pub async fn uniqueness_checks_and_where(kind: Kind) -> anyhow::Result<()> {
 
 /// `mode: incremental` reads only the new buckets (and freshness) between full profiles, with exactly
 /// the values a full profile of the same data gives; late rows inside `lateness` are recounted; checks
-/// on table-wide metrics wait for the next full profile instead of failing.
+/// on table-wide metrics wait for the next full profile instead of failing. A retried load inside the
+/// window shows as `new_duplicate_count` on the incremental scan, equal to the full profile's
+/// `duplicate_count`.
 pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
     let wh = TestWarehouse::create(kind).await?;
     let hour = 3600;
@@ -867,36 +869,55 @@ pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
     let h = now - now.rem_euclid(hour);
     let ts = wh.timestamp_type();
     let mut rows = Vec::new();
+    let row = |id: i64, b: i64, i: i64| {
+        let email = if i == 0 && b % 2 == 0 { "NULL" } else { "'x'" };
+        format!(
+            "({id}, {email}, {})",
+            wh.at_epoch(h - b * hour + 60 + i * 600)
+        )
+    };
     for b in 1..=10 {
         for i in 0..3 {
-            let email = if i == 0 && b % 2 == 0 { "NULL" } else { "'x'" };
-            rows.push(format!(
-                "({email}, {})",
-                wh.at_epoch(h - b * hour + 60 + i * 600)
-            ));
+            rows.push(row(b * 10 + i, b, i));
         }
     }
     wh.exec(&format!(
-        "CREATE TABLE ev (email VARCHAR(10), created_at {ts}); INSERT INTO ev VALUES {}",
+        "CREATE TABLE ev (id INT, email VARCHAR(10), created_at {ts}); INSERT INTO ev VALUES {}",
         rows.join(", ")
     ))
     .await?;
-    let monitor = |name: &str, mode: &str| {
+    let monitor = |name: &str, mode: &str, check: &str| {
         format!(
-            "  - name: {name}\n    source: wh\n    table: {}\n    timestamp_column: created_at\n    mode: {mode}\n    lateness: 3h\n    lookback: 1d\n    checks: [row_count > 0, 'bucket_null_rate(email) < 50%']\n",
+            "  - name: {name}\n    source: wh\n    table: {}\n    timestamp_column: created_at\n    key: [id]\n    mode: {mode}\n    lateness: 3h\n    lookback: 1d\n    checks: [row_count > 0, 'bucket_null_rate(email) < 50%', '{check}']\n",
             wh.dataset("ev")
         )
     };
-    let yaml = config_head(&wh, "") + &monitor("inc", "incremental") + &monitor("full", "full");
+    let yaml = config_head(&wh, "")
+        + &monitor("inc", "incremental", "new_duplicate_count(id) = 0")
+        + &monitor("full", "full", "duplicate_count(id) = 0");
     let ws = Workspace::new();
     let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
     // First scan: the warm start is always a full profile.
     let first = ws.scan_at(&yaml, at(h - hour + 60)).await?;
     assert_eq!(find(&first, "inc", "row_count", None).value, Some(30.0));
-    // A late row for three hours ago, then the next scan an hour later.
+    assert_eq!(find(&first, "inc", "duplicate_count", Some("id")).value, Some(0.0));
+    // A full profile measures no new_duplicate_count, and its check waits for an incremental scan.
+    assert!(
+        !first
+            .results
+            .iter()
+            .any(|r| r.metric == checks::Metric::NewDuplicateCount),
+        "{:#?}",
+        first.results
+    );
+    // A late row for three hours ago, and the load of two hours ago retried (the same three rows
+    // again), then the next scan an hour later.
     wh.exec(&format!(
-        "INSERT INTO ev VALUES ('x', {})",
-        wh.at_epoch(h - 3 * hour + 1800)
+        "INSERT INTO ev VALUES (500, 'x', {}), {}, {}, {}",
+        wh.at_epoch(h - 3 * hour + 1800),
+        row(20, 2, 0),
+        row(21, 2, 1),
+        row(22, 2, 2)
     ))
     .await?;
     let second = ws.scan_at(&yaml, at(h + 60)).await?;
@@ -909,7 +930,19 @@ pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
         "{:#?}",
         second.results
     );
-    assert_eq!(find(&second, "full", "row_count", None).value, Some(31.0));
+    assert_eq!(find(&second, "full", "row_count", None).value, Some(34.0));
+    let dups = find(&second, "full", "duplicate_count", Some("id"));
+    assert_eq!((dups.value, dups.status), (Some(3.0), Status::Fail));
+    let new = find(&second, "inc", "new_duplicate_count", Some("id"));
+    assert_eq!((new.value, new.status), (Some(3.0), Status::Fail), "{new:?}");
+    assert!(
+        !second
+            .results
+            .iter()
+            .any(|r| r.monitor == "inc" && r.metric == checks::Metric::DuplicateCount),
+        "{:#?}",
+        second.results
+    );
     for metric in ["volume", "freshness_seconds"] {
         let (i, f) = (
             find(&second, "inc", metric, None),

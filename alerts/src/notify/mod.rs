@@ -14,6 +14,7 @@ use crate::notification::Notification;
 
 pub mod email;
 mod http;
+pub mod log;
 pub mod pagerduty;
 pub mod render;
 pub mod slack;
@@ -21,6 +22,7 @@ pub mod webhook;
 
 pub use email::{EmailConfig, EmailNotifier, SmtpConfig, SmtpTls};
 pub use http::parse_retry_after;
+pub use log::{LogConfig, LogNotifier};
 pub use pagerduty::{PagerDutyConfig, PagerDutyNotifier};
 pub use render::MessageOptions;
 pub use slack::{SlackConfig, SlackNotifier};
@@ -29,7 +31,7 @@ pub use webhook::{WebhookConfig, WebhookNotifier};
 /// What a receiver accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivered {
-    /// `slack`, `webhook`, `pagerduty` or `email`.
+    /// `slack`, `webhook`, `pagerduty`, `email` or `log`.
     pub kind: String,
     /// How many requests or messages it took (PagerDuty sends one event per alert).
     pub messages: usize,
@@ -97,6 +99,8 @@ impl ReceiverError {
 ///   webhook: { url: http://127.0.0.1:9000/hook, secret: ${HOOK_SECRET} }
 /// - name: pager
 ///   pagerduty: { routing_key: ${PD_ROUTING_KEY} }
+/// - name: log
+///   log: { level: warn }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +114,8 @@ pub struct ReceiverConfig {
     pub webhook: Option<WebhookConfig>,
     #[serde(default)]
     pub pagerduty: Option<PagerDutyConfig>,
+    #[serde(default)]
+    pub log: Option<LogConfig>,
 }
 
 /// One configured receiver, ready to send.
@@ -119,6 +125,7 @@ pub enum Notifier {
     Webhook(WebhookNotifier),
     PagerDuty(PagerDutyNotifier),
     Email(EmailNotifier),
+    Log(LogNotifier),
 }
 
 impl Notifier {
@@ -128,15 +135,20 @@ impl Notifier {
         cfg: &ReceiverConfig,
         opts: &MessageOptions,
     ) -> Result<Notifier, Vec<ReceiverError>> {
-        match (&cfg.slack, &cfg.email, &cfg.webhook, &cfg.pagerduty) {
-            (Some(c), None, None, None) => SlackNotifier::new(c, opts).map(Notifier::Slack),
-            (None, Some(c), None, None) => EmailNotifier::new(c, opts).map(Notifier::Email),
-            (None, None, Some(c), None) => WebhookNotifier::new(c, opts).map(Notifier::Webhook),
-            (None, None, None, Some(c)) => PagerDutyNotifier::new(c, opts).map(Notifier::PagerDuty),
+        match (&cfg.slack, &cfg.email, &cfg.webhook, &cfg.pagerduty, &cfg.log) {
+            (Some(c), None, None, None, None) => SlackNotifier::new(c, opts).map(Notifier::Slack),
+            (None, Some(c), None, None, None) => EmailNotifier::new(c, opts).map(Notifier::Email),
+            (None, None, Some(c), None, None) => {
+                WebhookNotifier::new(c, opts).map(Notifier::Webhook)
+            }
+            (None, None, None, Some(c), None) => {
+                PagerDutyNotifier::new(c, opts).map(Notifier::PagerDuty)
+            }
+            (None, None, None, None, Some(c)) => LogNotifier::new(c, opts).map(Notifier::Log),
             _ => Err(vec![ReceiverError::new(
                 "",
                 format!(
-                    "receiver {:?} needs exactly one of slack, email, webhook, pagerduty",
+                    "receiver {:?} needs exactly one of slack, email, webhook, pagerduty, log",
                     cfg.name
                 ),
             )]),
@@ -149,6 +161,7 @@ impl Notifier {
             Notifier::Webhook(_) => "webhook",
             Notifier::PagerDuty(_) => "pagerduty",
             Notifier::Email(_) => "email",
+            Notifier::Log(_) => "log",
         }
     }
 
@@ -158,6 +171,7 @@ impl Notifier {
             Notifier::Webhook(w) => w.notify(n).await,
             Notifier::PagerDuty(p) => p.notify(n).await,
             Notifier::Email(e) => e.notify(n).await,
+            Notifier::Log(l) => l.notify(n).await,
         }
     }
 }

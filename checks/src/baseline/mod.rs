@@ -65,6 +65,7 @@ impl SeriesKind {
             | Metric::ConsumerLagSeconds
             | Metric::NullCount
             | Metric::DuplicateCount
+            | Metric::NewDuplicateCount
             | Metric::DistinctCount
             | Metric::Min
             | Metric::Max

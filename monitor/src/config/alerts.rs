@@ -29,7 +29,7 @@ const ALERTS_KEYS: &[&str] = &[
     "public_url",
     "flush_timeout",
 ];
-const RECEIVER_KINDS: &[&str] = &["slack", "email", "webhook", "pagerduty"];
+const RECEIVER_KINDS: &[&str] = &["slack", "email", "webhook", "pagerduty", "log"];
 const ROUTE_KEYS: &[&str] = &[
     "receiver",
     "matchers",
@@ -331,6 +331,7 @@ impl Walker<'_> {
             "slack" => (&["webhook_url", "timeout"], &["webhook_url"]),
             "email" => (&["to", "from", "smtp"], &["to", "from", "smtp"]),
             "webhook" => (&["url", "secret", "timeout"], &["url"]),
+            "log" => (&["level"], &[]),
             _ => (&["routing_key", "url", "timeout"], &["routing_key"]),
         };
         let kind_what = format!("{what} {kind}");

@@ -1040,9 +1040,17 @@ impl Walker<'_> {
                 let ts = timestamp_column.clone().flatten();
                 let key = key.clone();
                 let columns = columns.clone().flatten();
+                let incremental = matches!(mode, Some(ProfileMode::Incremental));
                 self.checks(n, &|w, c| {
                     stream::table_only_problem(c)
                         .or_else(|| discover::metadata_only_problem(c))
+                        .or_else(|| {
+                            (c.metric == Metric::NewDuplicateCount && !incremental).then(|| {
+                                "new_duplicate_count is measured by mode: incremental scans, over \
+                                 the new rows they read; a full profile checks duplicate_count"
+                                    .to_string()
+                            })
+                        })
                         .or_else(|| {
                             w.check_problem(c, ts.as_ref(), key.as_deref(), columns.as_deref())
                         })

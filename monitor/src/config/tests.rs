@@ -375,6 +375,29 @@ fn any_column_set_can_be_checked_for_duplicates() {
 }
 
 #[test]
+fn new_data_duplicates_need_an_incremental_monitor() {
+    let head = "version: 1\nsources: {s: {kind: sqlite, url: w.db}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n    timestamp_column: ts\n";
+    let c = parse(&format!(
+        "{head}    mode: incremental\n    checks: [new_duplicate_count(order_id) = 0]\n"
+    ))
+    .unwrap();
+    let sets: Vec<String> = c.monitors[0]
+        .key_sets()
+        .iter()
+        .map(|s| s[0].to_string())
+        .collect();
+    assert_eq!(sets, ["order_id"], "the check's set is counted");
+    let e = errors(&format!(
+        "{head}    checks: [new_duplicate_count(order_id) = 0]\n"
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("new_duplicate_count is measured by mode: incremental scans"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn sample_is_a_percentage() {
     let head = "version: 1\nsources: {s: {kind: postgres, url: 'postgres://h/db'}}\nmonitors:\n  - name: m\n    source: s\n    table: t\n";
     let c = parse(&format!("{head}    sample: 0.5%\n")).unwrap();

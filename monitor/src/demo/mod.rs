@@ -24,7 +24,7 @@ pub const MIGRATION: &str = "ALTER TABLE customers RENAME COLUMN phone TO phone_
 /// The config the demo writes beside its warehouse.
 pub const DEMO_CONFIG: &str = r#"version: 1
 # Written by `tidewatch demo`, which rewrites this file, warehouse.db and the state store on every
-# run. An `alerts:` section you add is kept (see the end of the file).
+# run. An `alerts:` section you change is kept (see the end of the file).
 store: sqlite://tidewatch-state.db
 sources:
   shop:
@@ -102,13 +102,26 @@ monitors:
       - row_count > 0
       - null_rate(category) < 5%
       - min(price) > 0
-# To send the demo's alerts somewhere, uncomment and point at a receiver (slack, email, webhook,
-# pagerduty; see the README), then run `tidewatch demo` again:
-# alerts:
-#   receivers:
+"#;
+
+/// The demo's `alerts:` section, written after [`DEMO_CONFIG`] unless the previous `tidewatch.yaml`
+/// had another one (then that one is kept). Every incident goes to the log (stderr).
+pub const DEMO_ALERTS: &str = r#"# Every incident goes to the log (stderr). To send it somewhere else too, add a receiver (slack,
+# email, webhook, pagerduty; see the README) and a route to it, e.g.
 #     - name: hook
 #       webhook: { url: "http://127.0.0.1:9000/hook" }
-#   route: { receiver: hook, group_by: [monitor] }
+# under receivers, and under route:
+#   routes:
+#     - { receiver: hook, continue: true }
+#     - { receiver: log }
+# `tidewatch demo` keeps an alerts section you changed when it rewrites this file.
+alerts:
+  receivers:
+    - name: log
+      log: { level: warn }
+  route:
+    receiver: log
+    group_by: [monitor]
 "#;
 
 /// What the demo put into the data, and where the report shows it. Printed after the main scan.
@@ -135,8 +148,9 @@ pub struct Prepared {
 pub async fn prepare(dir: &Path) -> anyhow::Result<Prepared> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let config = dir.join("tidewatch.yaml");
+    // A section the user changed is kept; the demo's own is written afresh.
     let kept_alerts = match std::fs::read_to_string(&config) {
-        Ok(text) => alerts_section(&text),
+        Ok(text) => alerts_section(&text).filter(|a| Some(a) != alerts_section(DEMO_ALERTS).as_ref()),
         Err(_) => None,
     };
     let db = dir.join("warehouse.db");
@@ -153,9 +167,12 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Prepared> {
     let tables = data::shop(now);
     write_warehouse(&db, &tables).await?;
     let mut text = DEMO_CONFIG.to_string();
-    if let Some(a) = &kept_alerts {
-        text.push_str("# kept from the previous tidewatch.yaml\n");
-        text.push_str(a);
+    match &kept_alerts {
+        Some(a) => {
+            text.push_str("# kept from the previous tidewatch.yaml\n");
+            text.push_str(a);
+        }
+        None => text.push_str(DEMO_ALERTS),
     }
     std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
 
@@ -307,5 +324,11 @@ mod tests {
             Some("alerts:\n  receivers:\n    - name: a\n\n  # inside\n  route: { receiver: a }\n")
         );
         assert_eq!(alerts_section(DEMO_CONFIG), None);
+        let own = alerts_section(DEMO_ALERTS).unwrap();
+        assert!(own.starts_with("alerts:\n") && own.contains("log: { level: warn }"));
+        assert_eq!(
+            alerts_section(&format!("{DEMO_CONFIG}{DEMO_ALERTS}")),
+            Some(own)
+        );
     }
 }

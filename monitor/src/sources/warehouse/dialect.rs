@@ -86,6 +86,11 @@ pub enum Slot {
     BucketNonNull(usize, usize),
     /// Rows in the block sample the column statistics came from (with `sample:`).
     SampledRows,
+    /// Incremental profile: rows read (timestamp at or after the first bucket) whose columns of key
+    /// set `k` are all non-NULL.
+    NewKeyRows(usize),
+    /// Incremental profile: distinct complete keys of key set `k` among the rows read.
+    NewKeyDistinct(usize),
 }
 
 /// A generated statement and the meaning of each of its output columns, in order. Every output column
@@ -316,8 +321,10 @@ impl Dialect {
     /// plan's buckets (rows, newest timestamp, non-NULL values per column) over `ts >= first bucket`
     /// — a sargable predicate an index on the timestamp column answers — and a second one-row derived
     /// table takes the newest timestamp of the whole table for freshness (an index answers `MAX` too).
-    /// Table-wide metrics (row count, NULL counts, duplicates, min/max/mean) are left to the full
-    /// profile. Slots: freshness, newest, then the bucket slots.
+    /// The first derived table also counts each key set's rows and distinct keys among the rows it
+    /// reads: the new data's duplicates. Table-wide metrics (row count, NULL counts, duplicates over
+    /// the whole table, min/max/mean) are left to the full profile. Slots: freshness, newest, the
+    /// bucket slots, then the key slots.
     pub fn incremental_sql(self, plan: &ProfilePlan) -> Option<ProfileSql> {
         let ts = plan.timestamp.as_ref()?;
         let first = *plan.buckets.first()?;
@@ -358,6 +365,19 @@ impl Dialect {
                     Slot::BucketNonNull(k, i),
                 );
             }
+        }
+        for (k, key) in plan.keys.iter().enumerate() {
+            let quoted: Vec<String> = key.iter().map(|c| self.quote_ident(c)).collect();
+            let rows = match quoted.as_slice() {
+                [one] => format!("COUNT({one})"),
+                _ => self.count_if(&all_not_null(&quoted)),
+            };
+            col(&mut window, rows, Slot::NewKeyRows(k));
+            col(
+                &mut window,
+                self.count_distinct_key(&quoted),
+                Slot::NewKeyDistinct(k),
+            );
         }
         let filter = |extra: Option<String>| {
             let parts: Vec<String> = plan
@@ -818,13 +838,17 @@ mod tests {
             "{}",
             sql.sql
         );
-        assert!(
-            !sql.sql.contains("DISTINCT"),
-            "no table-wide metrics: {}",
-            sql.sql
-        );
+        // The only distinct count is the new rows' keys, inside the window's derived table.
+        let (_, window) = sql.sql.split_once(") f CROSS JOIN (").unwrap();
+        assert!(!sql.sql.contains("MIN(") && !sql.sql.contains("AVG("), "{}", sql.sql);
+        assert_eq!(sql.sql.matches("DISTINCT").count(), 1, "{}", sql.sql);
+        assert!(window.contains("COUNT(DISTINCT \"id\")"), "{}", sql.sql);
         assert_eq!(sql.slots[..2], [Slot::FreshnessSeconds, Slot::NewestEpoch]);
-        assert_eq!(sql.slots.len(), 2 + 2 * (2 + p.columns.len()));
+        assert_eq!(sql.slots.len(), 2 + 2 * (2 + p.columns.len()) + 2);
+        assert_eq!(
+            sql.slots[sql.slots.len() - 2..],
+            [Slot::NewKeyRows(0), Slot::NewKeyDistinct(0)]
+        );
         p.buckets.clear();
         assert!(Dialect::Postgres.incremental_sql(&p).is_none());
     }

@@ -129,6 +129,7 @@ async fn incremental(
     mut failures: Vec<Failure>,
 ) -> Profile {
     let mut observations = vec![Observation::table(Metric::Schema, schema.len() as f64)];
+    let mut details = Vec::new();
     let mut counted = None;
     match wh.incremental(source, &plan).await {
         Ok(values) => {
@@ -137,6 +138,7 @@ async fn incremental(
                 observations.push(Observation::table(Metric::FreshnessSeconds, f));
             }
             counted = Some(inline_buckets(&plan, &values));
+            new_duplicates(&plan, &values, &mut observations, &mut details);
         }
         Err(e) => failures.push(Failure::whole(e.to_string())),
     }
@@ -147,8 +149,37 @@ async fn incremental(
         buckets,
         failures,
         skipped: Vec::new(),
-        details: Vec::new(),
+        details,
         partial: Some("incremental profile: new rows and freshness only".into()),
+    }
+}
+
+/// `new_duplicate_count` per key set from an incremental profile's values: the rows it read minus
+/// their distinct keys, with the rows read and where they start in `details`.
+fn new_duplicates(
+    plan: &ProfilePlan,
+    values: &[(Slot, Option<f64>)],
+    observations: &mut Vec<Observation>,
+    details: &mut Vec<Detail>,
+) {
+    let since = plan.buckets.first().copied();
+    for (k, set) in plan.keys.iter().enumerate() {
+        let rows = slot_value(values, Slot::NewKeyRows(k)).unwrap_or(0.0);
+        let distinct = slot_value(values, Slot::NewKeyDistinct(k)).unwrap_or(0.0);
+        let key: Vec<String> = set.iter().map(|c| c.to_string()).collect();
+        observations.push(Observation::key(
+            Metric::NewDuplicateCount,
+            key.clone(),
+            (rows - distinct).max(0.0),
+        ));
+        details.push(Detail {
+            metric: Metric::NewDuplicateCount,
+            target: Target::Key(key),
+            value: serde_json::json!({
+                "rows_read": rows,
+                "since": since.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.to_rfc3339()),
+            }),
+        });
     }
 }
 
