@@ -872,7 +872,8 @@ mod tests {
         assert_eq!(
             e.message,
             "unknown metric \"nul_rate\" (expected one of row_count, message_count, volume, freshness, \
-             schema, duplicate_count, duplicate_rate, null_count, null_rate, bucket_null_rate, \
+             schema, duplicate_count, duplicate_rate, new_duplicate_count, null_count, null_rate, \
+             bucket_null_rate, \
              distinct_count, min, max, mean, consumer_lag, consumer_lag_seconds, parse_error_rate, \
              late_rate, reconcile_gap, row_estimate, size_bytes, rows_inserted, \
              last_change_age_seconds)"

@@ -53,9 +53,23 @@ impl ResultRow {
             );
             return;
         }
+        // A band never reaches values the metric cannot take (a NULL rate below 0 or above 1, a
+        // negative count): the same band, shown within the metric's range.
+        let non_negative = !matches!(self.metric, Metric::Min | Metric::Max | Metric::Mean);
         let band = Expected {
-            lower: a.lower,
-            upper: a.upper,
+            lower: a.lower.map(|l| if non_negative { l.max(0.0) } else { l }),
+            upper: a.upper.map(|u| {
+                if self.metric.is_ratio() {
+                    u.min(1.0)
+                } else {
+                    u
+                }
+            }),
+        };
+        let a = &Assessment {
+            lower: band.lower,
+            upper: band.upper,
+            ..*a
         };
         self.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
         self.score = a.score.is_finite().then_some(a.score);
@@ -186,7 +200,7 @@ mod tests {
         let a = Assessment {
             score: 0.2,
             anomaly: false,
-            lower: Some(5.0),
+            lower: Some(-5.0),
             upper: Some(15.0),
             learning: false,
             expected_false_alarms_per_week: Some(0.25),
@@ -196,7 +210,10 @@ mod tests {
         let d = row.details.as_ref().unwrap();
         assert_eq!(d["expected_false_alarms_per_week"], 0.25);
         assert_eq!(d["sensitivity"], params.sensitivity);
-        assert_eq!(d["bucket"], "2026-01-01T00:00:00Z", "earlier details are kept");
+        assert_eq!(
+            d["bucket"], "2026-01-01T00:00:00Z",
+            "earlier details are kept"
+        );
         // Without calibration nothing is added.
         let mut plain = row.clone();
         plain.details = None;

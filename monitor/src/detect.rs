@@ -540,7 +540,10 @@ mod tests {
     #[test]
     fn bad_calendar_flags_say_what_is_wrong() {
         let e = args(&["--kind", "volume", "--timezone", "Mars/Olympus"]).unwrap_err();
-        assert!(e.to_string().contains("unknown time zone \"Mars/Olympus\""), "{e}");
+        assert!(
+            e.to_string().contains("unknown time zone \"Mars/Olympus\""),
+            "{e}"
+        );
         let e = args(&["--kind", "volume", "--holidays", "2026-12-25,xmas"]).unwrap_err();
         assert!(e.to_string().contains("found \"xmas\""), "{e}");
     }
@@ -559,7 +562,11 @@ mod tests {
             let busy = weekday < 5 && (8..18).contains(&hour);
             let day = (ts - start) / 86400;
             let holiday = day == 25; // 2025-12-26, a Friday
-            let v = if busy && !holiday { 100 + (h % 7) } else { 3 + (h % 2) };
+            let v = if busy && !holiday {
+                100 + (h % 7)
+            } else {
+                3 + (h % 2)
+            };
             csv.push_str(&format!("{ts},{v}\n"));
         }
         let run = |flags: &[&str]| {

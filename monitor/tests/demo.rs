@@ -183,7 +183,11 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
     }
     // The demo's own alerts section routes every incident to the `log` receiver: one line per alert
     // on stderr, one notification per failing monitor.
-    assert_eq!(stderr.matches("notification delivered").count(), 4, "{stderr}");
+    assert_eq!(
+        stderr.matches("notification delivered").count(),
+        4,
+        "{stderr}"
+    );
     for want in [
         "orders/freshness_seconds/",
         "orders/volume/",
@@ -201,9 +205,8 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
         );
     }
     assert!(
-        !stderr
-            .lines()
-            .any(|l| l.contains("alert [") && (l.contains("fingerprint=events/") || l.contains("fingerprint=products/"))),
+        !stderr.lines().any(|l| l.contains("alert [")
+            && (l.contains("fingerprint=events/") || l.contains("fingerprint=products/"))),
         "{stderr}"
     );
 }
@@ -233,7 +236,9 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
     // The user's edit: the demo's alerts section replaced by one that also sends to a webhook.
     let cfg = dir.join("demo").join("tidewatch.yaml");
     let yaml = std::fs::read_to_string(&cfg).unwrap();
-    let at = yaml.find("\nalerts:\n").expect("the demo writes an alerts section");
+    let at = yaml
+        .find("\nalerts:\n")
+        .expect("the demo writes an alerts section");
     let mut yaml = yaml[..at + 1].to_string();
     yaml.push_str(&format!(
         "alerts:\n  receivers:\n    - name: hook\n      webhook: {{ url: \"{url}\" }}\n    - name: log\n      log: {{}}\n  route:\n    receiver: log\n    group_by: [monitor]\n    routes:\n      - {{ receiver: hook, continue: true }}\n      - {{ receiver: log }}\n"

@@ -900,7 +900,10 @@ pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
     // First scan: the warm start is always a full profile.
     let first = ws.scan_at(&yaml, at(h - hour + 60)).await?;
     assert_eq!(find(&first, "inc", "row_count", None).value, Some(30.0));
-    assert_eq!(find(&first, "inc", "duplicate_count", Some("id")).value, Some(0.0));
+    assert_eq!(
+        find(&first, "inc", "duplicate_count", Some("id")).value,
+        Some(0.0)
+    );
     // A full profile measures no new_duplicate_count, and its check waits for an incremental scan.
     assert!(
         !first
@@ -934,7 +937,11 @@ pub async fn incremental_matches_full(kind: Kind) -> anyhow::Result<()> {
     let dups = find(&second, "full", "duplicate_count", Some("id"));
     assert_eq!((dups.value, dups.status), (Some(3.0), Status::Fail));
     let new = find(&second, "inc", "new_duplicate_count", Some("id"));
-    assert_eq!((new.value, new.status), (Some(3.0), Status::Fail), "{new:?}");
+    assert_eq!(
+        (new.value, new.status),
+        (Some(3.0), Status::Fail),
+        "{new:?}"
+    );
     assert!(
         !second
             .results

@@ -135,7 +135,13 @@ impl Notifier {
         cfg: &ReceiverConfig,
         opts: &MessageOptions,
     ) -> Result<Notifier, Vec<ReceiverError>> {
-        match (&cfg.slack, &cfg.email, &cfg.webhook, &cfg.pagerduty, &cfg.log) {
+        match (
+            &cfg.slack,
+            &cfg.email,
+            &cfg.webhook,
+            &cfg.pagerduty,
+            &cfg.log,
+        ) {
             (Some(c), None, None, None, None) => SlackNotifier::new(c, opts).map(Notifier::Slack),
             (None, Some(c), None, None, None) => EmailNotifier::new(c, opts).map(Notifier::Email),
             (None, None, Some(c), None, None) => {

@@ -230,8 +230,8 @@ monitors:
              (expected one of kind, url, brokers, statement_timeout, connect_timeout, max_concurrent_scans)",
             "/etc/tidewatch/tidewatch.yaml:15:13: source \"crm\" is not defined (defined sources: shop)",
             "/etc/tidewatch/tidewatch.yaml:20:9: unknown metric \"nul_rate\" (expected one of row_count, \
-             message_count, volume, freshness, schema, duplicate_count, duplicate_rate, null_count, \
-             null_rate, bucket_null_rate, distinct_count, min, max, mean, consumer_lag, \
+             message_count, volume, freshness, schema, duplicate_count, duplicate_rate, \
+             new_duplicate_count, null_count, null_rate, bucket_null_rate, distinct_count, min, max, mean, consumer_lag, \
              consumer_lag_seconds, parse_error_rate, late_rate, reconcile_gap, row_estimate, \
              size_bytes, rows_inserted, last_change_age_seconds)",
             "/etc/tidewatch/tidewatch.yaml:21:9: column \"phone\" is not in the monitor's columns (email)",

@@ -150,7 +150,9 @@ pub async fn prepare(dir: &Path) -> anyhow::Result<Prepared> {
     let config = dir.join("tidewatch.yaml");
     // A section the user changed is kept; the demo's own is written afresh.
     let kept_alerts = match std::fs::read_to_string(&config) {
-        Ok(text) => alerts_section(&text).filter(|a| Some(a) != alerts_section(DEMO_ALERTS).as_ref()),
+        Ok(text) => {
+            alerts_section(&text).filter(|a| Some(a) != alerts_section(DEMO_ALERTS).as_ref())
+        }
         Err(_) => None,
     };
     let db = dir.join("warehouse.db");

@@ -840,7 +840,11 @@ mod tests {
         );
         // The only distinct count is the new rows' keys, inside the window's derived table.
         let (_, window) = sql.sql.split_once(") f CROSS JOIN (").unwrap();
-        assert!(!sql.sql.contains("MIN(") && !sql.sql.contains("AVG("), "{}", sql.sql);
+        assert!(
+            !sql.sql.contains("MIN(") && !sql.sql.contains("AVG("),
+            "{}",
+            sql.sql
+        );
         assert_eq!(sql.sql.matches("DISTINCT").count(), 1, "{}", sql.sql);
         assert!(window.contains("COUNT(DISTINCT \"id\")"), "{}", sql.sql);
         assert_eq!(sql.slots[..2], [Slot::FreshnessSeconds, Slot::NewestEpoch]);
