@@ -25,6 +25,17 @@ fn demo_once(dir: &TempDir) -> Output {
         .expect("run tidewatch demo")
 }
 
+/// The fingerprints of the alerts the injected incidents raise.
+const INCIDENT_ALERTS: [&str; 7] = [
+    "orders/freshness_seconds/",
+    "orders/volume/",
+    "orders/null_rate/email",
+    "orders/duplicate_count/id",
+    "payments/volume/",
+    "shipments/bucket_null_rate/tracking_number",
+    "customers/schema/",
+];
+
 /// Whether a log line is the `log` receiver's line for the alert with this fingerprint.
 fn logged(line: &str, fingerprint: &str) -> bool {
     let field = format!("fingerprint={fingerprint}");
@@ -188,15 +199,7 @@ fn demo_once_shows_each_incident_and_passes_the_healthy_tables() {
         4,
         "{stderr}"
     );
-    for want in [
-        "orders/freshness_seconds/",
-        "orders/volume/",
-        "orders/null_rate/email",
-        "orders/duplicate_count/id",
-        "payments/volume/",
-        "shipments/bucket_null_rate/tracking_number",
-        "customers/schema/",
-    ] {
+    for want in INCIDENT_ALERTS {
         assert!(
             stderr
                 .lines()
@@ -264,15 +267,7 @@ async fn a_receiver_added_to_the_demo_config_gets_its_incidents() {
         .flat_map(|n| n["alerts"].as_array().unwrap().clone())
         .map(|a| a["fingerprint"].as_str().unwrap().to_string())
         .collect();
-    for want in [
-        "orders/freshness_seconds/",
-        "orders/volume/",
-        "orders/null_rate/email",
-        "orders/duplicate_count/id",
-        "payments/volume/",
-        "shipments/bucket_null_rate/tracking_number",
-        "customers/schema/",
-    ] {
+    for want in INCIDENT_ALERTS {
         assert!(
             fingerprints.iter().any(|f| f == want),
             "{want} not notified: {fingerprints:?}"
