@@ -9,7 +9,10 @@
 //!   minus its centred moving average exceeds `ACF_ON` over at least three periods of history. Offsets per
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
-//!   `sigma = 1.2533 * mad`.
+//!   `sigma = 1.2533 * mad`, floored at `SCALE_FLOOR` times the slow unclipped mean absolute residual
+//!   so that the scale of a nearly constant series cannot decay to nothing.
+//! - Counts (volume series, [`GenericModel::for_counts`]) are modelled on `ln(1 + x)`: seasonality,
+//!   growth, bursts and drops are factors there. Bands and the minimum change stay in the series' unit.
 //! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
 //!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
@@ -38,6 +41,10 @@ const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
+/// The scale is at least this share of the unclipped mean absolute residual (see `mean_abs`),
+/// learned with `ALPHA_MEAN_ABS` (about 500 points).
+const SCALE_FLOOR: f64 = 0.25;
+const ALPHA_MEAN_ABS: f64 = 0.002;
 const RUN: i32 = 3;
 const ACF_ON: f64 = 0.5;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
@@ -239,6 +246,8 @@ impl Season {
 #[derive(Debug, Clone)]
 pub struct GenericModel {
     params: Params,
+    /// Counts are modelled on a log scale (see [`GenericModel::for_counts`]).
+    log: bool,
     n: usize,
     last_ts: Option<i64>,
     step: f64,
@@ -247,6 +256,10 @@ pub struct GenericModel {
     buf_v: VecDeque<f64>,
     level: f64,
     mad: f64,
+    /// Slow mean of the unclipped absolute residuals: a floor under the scale, so that a series that
+    /// is nearly always constant (a duplicate rate at zero with a stray value now and then) keeps a
+    /// scale its rare deviations are measured in, instead of one that decays to nothing.
+    mean_abs: f64,
     season: Option<Season>,
     next_season_check: usize,
     run: i32,
@@ -285,6 +298,7 @@ impl GenericModel {
     pub fn new(params: Params) -> GenericModel {
         GenericModel {
             params,
+            log: false,
             n: 0,
             last_ts: None,
             step: 0.0,
@@ -293,6 +307,7 @@ impl GenericModel {
             buf_v: VecDeque::new(),
             level: 0.0,
             mad: 0.0,
+            mean_abs: 0.0,
             season: None,
             next_season_check: 0,
             run: 0,
@@ -312,6 +327,17 @@ impl GenericModel {
             cal_threshold: [0.0; 2],
             cal_k: 0,
             offsets: super::calendar::OffsetCache::default(),
+        }
+    }
+
+    /// The model for counts (rows per period, messages per bucket): the same model on
+    /// `ln(1 + x)`, where a load's size, a day's shape, a burst, a drop and growth are all factors, so
+    /// a drop to a third weighs the same at the peak hour as at night and bursts do not widen the
+    /// band of the quiet hours. Bands and the minimum change stay in the series' unit.
+    pub fn for_counts(params: Params) -> GenericModel {
+        GenericModel {
+            log: true,
+            ..GenericModel::new(params)
         }
     }
 
@@ -344,7 +370,7 @@ impl GenericModel {
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
-            sigma: (1.2533 * self.mad).max(tiny),
+            sigma: (1.2533 * self.mad.max(SCALE_FLOOR * self.mean_abs)).max(tiny),
         }
     }
 
@@ -355,13 +381,31 @@ impl GenericModel {
     /// Scores a point, then learns from it.
     pub fn step(&mut self, ts: i64, x: f64) -> Assessment {
         let (a, decades) = self.evaluate(ts, x);
-        self.learn_with(ts, x, decades);
+        self.learn_with(ts, self.in_model(x), decades);
         a
     }
 
     pub fn learn(&mut self, ts: i64, x: f64) {
         let decades = self.evaluate(ts, x).1;
-        self.learn_with(ts, x, decades);
+        self.learn_with(ts, self.in_model(x), decades);
+    }
+
+    /// A value in the model's units: `sign(x) ln(1 + |x|)` for a count model, else itself.
+    fn in_model(&self, x: f64) -> f64 {
+        if self.log {
+            x.signum() * x.abs().ln_1p()
+        } else {
+            x
+        }
+    }
+
+    /// The inverse of [`GenericModel::in_model`].
+    fn in_unit(&self, y: f64) -> f64 {
+        if self.log {
+            y.signum() * y.abs().exp_m1()
+        } else {
+            y
+        }
     }
 
     /// The assessment and the raw surprise in decades (before episode suppression).
@@ -370,14 +414,18 @@ impl GenericModel {
             return (Assessment::learning(), 0.0);
         }
         let f = self.forecast(ts);
-        let residual = x - f.pred;
+        let y = self.in_model(x);
+        let residual = y - f.pred;
         let dir = self.params.direction;
         let dev = dir.signed(residual);
         let z = dev / f.sigma;
-        let min_change = self.params.min_change(f.pred);
+        // The monitor's minimum change is in the series' own unit.
+        let pred_x = self.in_unit(f.pred);
+        let min_change = self.params.min_change(pred_x);
+        let dev_x = dir.signed(x - pred_x);
 
         let mut point = self.tail.tail(z);
-        if dev < min_change || dev == 0.0 {
+        if dev_x < min_change || dev == 0.0 {
             point = 1.0;
         }
         let point_decades = -point.max(1e-300).log10();
@@ -385,22 +433,23 @@ impl GenericModel {
         // Sustained shift: the short mean of deseasonalised values against the slow reference.
         let sh = &self.shift;
         if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
-            let m = sh.mean + sh.alpha * (x - (f.pred - self.level) - sh.mean);
+            let m = sh.mean + sh.alpha * (y - (f.pred - self.level) - sh.mean);
             let d = dir.signed(m - self.reference);
-            if d >= min_change && d > 0.0 {
+            let d_x = dir.signed(self.in_unit(m) - self.in_unit(self.reference));
+            if d_x >= min_change && d > 0.0 {
                 decades = decades.max(-sh.tail.tail(d / sh.scale).max(1e-300).log10());
             }
         }
         // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
         // probability 1 / (n + 1)), taken jointly with the point's own surprise.
-        let beyond = if x > self.hi {
-            x - self.hi
-        } else if x < self.lo {
-            x - self.lo
+        let beyond = if y > self.hi {
+            y - self.hi
+        } else if y < self.lo {
+            y - self.lo
         } else {
             0.0
         };
-        if dir.signed(beyond) > 0.0 && dev >= min_change && z >= RECORD_MIN_Z {
+        if dir.signed(beyond) > 0.0 && dev_x >= min_change && z >= RECORD_MIN_Z {
             let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
             decades = decades.max(record);
         }
@@ -421,11 +470,13 @@ impl GenericModel {
             self.p_threshold.min(10f64.powf(-peak))
         };
         let z_crit = self.tail.z_for(p_thr);
-        let half = (z_crit * f.sigma).max(min_change);
+        let half = z_crit * f.sigma;
+        let lower_x = self.in_unit(f.pred - half).min(pred_x - min_change);
+        let upper_x = self.in_unit(f.pred + half).max(pred_x + min_change);
         let (lower, upper) = match dir {
-            super::Direction::Both => (Some(f.pred - half), Some(f.pred + half)),
-            super::Direction::Up => (None, Some(f.pred + half)),
-            super::Direction::Down => (Some(f.pred - half), None),
+            super::Direction::Both => (Some(lower_x), Some(upper_x)),
+            super::Direction::Up => (None, Some(upper_x)),
+            super::Direction::Down => (Some(lower_x), None),
         };
         let side = usize::from(residual < 0.0);
         let calibrated = decades > self.cal_threshold[side];
@@ -559,6 +610,8 @@ impl GenericModel {
                 r.abs()
             };
             self.mad += a_scale * (abs_r - self.mad);
+            let a_mean = (1.0 / self.n as f64).max(ALPHA_MEAN_ABS);
+            self.mean_abs += a_mean * (r.abs() - self.mean_abs);
         }
         self.n += 1;
         self.lo = self.lo.min(x);

@@ -394,3 +394,51 @@ fn budget_follows_sensitivity() {
     assert!(false_alarm_budget(0.71) > 2.4 && false_alarm_budget(0.71) < 2.6);
     assert!(false_alarm_budget(0.2) < false_alarm_budget(0.3));
 }
+
+/// A duplicate rate at zero with a stray duplicate now and then: the scale must not decay to nothing
+/// between strays (every stray would then be an alert), and a burst of duplicates is still news.
+#[test]
+fn stray_values_on_a_zero_series_are_quiet_and_a_burst_is_not() {
+    let mut pts: Vec<(i64, f64)> = (0..1500)
+        .map(|i| {
+            let stray = (i * 7919) % 29 == 0;
+            (
+                i * HOUR,
+                if stray {
+                    0.0005 + ((i * 31) % 4) as f64 * 0.0005
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    pts.extend((1500..1503).map(|i| (i * HOUR, 0.05)));
+    let params = Params::default_for(SeriesKind::Ratio);
+    let out = run(SeriesKind::Ratio, params, &pts);
+    // Seven weeks at the default budget of 0.25 false alarms a week.
+    let stray_alerts = out[300..1500].iter().filter(|a| a.anomaly).count();
+    assert!(stray_alerts <= 2, "{stray_alerts} stray alerts");
+    assert!(out[1500].anomaly, "{:?}", out[1500]);
+}
+
+/// Volume is modelled on a log scale: a drop to a third in the quiet night hours is as clear as one at
+/// the peak, and the band stays in rows.
+#[test]
+fn a_night_drop_of_a_volume_is_flagged() {
+    let pts = daily(21);
+    let params = Params::default_for(SeriesKind::Volume);
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    // 02:00 the next day: the curve's low, 400 rows.
+    let night = pts[pts.len() - 1].0 + 3 * HOUR;
+    let normal = d.assess(night, 400.0);
+    assert!(!normal.anomaly, "{normal:?}");
+    let drop = d.assess(night, 133.0);
+    assert!(drop.anomaly, "{drop:?}");
+    assert!(
+        drop.lower.is_some_and(|l| l > 133.0 && l < 400.0),
+        "{drop:?}"
+    );
+}
