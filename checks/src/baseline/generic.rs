@@ -13,6 +13,10 @@
 //!   so that the scale of a nearly constant series cannot decay to nothing.
 //! - Counts (volume series, [`GenericModel::for_counts`]) are modelled on `ln(1 + x)`: seasonality,
 //!   growth, bursts and drops are factors there. Bands and the minimum change stay in the series' unit.
+//!   Their seasonal bins also carry a scale factor each (initialised from the buffered residuals,
+//!   shrunk towards 1 with the weight of `BIN_SCALE_PRIOR` points, then learned per visit): on a log
+//!   scale the quiet hours are noisier than the busy ones, and the hours a load starts or stops are
+//!   the noisiest.
 //! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
 //!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
@@ -41,6 +45,12 @@ const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
+/// Learning rate of a seasonal bin's scale factor (per visit of the bin) and the largest residual,
+/// in common scales, it learns from.
+const GAMMA_SCALE: f64 = 0.1;
+const BIN_SCALE_MAX: f64 = 8.0;
+/// Points of weight the common scale has in a bin's first scale factor.
+const BIN_SCALE_PRIOR: f64 = 10.0;
 /// The scale is at least this share of the unclipped mean absolute residual (see `mean_abs`),
 /// learned with `ALPHA_MEAN_ABS` (about 500 points).
 const SCALE_FLOOR: f64 = 0.25;
@@ -234,6 +244,10 @@ struct Season {
     period: i64,
     bin: i64,
     offsets: Vec<f64>,
+    /// For counts, the residual scale of each bin as a factor of the common scale: on a log scale a
+    /// quiet hour's count is noisier than a busy hour's, and the hours where a load starts or stops
+    /// are the noisiest. Empty for other series.
+    scales: Vec<f64>,
 }
 
 impl Season {
@@ -362,16 +376,21 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
-        let off = self
-            .season
-            .as_ref()
-            .map_or(0.0, |s| s.offsets[s.index(self.local(ts))]);
+        let (off, factor) = self.season.as_ref().map_or((0.0, 1.0), |s| {
+            let i = s.index(self.local(ts));
+            (s.offsets[i], s.scales.get(i).copied().unwrap_or(1.0))
+        });
         let pred = self.level + off;
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
-            sigma: (1.2533 * self.mad.max(SCALE_FLOOR * self.mean_abs)).max(tiny),
+            sigma: (1.2533 * self.base_scale() * factor).max(tiny),
         }
+    }
+
+    /// The residual scale before a seasonal bin's factor.
+    fn base_scale(&self) -> f64 {
+        self.mad.max(SCALE_FLOOR * self.mean_abs)
     }
 
     pub fn assess(&self, ts: i64, x: f64) -> Assessment {
@@ -599,9 +618,13 @@ impl GenericModel {
                 ALPHA_LEVEL
             };
             self.level += a_level * rc;
+            let base = self.base_scale();
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(local);
                 s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                if let (Some(f), true) = (s.scales.get_mut(i), base > 0.0) {
+                    *f += GAMMA_SCALE * ((r.abs() / base).min(BIN_SCALE_MAX) - *f);
+                }
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
             let abs_r = if self.mad > 0.0 {
@@ -689,6 +712,11 @@ impl GenericModel {
             period,
             bin,
             offsets: vec![0.0; bins],
+            scales: if self.log {
+                vec![1.0; bins]
+            } else {
+                Vec::new()
+            },
         };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
@@ -701,6 +729,24 @@ impl GenericModel {
         for i in 0..bins {
             if counts[i] > 0 {
                 season.offsets[i] = sums[i] / counts[i] as f64;
+            }
+        }
+        if !season.scales.is_empty() {
+            // Each bin's mean absolute deviation from its offset against the common one, shrunk
+            // towards 1 with the weight of `BIN_SCALE_PRIOR` points.
+            let mut abs = vec![0.0; bins];
+            for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
+                let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
+                abs[i] += (d - season.offsets[i]).abs();
+            }
+            let n: usize = counts.iter().sum();
+            let common = abs.iter().sum::<f64>() / n.max(1) as f64;
+            if common > 0.0 {
+                for i in 0..bins {
+                    let own =
+                        (abs[i] / common + BIN_SCALE_PRIOR) / (counts[i] as f64 + BIN_SCALE_PRIOR);
+                    season.scales[i] = own.min(BIN_SCALE_MAX);
+                }
             }
         }
         let filled: Vec<f64> = (0..bins)

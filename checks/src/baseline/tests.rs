@@ -442,3 +442,32 @@ fn a_night_drop_of_a_volume_is_flagged() {
         "{drop:?}"
     );
 }
+
+/// Counts whose nights are a few noisy rows and whose days are thousands of steady ones: on a log scale
+/// the nights' noise must not widen the days' band, so half a day's rows missing is flagged.
+#[test]
+fn noisy_quiet_hours_do_not_hide_a_daytime_drop() {
+    let pts: Vec<(i64, f64)> = (0..28 * 24)
+        .map(|i: i64| {
+            let h = i % 24;
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            let v = if (7..19).contains(&h) {
+                2000.0 + 5.0 * noise
+            } else {
+                20.0 + 2.5 * noise
+            };
+            (1_704_067_200 + i * HOUR, v)
+        })
+        .collect();
+    let params = Params::default_for(SeriesKind::Volume);
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    // 13:00 the next day.
+    let midday = pts[pts.len() - 1].0 + 14 * HOUR;
+    let normal = d.assess(midday, 2000.0);
+    assert!(!normal.anomaly, "{normal:?}");
+    let drop = d.assess(midday, 1000.0);
+    assert!(drop.anomaly, "{drop:?}");
+}
