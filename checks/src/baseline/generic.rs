@@ -17,6 +17,9 @@
 //!   shrunk towards 1 with the weight of `BIN_SCALE_PRIOR` points, then learned per visit): on a log
 //!   scale the quiet hours are noisier than the busy ones, and the hours a load starts or stops are
 //!   the noisiest.
+//! - Seasonal noise: a series whose level has no season but whose absolute detrended values
+//!   autocorrelate at a day or a week (above `NOISE_ACF_ON`; a null rate over fewer rows at night
+//!   and at weekends) gets a scale-only season: the same per-bin scale factors, no offsets.
 //! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
 //!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
@@ -49,6 +52,9 @@ const CLIP: f64 = 4.0;
 /// in common scales, it learns from.
 const GAMMA_SCALE: f64 = 0.1;
 const BIN_SCALE_MAX: f64 = 8.0;
+/// Autocorrelation of absolute detrended values above which a series without a seasonal level gets
+/// seasonal scale factors.
+const NOISE_ACF_ON: f64 = 0.1;
 /// Points of weight the common scale has in a bin's first scale factor.
 const BIN_SCALE_PRIOR: f64 = 10.0;
 /// The scale is at least this share of the unclipped mean absolute residual (see `mean_abs`),
@@ -244,6 +250,8 @@ struct Season {
     period: i64,
     bin: i64,
     offsets: Vec<f64>,
+    /// Whether the level has this season (`offsets` learned); if not, only `scales` are.
+    mean: bool,
     /// For counts, the residual scale of each bin as a factor of the common scale: on a log scale a
     /// quiet hour's count is noisier than a busy hour's, and the hours where a load starts or stops
     /// are the noisiest. Empty for other series.
@@ -621,7 +629,9 @@ impl GenericModel {
             let base = self.base_scale();
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(local);
-                s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                if s.mean {
+                    s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                }
                 if let (Some(f), true) = (s.scales.get_mut(i), base > 0.0) {
                     *f += GAMMA_SCALE * ((r.abs() / base).min(BIN_SCALE_MAX) - *f);
                 }
@@ -685,6 +695,9 @@ impl GenericModel {
                 self.start_season(period, lag, &prefix, &mut scratch);
             }
             Some(_) => {}
+            None if self.season.as_ref().is_none_or(|s| !s.mean) => {
+                self.check_noise_season(step, &prefix, &mut scratch);
+            }
             None => {
                 if min_lag != usize::MAX && self.season.is_some() {
                     let lag = (self.season.as_ref().map_or(0, |s| s.period) as f64 / step).round();
@@ -703,7 +716,56 @@ impl GenericModel {
         }
     }
 
+    /// A series without a seasonal level may have seasonal noise (a null rate over fewer rows at
+    /// night and at weekends): the period whose absolute detrended values autocorrelate most, above
+    /// `NOISE_ACF_ON`, gets a scale-only season.
+    fn check_noise_season(&mut self, step: f64, prefix: &[f64], scratch: &mut Vec<f64>) {
+        let len = self.buf_v.len();
+        let current = self.season.as_ref().map(|s| s.period);
+        let mut best: Option<(i64, usize, f64)> = None;
+        let mut kept = false;
+        for period in [86_400i64, 604_800] {
+            let lag = (period as f64 / step).round() as usize;
+            if lag < 4 || 2 * len < 5 * lag {
+                continue;
+            }
+            detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
+            let abs: Vec<f64> = scratch.iter().map(|d| d.abs()).collect();
+            let acf = plain_acf(&abs, lag);
+            // The season in use stays while its autocorrelation is above half the bar.
+            kept |= current == Some(period) && acf > 0.5 * NOISE_ACF_ON;
+            let better = match best {
+                None => true,
+                Some((_, _, a)) => acf > a + 0.1,
+            };
+            if acf > NOISE_ACF_ON && better {
+                best = Some((period, lag, acf));
+            }
+        }
+        match best {
+            Some((period, lag, _)) if !kept && current != Some(period) => {
+                self.start_season_of(period, lag, prefix, scratch, false);
+            }
+            _ if kept => {}
+            Some(_) => {}
+            None => self.season = None,
+        }
+    }
+
     fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
+        self.start_season_of(period, lag, prefix, scratch, true);
+    }
+
+    /// Starts a season of `period`; with `mean` false only its scale factors (a series whose level
+    /// has no season but whose noise has one).
+    fn start_season_of(
+        &mut self,
+        period: i64,
+        lag: usize,
+        prefix: &[f64],
+        scratch: &mut Vec<f64>,
+        mean: bool,
+    ) {
         let cal = self.params.calendar;
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
@@ -712,7 +774,8 @@ impl GenericModel {
             period,
             bin,
             offsets: vec![0.0; bins],
-            scales: if self.log {
+            mean,
+            scales: if self.log || !mean {
                 vec![1.0; bins]
             } else {
                 Vec::new()
@@ -727,7 +790,7 @@ impl GenericModel {
             counts[i] += 1;
         }
         for i in 0..bins {
-            if counts[i] > 0 {
+            if counts[i] > 0 && mean {
                 season.offsets[i] = sums[i] / counts[i] as f64;
             }
         }
@@ -748,6 +811,10 @@ impl GenericModel {
                     season.scales[i] = own.min(BIN_SCALE_MAX);
                 }
             }
+        }
+        if !mean {
+            self.season = Some(season);
+            return;
         }
         let filled: Vec<f64> = (0..bins)
             .filter(|&i| counts[i] > 0)
@@ -828,6 +895,25 @@ fn detrended(v: &[f64], prefix: &[f64], lag: usize, out: &mut Vec<f64>) -> usize
             .map(|((x, a), b)| x - (b - a) / width),
     );
     half
+}
+
+/// Autocorrelation at `lag` of `d` around its mean.
+fn plain_acf(d: &[f64], lag: usize) -> f64 {
+    if d.len() <= lag + 2 {
+        return 0.0;
+    }
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
+        let (a, b) = (a - mean, b - mean);
+        xy += a * b;
+        xx += a * a;
+        yy += b * b;
+    }
+    if xx <= 0.0 || yy <= 0.0 {
+        return 0.0;
+    }
+    xy / (xx * yy).sqrt()
 }
 
 /// Autocorrelation at `lag` of the detrended buffer (see [`detrended`]); `scratch` is reused.

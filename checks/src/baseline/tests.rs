@@ -471,3 +471,30 @@ fn noisy_quiet_hours_do_not_hide_a_daytime_drop() {
     let drop = d.assess(midday, 1000.0);
     assert!(drop.anomaly, "{drop:?}");
 }
+
+/// A rate whose level never changes but whose noise is six times larger at night (fewer rows): the
+/// model learns a scale per hour, so a jump the night's noise would hide is flagged by day.
+#[test]
+fn seasonal_noise_without_a_seasonal_level_is_learned() {
+    let pts: Vec<(i64, f64)> = (0..28 * 24)
+        .map(|i: i64| {
+            let noise = (((i * 7919) % 13) as f64 - 6.0) / 6.0;
+            let spread = if (7..19).contains(&(i % 24)) {
+                0.002
+            } else {
+                0.012
+            };
+            (1_704_067_200 + i * HOUR, 0.05 + spread * noise)
+        })
+        .collect();
+    let params = Params::default_for(SeriesKind::Ratio);
+    let mut d = Detector::new(SeriesKind::Ratio, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    let midday = pts[pts.len() - 1].0 + 14 * HOUR;
+    let normal = d.assess(midday, 0.051);
+    assert!(!normal.anomaly, "{normal:?}");
+    let jump = d.assess(midday, 0.062);
+    assert!(jump.anomaly, "{jump:?}");
+}
