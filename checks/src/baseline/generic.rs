@@ -20,6 +20,8 @@
 //! - Seasonal noise: a series whose level has no season but whose absolute detrended values
 //!   autocorrelate at a day or a week (above `NOISE_ACF_ON`; a null rate over fewer rows at night
 //!   and at weekends) gets a scale-only season: the same per-bin scale factors, no offsets.
+//! - Month-ends (counts only): the last local day of the month has a learned offset (see
+//!   `MonthEnd`), so a month-end close is expected once one has been seen.
 //! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
 //!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
@@ -48,6 +50,9 @@ const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
+const DAY: i64 = 86_400;
+/// Weight of each later month-end in the learned month-end offset (see `MonthEnd`).
+const MONTH_END_GAMMA: f64 = 0.3;
 /// Learning rate of a seasonal bin's scale factor (per visit of the bin) and the largest residual,
 /// in common scales, it learns from.
 const GAMMA_SCALE: f64 = 0.1;
@@ -135,6 +140,59 @@ impl Calibration {
         }
         changed
     }
+}
+
+/// The last local day of each month of a count series (a month-end close, a billing run) is its own
+/// season: its mean residual over the day is learned as an offset (the first one in full, later ones
+/// at `MONTH_END_GAMMA`) and added to the prediction of the next month's last day. The rest of the
+/// model learns from those days as from any other (measured: leaving them out of the level costs
+/// more than it saves).
+#[derive(Debug, Clone, Default)]
+struct MonthEnd {
+    offset: f64,
+    /// Month-ends learned.
+    seen: u32,
+    /// The local day (days since the epoch on the seasonal clock) being accumulated, its residual
+    /// sum and count.
+    day: i64,
+    sum: f64,
+    count: u32,
+}
+
+impl MonthEnd {
+    /// Whether the model treats the local time `local` as a month-end.
+    fn applies(&self, log: bool, local: i64) -> bool {
+        log && is_last_day_of_month(local.div_euclid(DAY))
+    }
+
+    /// Learns a residual at local time `local` (the model learns from it as from any other point).
+    fn observe(&mut self, local: i64, r: f64) {
+        let day = local.div_euclid(DAY);
+        if day != self.day && self.count > 0 {
+            let mean = self.sum / f64::from(self.count);
+            self.offset += if self.seen == 0 {
+                mean
+            } else {
+                MONTH_END_GAMMA * mean
+            };
+            self.seen += 1;
+            self.sum = 0.0;
+            self.count = 0;
+        }
+        if is_last_day_of_month(day) {
+            self.day = day;
+            self.sum += r;
+            self.count += 1;
+        }
+    }
+}
+
+/// Whether day `day` since 1970-01-01 is the last of its month.
+fn is_last_day_of_month(day: i64) -> bool {
+    let next = i32::try_from(day + 1 + 719_163)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt);
+    next.is_some_and(|d| chrono::Datelike::day(&d) == 1)
 }
 
 /// Bin of a standardised deviation in the tail histogram (quarter octaves from 0.05).
@@ -278,6 +336,8 @@ pub struct GenericModel {
     buf_v: VecDeque<f64>,
     level: f64,
     mad: f64,
+    /// The learned offset of a month's last day (counts only).
+    month_end: MonthEnd,
     /// Slow mean of the unclipped absolute residuals: a floor under the scale, so that a series that
     /// is nearly always constant (a duplicate rate at zero with a stray value now and then) keeps a
     /// scale its rare deviations are measured in, instead of one that decays to nothing.
@@ -330,6 +390,7 @@ impl GenericModel {
             level: 0.0,
             mad: 0.0,
             mean_abs: 0.0,
+            month_end: MonthEnd::default(),
             season: None,
             next_season_check: 0,
             run: 0,
@@ -388,7 +449,10 @@ impl GenericModel {
             let i = s.index(self.local(ts));
             (s.offsets[i], s.scales.get(i).copied().unwrap_or(1.0))
         });
-        let pred = self.level + off;
+        let mut pred = self.level + off;
+        if self.month_end.seen > 0 && self.month_end.applies(self.log, self.local(ts)) {
+            pred += self.month_end.offset;
+        }
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
@@ -592,6 +656,9 @@ impl GenericModel {
             }
             let r = x - f.pred;
             let z = r / f.sigma;
+            if self.log {
+                self.month_end.observe(local, r);
+            }
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
             // See `ANOMALY_WEIGHT`.
             let threshold_decades = self.threshold_decades;

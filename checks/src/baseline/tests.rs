@@ -498,3 +498,37 @@ fn seasonal_noise_without_a_seasonal_level_is_learned() {
     let jump = d.assess(midday, 0.062);
     assert!(jump.anomaly, "{jump:?}");
 }
+
+/// Daily rows with a month-end close that loads 1.8 times a normal day: once a month-end has been
+/// seen, the next ones are expected, while a half day is still flagged.
+#[test]
+fn month_end_volume_is_learned_not_flagged() {
+    let day = 24 * HOUR;
+    let start = 1_704_067_200; // 2024-01-01
+    let month_ends = [30, 59, 90, 120]; // Jan 31, Feb 29, Mar 31, Apr 30 (days since start)
+    let pts: Vec<(i64, f64)> = (0..121)
+        .map(|d: i64| {
+            let noise = ((d * 7919) % 13) as f64 - 6.0;
+            let v = 1000.0 + 4.0 * noise;
+            let v = if month_ends.contains(&d) { 1.8 * v } else { v };
+            (start + d * day, v)
+        })
+        .collect();
+    let out = run(
+        SeriesKind::Volume,
+        Params::default_for(SeriesKind::Volume),
+        &pts,
+    );
+    assert!(
+        !out[90].anomaly && !out[120].anomaly,
+        "{:?} {:?}",
+        out[90],
+        out[120]
+    );
+    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    for &(t, v) in &pts[..110] {
+        d.learn(t, v);
+    }
+    let half = d.assess(start + 110 * day, 500.0);
+    assert!(half.anomaly, "{half:?}");
+}
