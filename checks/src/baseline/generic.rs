@@ -9,7 +9,19 @@
 //!   minus its centred moving average exceeds `ACF_ON` over at least three periods of history. Offsets per
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
-//!   `sigma = 1.2533 * mad`.
+//!   `sigma = 1.2533 * mad`, floored at `SCALE_FLOOR` times the slow unclipped mean absolute residual
+//!   so that the scale of a nearly constant series cannot decay to nothing.
+//! - Counts (volume series, [`GenericModel::for_counts`]) are modelled on `ln(1 + x)`: seasonality,
+//!   growth, bursts and drops are factors there. Bands and the minimum change stay in the series' unit.
+//!   Their seasonal bins also carry a scale factor each (initialised from the buffered residuals,
+//!   shrunk towards 1 with the weight of `BIN_SCALE_PRIOR` points, then learned per visit): on a log
+//!   scale the quiet hours are noisier than the busy ones, and the hours a load starts or stops are
+//!   the noisiest.
+//! - Seasonal noise: a series whose level has no season but whose absolute detrended values
+//!   autocorrelate at a day or a week (above `NOISE_ACF_ON`; a null rate over fewer rows at night
+//!   and at weekends) gets a scale-only season: the same per-bin scale factors, no offsets.
+//! - Month-ends (counts only): the last local day of the month has a learned offset (see
+//!   `MonthEnd`), so a month-end close is expected once one has been seen.
 //! - Point evidence: `z = |residual| / sigma` in the monitored direction; its tail probability `p` is
 //!   read from the empirical distribution of past `z` (log-spaced histogram, slowly forgetting) shrunk
 //!   towards a Laplace tail `exp(-sqrt(2) z)` with the weight of `TAIL_PRIOR` points. Heavy-tailed series
@@ -38,6 +50,22 @@ const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
+const DAY: i64 = 86_400;
+/// Weight of each later month-end in the learned month-end offset (see `MonthEnd`).
+const MONTH_END_GAMMA: f64 = 0.3;
+/// Learning rate of a seasonal bin's scale factor (per visit of the bin) and the largest residual,
+/// in common scales, it learns from.
+const GAMMA_SCALE: f64 = 0.1;
+const BIN_SCALE_MAX: f64 = 8.0;
+/// Autocorrelation of absolute detrended values above which a series without a seasonal level gets
+/// seasonal scale factors.
+const NOISE_ACF_ON: f64 = 0.1;
+/// Points of weight the common scale has in a bin's first scale factor.
+const BIN_SCALE_PRIOR: f64 = 10.0;
+/// The scale is at least this share of the unclipped mean absolute residual (see `mean_abs`),
+/// learned with `ALPHA_MEAN_ABS` (about 500 points).
+const SCALE_FLOOR: f64 = 0.25;
+const ALPHA_MEAN_ABS: f64 = 0.002;
 const RUN: i32 = 3;
 const ACF_ON: f64 = 0.5;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
@@ -112,6 +140,59 @@ impl Calibration {
         }
         changed
     }
+}
+
+/// The last local day of each month of a count series (a month-end close, a billing run) is its own
+/// season: its mean residual over the day is learned as an offset (the first one in full, later ones
+/// at `MONTH_END_GAMMA`) and added to the prediction of the next month's last day. The rest of the
+/// model learns from those days as from any other (measured: leaving them out of the level costs
+/// more than it saves).
+#[derive(Debug, Clone, Default)]
+struct MonthEnd {
+    offset: f64,
+    /// Month-ends learned.
+    seen: u32,
+    /// The local day (days since the epoch on the seasonal clock) being accumulated, its residual
+    /// sum and count.
+    day: i64,
+    sum: f64,
+    count: u32,
+}
+
+impl MonthEnd {
+    /// Whether the model treats the local time `local` as a month-end.
+    fn applies(&self, log: bool, local: i64) -> bool {
+        log && is_last_day_of_month(local.div_euclid(DAY))
+    }
+
+    /// Learns a residual at local time `local` (the model learns from it as from any other point).
+    fn observe(&mut self, local: i64, r: f64) {
+        let day = local.div_euclid(DAY);
+        if day != self.day && self.count > 0 {
+            let mean = self.sum / f64::from(self.count);
+            self.offset += if self.seen == 0 {
+                mean
+            } else {
+                MONTH_END_GAMMA * mean
+            };
+            self.seen += 1;
+            self.sum = 0.0;
+            self.count = 0;
+        }
+        if is_last_day_of_month(day) {
+            self.day = day;
+            self.sum += r;
+            self.count += 1;
+        }
+    }
+}
+
+/// Whether day `day` since 1970-01-01 is the last of its month.
+fn is_last_day_of_month(day: i64) -> bool {
+    let next = i32::try_from(day + 1 + 719_163)
+        .ok()
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt);
+    next.is_some_and(|d| chrono::Datelike::day(&d) == 1)
 }
 
 /// Bin of a standardised deviation in the tail histogram (quarter octaves from 0.05).
@@ -227,6 +308,12 @@ struct Season {
     period: i64,
     bin: i64,
     offsets: Vec<f64>,
+    /// Whether the level has this season (`offsets` learned); if not, only `scales` are.
+    mean: bool,
+    /// For counts, the residual scale of each bin as a factor of the common scale: on a log scale a
+    /// quiet hour's count is noisier than a busy hour's, and the hours where a load starts or stops
+    /// are the noisiest. Empty for other series.
+    scales: Vec<f64>,
 }
 
 impl Season {
@@ -239,6 +326,8 @@ impl Season {
 #[derive(Debug, Clone)]
 pub struct GenericModel {
     params: Params,
+    /// Counts are modelled on a log scale (see [`GenericModel::for_counts`]).
+    log: bool,
     n: usize,
     last_ts: Option<i64>,
     step: f64,
@@ -247,6 +336,12 @@ pub struct GenericModel {
     buf_v: VecDeque<f64>,
     level: f64,
     mad: f64,
+    /// The learned offset of a month's last day (counts only).
+    month_end: MonthEnd,
+    /// Slow mean of the unclipped absolute residuals: a floor under the scale, so that a series that
+    /// is nearly always constant (a duplicate rate at zero with a stray value now and then) keeps a
+    /// scale its rare deviations are measured in, instead of one that decays to nothing.
+    mean_abs: f64,
     season: Option<Season>,
     next_season_check: usize,
     run: i32,
@@ -285,6 +380,7 @@ impl GenericModel {
     pub fn new(params: Params) -> GenericModel {
         GenericModel {
             params,
+            log: false,
             n: 0,
             last_ts: None,
             step: 0.0,
@@ -293,6 +389,8 @@ impl GenericModel {
             buf_v: VecDeque::new(),
             level: 0.0,
             mad: 0.0,
+            mean_abs: 0.0,
+            month_end: MonthEnd::default(),
             season: None,
             next_season_check: 0,
             run: 0,
@@ -312,6 +410,17 @@ impl GenericModel {
             cal_threshold: [0.0; 2],
             cal_k: 0,
             offsets: super::calendar::OffsetCache::default(),
+        }
+    }
+
+    /// The model for counts (rows per period, messages per bucket): the same model on
+    /// `ln(1 + x)`, where a load's size, a day's shape, a burst, a drop and growth are all factors, so
+    /// a drop to a third weighs the same at the peak hour as at night and bursts do not widen the
+    /// band of the quiet hours. Bands and the minimum change stay in the series' unit.
+    pub fn for_counts(params: Params) -> GenericModel {
+        GenericModel {
+            log: true,
+            ..GenericModel::new(params)
         }
     }
 
@@ -336,16 +445,24 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
-        let off = self
-            .season
-            .as_ref()
-            .map_or(0.0, |s| s.offsets[s.index(self.local(ts))]);
-        let pred = self.level + off;
+        let (off, factor) = self.season.as_ref().map_or((0.0, 1.0), |s| {
+            let i = s.index(self.local(ts));
+            (s.offsets[i], s.scales.get(i).copied().unwrap_or(1.0))
+        });
+        let mut pred = self.level + off;
+        if self.month_end.seen > 0 && self.month_end.applies(self.log, self.local(ts)) {
+            pred += self.month_end.offset;
+        }
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
-            sigma: (1.2533 * self.mad).max(tiny),
+            sigma: (1.2533 * self.base_scale() * factor).max(tiny),
         }
+    }
+
+    /// The residual scale before a seasonal bin's factor.
+    fn base_scale(&self) -> f64 {
+        self.mad.max(SCALE_FLOOR * self.mean_abs)
     }
 
     pub fn assess(&self, ts: i64, x: f64) -> Assessment {
@@ -355,13 +472,31 @@ impl GenericModel {
     /// Scores a point, then learns from it.
     pub fn step(&mut self, ts: i64, x: f64) -> Assessment {
         let (a, decades) = self.evaluate(ts, x);
-        self.learn_with(ts, x, decades);
+        self.learn_with(ts, self.in_model(x), decades);
         a
     }
 
     pub fn learn(&mut self, ts: i64, x: f64) {
         let decades = self.evaluate(ts, x).1;
-        self.learn_with(ts, x, decades);
+        self.learn_with(ts, self.in_model(x), decades);
+    }
+
+    /// A value in the model's units: `sign(x) ln(1 + |x|)` for a count model, else itself.
+    fn in_model(&self, x: f64) -> f64 {
+        if self.log {
+            x.signum() * x.abs().ln_1p()
+        } else {
+            x
+        }
+    }
+
+    /// The inverse of [`GenericModel::in_model`].
+    fn in_unit(&self, y: f64) -> f64 {
+        if self.log {
+            y.signum() * y.abs().exp_m1()
+        } else {
+            y
+        }
     }
 
     /// The assessment and the raw surprise in decades (before episode suppression).
@@ -370,14 +505,18 @@ impl GenericModel {
             return (Assessment::learning(), 0.0);
         }
         let f = self.forecast(ts);
-        let residual = x - f.pred;
+        let y = self.in_model(x);
+        let residual = y - f.pred;
         let dir = self.params.direction;
         let dev = dir.signed(residual);
         let z = dev / f.sigma;
-        let min_change = self.params.min_change(f.pred);
+        // The monitor's minimum change is in the series' own unit.
+        let pred_x = self.in_unit(f.pred);
+        let min_change = self.params.min_change(pred_x);
+        let dev_x = dir.signed(x - pred_x);
 
         let mut point = self.tail.tail(z);
-        if dev < min_change || dev == 0.0 {
+        if dev_x < min_change || dev == 0.0 {
             point = 1.0;
         }
         let point_decades = -point.max(1e-300).log10();
@@ -385,22 +524,23 @@ impl GenericModel {
         // Sustained shift: the short mean of deseasonalised values against the slow reference.
         let sh = &self.shift;
         if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
-            let m = sh.mean + sh.alpha * (x - (f.pred - self.level) - sh.mean);
+            let m = sh.mean + sh.alpha * (y - (f.pred - self.level) - sh.mean);
             let d = dir.signed(m - self.reference);
-            if d >= min_change && d > 0.0 {
+            let d_x = dir.signed(self.in_unit(m) - self.in_unit(self.reference));
+            if d_x >= min_change && d > 0.0 {
                 decades = decades.max(-sh.tail.tail(d / sh.scale).max(1e-300).log10());
             }
         }
         // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
         // probability 1 / (n + 1)), taken jointly with the point's own surprise.
-        let beyond = if x > self.hi {
-            x - self.hi
-        } else if x < self.lo {
-            x - self.lo
+        let beyond = if y > self.hi {
+            y - self.hi
+        } else if y < self.lo {
+            y - self.lo
         } else {
             0.0
         };
-        if dir.signed(beyond) > 0.0 && dev >= min_change && z >= RECORD_MIN_Z {
+        if dir.signed(beyond) > 0.0 && dev_x >= min_change && z >= RECORD_MIN_Z {
             let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
             decades = decades.max(record);
         }
@@ -421,11 +561,13 @@ impl GenericModel {
             self.p_threshold.min(10f64.powf(-peak))
         };
         let z_crit = self.tail.z_for(p_thr);
-        let half = (z_crit * f.sigma).max(min_change);
+        let half = z_crit * f.sigma;
+        let lower_x = self.in_unit(f.pred - half).min(pred_x - min_change);
+        let upper_x = self.in_unit(f.pred + half).max(pred_x + min_change);
         let (lower, upper) = match dir {
-            super::Direction::Both => (Some(f.pred - half), Some(f.pred + half)),
-            super::Direction::Up => (None, Some(f.pred + half)),
-            super::Direction::Down => (Some(f.pred - half), None),
+            super::Direction::Both => (Some(lower_x), Some(upper_x)),
+            super::Direction::Up => (None, Some(upper_x)),
+            super::Direction::Down => (Some(lower_x), None),
         };
         let side = usize::from(residual < 0.0);
         let calibrated = decades > self.cal_threshold[side];
@@ -514,6 +656,9 @@ impl GenericModel {
             }
             let r = x - f.pred;
             let z = r / f.sigma;
+            if self.log {
+                self.month_end.observe(local, r);
+            }
             // Likelihood bookkeeping on the unclipped surprise in the monitored direction.
             // See `ANOMALY_WEIGHT`.
             let threshold_decades = self.threshold_decades;
@@ -548,9 +693,15 @@ impl GenericModel {
                 ALPHA_LEVEL
             };
             self.level += a_level * rc;
+            let base = self.base_scale();
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(local);
-                s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                if s.mean {
+                    s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                }
+                if let (Some(f), true) = (s.scales.get_mut(i), base > 0.0) {
+                    *f += GAMMA_SCALE * ((r.abs() / base).min(BIN_SCALE_MAX) - *f);
+                }
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
             let abs_r = if self.mad > 0.0 {
@@ -559,6 +710,8 @@ impl GenericModel {
                 r.abs()
             };
             self.mad += a_scale * (abs_r - self.mad);
+            let a_mean = (1.0 / self.n as f64).max(ALPHA_MEAN_ABS);
+            self.mean_abs += a_mean * (r.abs() - self.mean_abs);
         }
         self.n += 1;
         self.lo = self.lo.min(x);
@@ -609,6 +762,9 @@ impl GenericModel {
                 self.start_season(period, lag, &prefix, &mut scratch);
             }
             Some(_) => {}
+            None if self.season.as_ref().is_none_or(|s| !s.mean) => {
+                self.check_noise_season(step, &prefix, &mut scratch);
+            }
             None => {
                 if min_lag != usize::MAX && self.season.is_some() {
                     let lag = (self.season.as_ref().map_or(0, |s| s.period) as f64 / step).round();
@@ -627,7 +783,56 @@ impl GenericModel {
         }
     }
 
+    /// A series without a seasonal level may have seasonal noise (a null rate over fewer rows at
+    /// night and at weekends): the period whose absolute detrended values autocorrelate most, above
+    /// `NOISE_ACF_ON`, gets a scale-only season.
+    fn check_noise_season(&mut self, step: f64, prefix: &[f64], scratch: &mut Vec<f64>) {
+        let len = self.buf_v.len();
+        let current = self.season.as_ref().map(|s| s.period);
+        let mut best: Option<(i64, usize, f64)> = None;
+        let mut kept = false;
+        for period in [86_400i64, 604_800] {
+            let lag = (period as f64 / step).round() as usize;
+            if lag < 4 || 2 * len < 5 * lag {
+                continue;
+            }
+            detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
+            let abs: Vec<f64> = scratch.iter().map(|d| d.abs()).collect();
+            let acf = plain_acf(&abs, lag);
+            // The season in use stays while its autocorrelation is above half the bar.
+            kept |= current == Some(period) && acf > 0.5 * NOISE_ACF_ON;
+            let better = match best {
+                None => true,
+                Some((_, _, a)) => acf > a + 0.1,
+            };
+            if acf > NOISE_ACF_ON && better {
+                best = Some((period, lag, acf));
+            }
+        }
+        match best {
+            Some((period, lag, _)) if !kept && current != Some(period) => {
+                self.start_season_of(period, lag, prefix, scratch, false);
+            }
+            _ if kept => {}
+            Some(_) => {}
+            None => self.season = None,
+        }
+    }
+
     fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
+        self.start_season_of(period, lag, prefix, scratch, true);
+    }
+
+    /// Starts a season of `period`; with `mean` false only its scale factors (a series whose level
+    /// has no season but whose noise has one).
+    fn start_season_of(
+        &mut self,
+        period: i64,
+        lag: usize,
+        prefix: &[f64],
+        scratch: &mut Vec<f64>,
+        mean: bool,
+    ) {
         let cal = self.params.calendar;
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
@@ -636,6 +841,12 @@ impl GenericModel {
             period,
             bin,
             offsets: vec![0.0; bins],
+            mean,
+            scales: if self.log || !mean {
+                vec![1.0; bins]
+            } else {
+                Vec::new()
+            },
         };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
@@ -646,9 +857,31 @@ impl GenericModel {
             counts[i] += 1;
         }
         for i in 0..bins {
-            if counts[i] > 0 {
+            if counts[i] > 0 && mean {
                 season.offsets[i] = sums[i] / counts[i] as f64;
             }
+        }
+        if !season.scales.is_empty() {
+            // Each bin's mean absolute deviation from its offset against the common one, shrunk
+            // towards 1 with the weight of `BIN_SCALE_PRIOR` points.
+            let mut abs = vec![0.0; bins];
+            for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
+                let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
+                abs[i] += (d - season.offsets[i]).abs();
+            }
+            let n: usize = counts.iter().sum();
+            let common = abs.iter().sum::<f64>() / n.max(1) as f64;
+            if common > 0.0 {
+                for i in 0..bins {
+                    let own =
+                        (abs[i] / common + BIN_SCALE_PRIOR) / (counts[i] as f64 + BIN_SCALE_PRIOR);
+                    season.scales[i] = own.min(BIN_SCALE_MAX);
+                }
+            }
+        }
+        if !mean {
+            self.season = Some(season);
+            return;
         }
         let filled: Vec<f64> = (0..bins)
             .filter(|&i| counts[i] > 0)
@@ -729,6 +962,25 @@ fn detrended(v: &[f64], prefix: &[f64], lag: usize, out: &mut Vec<f64>) -> usize
             .map(|((x, a), b)| x - (b - a) / width),
     );
     half
+}
+
+/// Autocorrelation at `lag` of `d` around its mean.
+fn plain_acf(d: &[f64], lag: usize) -> f64 {
+    if d.len() <= lag + 2 {
+        return 0.0;
+    }
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
+        let (a, b) = (a - mean, b - mean);
+        xy += a * b;
+        xx += a * a;
+        yy += b * b;
+    }
+    if xx <= 0.0 || yy <= 0.0 {
+        return 0.0;
+    }
+    xy / (xx * yy).sqrt()
 }
 
 /// Autocorrelation at `lag` of the detrended buffer (see [`detrended`]); `scratch` is reused.

@@ -284,6 +284,7 @@ impl Detector {
     pub fn new(kind: SeriesKind, params: Params) -> Detector {
         match kind {
             SeriesKind::Freshness => Detector::Freshness(Box::new(FreshnessModel::new(params))),
+            SeriesKind::Volume => Detector::Generic(Box::new(GenericModel::for_counts(params))),
             _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }

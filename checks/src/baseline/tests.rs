@@ -394,3 +394,141 @@ fn budget_follows_sensitivity() {
     assert!(false_alarm_budget(0.71) > 2.4 && false_alarm_budget(0.71) < 2.6);
     assert!(false_alarm_budget(0.2) < false_alarm_budget(0.3));
 }
+
+/// A duplicate rate at zero with a stray duplicate now and then: the scale must not decay to nothing
+/// between strays (every stray would then be an alert), and a burst of duplicates is still news.
+#[test]
+fn stray_values_on_a_zero_series_are_quiet_and_a_burst_is_not() {
+    let mut pts: Vec<(i64, f64)> = (0..1500)
+        .map(|i| {
+            let stray = (i * 7919) % 29 == 0;
+            (
+                i * HOUR,
+                if stray {
+                    0.0005 + ((i * 31) % 4) as f64 * 0.0005
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    pts.extend((1500..1503).map(|i| (i * HOUR, 0.05)));
+    let params = Params::default_for(SeriesKind::Ratio);
+    let out = run(SeriesKind::Ratio, params, &pts);
+    // Seven weeks at the default budget of 0.25 false alarms a week.
+    let stray_alerts = out[300..1500].iter().filter(|a| a.anomaly).count();
+    assert!(stray_alerts <= 2, "{stray_alerts} stray alerts");
+    assert!(out[1500].anomaly, "{:?}", out[1500]);
+}
+
+/// Volume is modelled on a log scale: a drop to a third in the quiet night hours is as clear as one at
+/// the peak, and the band stays in rows.
+#[test]
+fn a_night_drop_of_a_volume_is_flagged() {
+    let pts = daily(21);
+    let params = Params::default_for(SeriesKind::Volume);
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    // 02:00 the next day: the curve's low, 400 rows.
+    let night = pts[pts.len() - 1].0 + 3 * HOUR;
+    let normal = d.assess(night, 400.0);
+    assert!(!normal.anomaly, "{normal:?}");
+    let drop = d.assess(night, 133.0);
+    assert!(drop.anomaly, "{drop:?}");
+    assert!(
+        drop.lower.is_some_and(|l| l > 133.0 && l < 400.0),
+        "{drop:?}"
+    );
+}
+
+/// Counts whose nights are a few noisy rows and whose days are thousands of steady ones: on a log scale
+/// the nights' noise must not widen the days' band, so half a day's rows missing is flagged.
+#[test]
+fn noisy_quiet_hours_do_not_hide_a_daytime_drop() {
+    let pts: Vec<(i64, f64)> = (0..28 * 24)
+        .map(|i: i64| {
+            let h = i % 24;
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            let v = if (7..19).contains(&h) {
+                2000.0 + 5.0 * noise
+            } else {
+                20.0 + 2.5 * noise
+            };
+            (1_704_067_200 + i * HOUR, v)
+        })
+        .collect();
+    let params = Params::default_for(SeriesKind::Volume);
+    let mut d = Detector::new(SeriesKind::Volume, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    // 13:00 the next day.
+    let midday = pts[pts.len() - 1].0 + 14 * HOUR;
+    let normal = d.assess(midday, 2000.0);
+    assert!(!normal.anomaly, "{normal:?}");
+    let drop = d.assess(midday, 1000.0);
+    assert!(drop.anomaly, "{drop:?}");
+}
+
+/// A rate whose level never changes but whose noise is six times larger at night (fewer rows): the
+/// model learns a scale per hour, so a jump the night's noise would hide is flagged by day.
+#[test]
+fn seasonal_noise_without_a_seasonal_level_is_learned() {
+    let pts: Vec<(i64, f64)> = (0..28 * 24)
+        .map(|i: i64| {
+            let noise = (((i * 7919) % 13) as f64 - 6.0) / 6.0;
+            let spread = if (7..19).contains(&(i % 24)) {
+                0.002
+            } else {
+                0.012
+            };
+            (1_704_067_200 + i * HOUR, 0.05 + spread * noise)
+        })
+        .collect();
+    let params = Params::default_for(SeriesKind::Ratio);
+    let mut d = Detector::new(SeriesKind::Ratio, params);
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    let midday = pts[pts.len() - 1].0 + 14 * HOUR;
+    let normal = d.assess(midday, 0.051);
+    assert!(!normal.anomaly, "{normal:?}");
+    let jump = d.assess(midday, 0.062);
+    assert!(jump.anomaly, "{jump:?}");
+}
+
+/// Daily rows with a month-end close that loads 1.8 times a normal day: once a month-end has been
+/// seen, the next ones are expected, while a half day is still flagged.
+#[test]
+fn month_end_volume_is_learned_not_flagged() {
+    let day = 24 * HOUR;
+    let start = 1_704_067_200; // 2024-01-01
+    let month_ends = [30, 59, 90, 120]; // Jan 31, Feb 29, Mar 31, Apr 30 (days since start)
+    let pts: Vec<(i64, f64)> = (0..121)
+        .map(|d: i64| {
+            let noise = ((d * 7919) % 13) as f64 - 6.0;
+            let v = 1000.0 + 4.0 * noise;
+            let v = if month_ends.contains(&d) { 1.8 * v } else { v };
+            (start + d * day, v)
+        })
+        .collect();
+    let out = run(
+        SeriesKind::Volume,
+        Params::default_for(SeriesKind::Volume),
+        &pts,
+    );
+    assert!(
+        !out[90].anomaly && !out[120].anomaly,
+        "{:?} {:?}",
+        out[90],
+        out[120]
+    );
+    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    for &(t, v) in &pts[..110] {
+        d.learn(t, v);
+    }
+    let half = d.assess(start + 110 * day, 500.0);
+    assert!(half.anomaly, "{half:?}");
+}
