@@ -179,7 +179,7 @@ pub struct PointBody {
     pub upper: Option<f64>,
     /// `status` is `anomaly` and nobody marked it expected.
     pub anomaly: bool,
-    /// Marked expected through feedback: not an incident.
+    /// Marked expected through feedback: learned from, not an incident.
     pub expected_anomaly: bool,
     pub message: String,
     pub run_id: i64,
@@ -632,7 +632,8 @@ async fn trigger_run(
     }
 }
 
-/// Marks an anomaly expected (admin): it stays in the history and is no longer an incident.
+/// Marks an anomaly expected (admin): it stays in the history, is no longer an incident and is
+/// learned from.
 #[utoipa::path(post, path = "/api/v1/monitors/{monitor}/feedback", tag = "monitors", security(("bearer" = [])),
     params(("monitor" = String, Path, description = "monitor name")),
     request_body = FeedbackRequest,
@@ -681,7 +682,7 @@ async fn feedback(
         changed: changed > 0,
         observed_at: point.observed_at,
         message: if changed > 0 {
-            "marked expected: no longer an incident".into()
+            "marked expected: no longer an incident, and learned from".into()
         } else {
             "already marked expected".into()
         },

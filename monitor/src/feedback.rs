@@ -1,5 +1,5 @@
 //! Feedback on verdicts: marking an anomaly as expected. The measurement stays in the history, flagged
-//! `expected_anomaly`, and is no longer an incident. The model learned it already, like every point.
+//! `expected_anomaly`, is no longer an incident, and is learned from like a normal point.
 
 use crate::store::Store;
 use anyhow::Context;
@@ -53,7 +53,7 @@ pub async fn mark_expected(
         )
     } else {
         format!(
-            "marked {what} at {} as expected: no longer an incident",
+            "marked {what} at {} as expected: no longer an incident, and learned from",
             point.observed_at.to_rfc3339()
         )
     })

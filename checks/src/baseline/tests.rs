@@ -148,61 +148,31 @@ fn nan_is_skipped() {
 }
 
 #[test]
-fn a_scan_replay_says_what_the_stream_says() {
-    // An hourly daily series with an outage (six hours at a tenth), a lasting level shift and a NaN:
-    // a scan replaying the stored history says of the current point exactly what `Detector::step`
-    // (tidewatch detect, the lab) says of it, point by point.
-    let mut pts = daily(40);
-    for p in pts.iter_mut().skip(24 * 20).take(6) {
-        p.1 /= 10.0;
-    }
-    for p in pts.iter_mut().skip(24 * 30) {
-        p.1 *= 3.0;
-    }
-    pts[24 * 25].1 = f64::NAN;
-    for kind in [
-        SeriesKind::Volume,
-        SeriesKind::Generic,
-        SeriesKind::Freshness,
-    ] {
-        let params = Params::default_for(kind);
-        let streamed = run(kind, params, &pts);
-        assert!(
-            streamed.iter().any(|a| a.anomaly),
-            "{kind}: the incidents are seen"
-        );
-        let mut history = Vec::new();
-        for (i, &(t, v)) in pts.iter().enumerate() {
-            if i % 37 == 0 || i > pts.len() - 30 {
-                assert_eq!(
-                    replay(kind, &params, &history, (t, v)),
-                    streamed[i],
-                    "{kind} point {i}"
-                );
-            }
-            history.push(ReplayPoint { ts: t, value: v });
-        }
-    }
-}
-
-#[test]
-fn a_lasting_change_is_followed() {
-    // Two hundred hours around 100, then the level triples for good: flagged at first, inside the
-    // band again once the change has lasted.
-    let mut pts: Vec<(i64, f64)> = (0..200)
-        .map(|i| (i * HOUR, 100.0 + ((i * 37) % 11) as f64))
+fn excluded_anomalies_do_not_pull_the_band_but_expected_ones_do() {
+    let mut history: Vec<HistoryPoint> = (0..200)
+        .map(|i| HistoryPoint {
+            ts: i * HOUR,
+            value: 100.0 + ((i * 37) % 11) as f64,
+            was_anomaly: false,
+            expected: false,
+        })
         .collect();
-    pts.extend((200..300).map(|i| (i * HOUR, 300.0 + ((i * 37) % 11) as f64)));
-    let out = run(
-        SeriesKind::Volume,
-        Params::default_for(SeriesKind::Volume),
-        &pts,
-    );
-    assert!(out[200].anomaly, "{:?}", out[200]);
-    assert!(
-        out[280..].iter().all(|a| !a.anomaly),
-        "the band follows the new level"
-    );
+    // Five past outliers at 400, not marked expected.
+    for p in history.iter_mut().skip(190) {
+        p.value = 400.0;
+        p.was_anomaly = true;
+    }
+    let params = Params::default_for(SeriesKind::Volume);
+    let now = (200 * HOUR, 400.0);
+    let excluded = assess_series(SeriesKind::Volume, &params, &history, now);
+    assert!(excluded.anomaly, "{excluded:?}");
+    assert!(excluded.upper.is_some_and(|u| u < 200.0));
+    // The same points marked expected are trained on: 400 is no longer an anomaly.
+    for p in history.iter_mut().skip(190) {
+        p.expected = true;
+    }
+    let trained = assess_series(SeriesKind::Volume, &params, &history, now);
+    assert!(!trained.anomaly, "{trained:?}");
 }
 
 fn freshness_points(loads: &[i64], every: i64, until: i64) -> Vec<(i64, f64)> {

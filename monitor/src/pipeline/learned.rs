@@ -5,6 +5,7 @@
 use crate::config::Monitor;
 use crate::store::{BucketRecord, Store, StoreError};
 use checks::baseline::{replay, Params, ReplayPoint, SeriesKind};
+use checks::window::reported_bucket;
 use checks::{Metric, ResultRow, SeriesKey, Status};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -56,11 +57,22 @@ pub async fn apply(
             let Some(current_ts) = volume_bucket else {
                 continue;
             };
+            let verdicts: HashMap<i64, (bool, bool)> = scanned
+                .into_iter()
+                .map(|p| {
+                    let b = reported_bucket(p.observed_at.timestamp(), bucket);
+                    (b, (p.status == Status::Anomaly, p.expected_anomaly))
+                })
+                .collect();
             let history: Vec<ReplayPoint> = bucket_series(store, &key, bucket, since, fresh)
                 .await?
                 .into_iter()
                 .filter(|(ts, _)| *ts < current_ts)
-                .map(|(ts, value)| ReplayPoint { ts, value })
+                .map(|(ts, value)| ReplayPoint {
+                    ts,
+                    value,
+                    verdict: verdicts.get(&ts).copied(),
+                })
                 .collect();
             (history, (current_ts, value))
         } else {
@@ -72,6 +84,7 @@ pub async fn apply(
                 Some(ReplayPoint {
                     ts: p.observed_at.timestamp(),
                     value: p.value?,
+                    verdict: Some((p.status == Status::Anomaly, p.expected_anomaly)),
                 })
             }));
             history.sort_by_key(|p| p.ts);
@@ -142,9 +155,11 @@ fn saw_tooth(newest_per_bucket: &HashMap<i64, i64>, bucket: i64, now: i64) -> Ve
             newest = newest.max(*n);
         }
         let end = b + bucket;
+        // Rebuilt points were never judged: the saw-tooth is trained on as it was.
         out.push(ReplayPoint {
             ts: end,
             value: (end - newest) as f64,
+            verdict: Some((false, false)),
         });
         b += bucket;
     }
