@@ -7,7 +7,7 @@
 use crate::nab::{self, ScoredSeries, Window};
 use crate::novelty::{NoveltyConfig, NoveltyModel};
 use anyhow::{bail, Context, Result};
-use checks::baseline::{Detector, Params, SeriesKind};
+use checks::baseline::{Online, Params, SeriesKind};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -186,7 +186,8 @@ fn run_nab_detector(data: &Path, model: NabModel, cfg: &NoveltyConfig) -> Result
         let params = Params::default_for(SeriesKind::Generic);
         let scores: Vec<f64> = match model {
             NabModel::Generic => {
-                let mut detector = Detector::new(SeriesKind::Generic, params);
+                // What a monitor runs (and `tidewatch detect`): checks::baseline::Online.
+                let mut detector = Online::new(SeriesKind::Generic, params);
                 rows.iter().map(|r| detector.step(r.0, r.1).score).collect()
             }
             NabModel::Novelty => {

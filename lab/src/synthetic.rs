@@ -4,7 +4,7 @@
 //! Everything is deterministic: the generators draw from a splitmix64 stream seeded by the caller.
 //! Weekend pauses, nights without loads and holidays are part of the normal behaviour, not incidents.
 
-use checks::baseline::{Detector, Params, SeriesKind};
+use checks::baseline::{Online, Params, SeriesKind};
 use checks::Metric;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -340,7 +340,8 @@ impl Flagger for Ours {
         let Some(kind) = SeriesKind::for_metric(s.metric) else {
             return vec![false; s.points.len()];
         };
-        let mut d = Detector::new(kind, Params::default_for(kind));
+        // What a monitor runs: anomalies are not trained on (checks::baseline::Online).
+        let mut d = Online::new(kind, Params::default_for(kind));
         s.points
             .iter()
             .map(|&(t, v)| d.step(t, v).anomaly)

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use checks::baseline::calendar::Tz;
-use checks::baseline::{Calendar, Detector, Direction, Params, SeriesKind};
+use checks::baseline::{Calendar, Direction, Online, Params, SeriesKind};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -222,7 +222,7 @@ fn stream_detect(
     params: Params,
 ) -> Result<()> {
     writeln!(out, "timestamp,value,anomaly_score,anomaly,lower,upper")?;
-    let mut detector = Detector::new(kind, params);
+    let mut detector = Online::new(kind, params);
     let mut line = String::new();
     let mut line_no = 0;
     let mut first = true;

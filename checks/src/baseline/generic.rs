@@ -476,6 +476,20 @@ impl GenericModel {
         a
     }
 
+    /// Scores a point, then learns from it unless `skip` says not to (one evaluation for both).
+    pub fn step_unless(
+        &mut self,
+        ts: i64,
+        x: f64,
+        skip: impl FnOnce(&Assessment) -> bool,
+    ) -> Assessment {
+        let (a, decades) = self.evaluate(ts, x);
+        if !skip(&a) {
+            self.learn_with(ts, self.in_model(x), decades);
+        }
+        a
+    }
+
     pub fn learn(&mut self, ts: i64, x: f64) {
         let decades = self.evaluate(ts, x).1;
         self.learn_with(ts, self.in_model(x), decades);

@@ -289,8 +289,33 @@ impl Detector {
         }
     }
 
+    /// [`Detector::step`], learning only when `skip` (given the point's assessment) says false.
+    pub fn step_unless(
+        &mut self,
+        ts: i64,
+        value: f64,
+        skip: impl FnOnce(&Assessment) -> bool,
+    ) -> Assessment {
+        if !value.is_finite() {
+            let a = self.assess(ts, value);
+            let _ = skip(&a);
+            return a;
+        }
+        match self {
+            Detector::Generic(m) => m.step_unless(ts, value, skip),
+            Detector::Freshness(m) => {
+                let a = m.assess(ts, value);
+                if !skip(&a) {
+                    m.learn(ts, value);
+                }
+                a
+            }
+        }
+    }
+
     /// Scores the point using only what came before it, then learns from it. NaN and infinite values
-    /// are skipped (a learning-free, non-anomalous assessment).
+    /// are skipped (a learning-free, non-anomalous assessment). This learns from anomalies too; what a
+    /// monitor runs is [`Online`].
     pub fn step(&mut self, ts: i64, value: f64) -> Assessment {
         if !value.is_finite() {
             return self.assess(ts, value);
@@ -360,44 +385,100 @@ pub struct ReplayPoint {
     pub verdict: Option<(bool, bool)>,
 }
 
-/// The call a scan makes: replays `history` (oldest first) strictly online and assesses `current`.
+/// What a monitor does to one series over its successive scans, as one stream: each point is
+/// assessed on what came before it, and trained on unless it was an anomaly (its stored verdict, or
+/// for a backfilled point without one the detector's own online verdict), except when a user marked
+/// it expected, or when it belongs to a run of at least `params.adapt_after` excluded points in a
+/// row: a lasting change the band must follow. Such a run is learned in order once it reaches that
+/// length, and every later point of it as it comes.
 ///
-/// A point is not trained on when it was an anomaly (its stored verdict, or for a point without one the
-/// detector's own online verdict), unless a user marked it expected, or unless it belongs to a run of
-/// at least `params.adapt_after` excluded points in a row: a lasting change the band must follow. Such
-/// a run is learned in order once it reaches that length, and every later point of it as it comes.
+/// [`replay`] (a scan) and `tidewatch detect` and the lab (a stream) both run this, so `detect` says
+/// exactly what a monitor fed the same points would have said.
+#[derive(Debug, Clone)]
+pub struct Online {
+    detector: Detector,
+    adapt_after: usize,
+    pending: Vec<(i64, f64)>,
+    lasting: bool,
+}
+
+impl Online {
+    pub fn new(kind: SeriesKind, params: Params) -> Online {
+        Online {
+            detector: Detector::new(kind, params),
+            adapt_after: params.adapt_after.max(1),
+            pending: Vec::new(),
+            lasting: false,
+        }
+    }
+
+    /// Assesses a point on what came before it, without learning.
+    pub fn assess(&self, ts: i64, value: f64) -> Assessment {
+        self.detector.assess(ts, value)
+    }
+
+    /// A stored point of history: `verdict` is `Some((was_anomaly, marked_expected))` when a scan
+    /// reported it, `None` for a backfilled point (judged here, online).
+    pub fn replay(&mut self, ts: i64, value: f64, verdict: Option<(bool, bool)>) {
+        let excluded = match verdict {
+            Some((was_anomaly, expected)) => was_anomaly && !expected,
+            None => self.detector.assess(ts, value).anomaly,
+        };
+        if excluded && !self.lasting {
+            self.hold(ts, value);
+        } else {
+            self.detector.learn(ts, value);
+            if !excluded {
+                self.release();
+            }
+        }
+    }
+
+    /// Assesses the next point, then trains on it as the next scan's replay of its verdict would.
+    pub fn step(&mut self, ts: i64, value: f64) -> Assessment {
+        let lasting = self.lasting;
+        let a = self
+            .detector
+            .step_unless(ts, value, |a| a.anomaly && !lasting);
+        if !a.anomaly {
+            self.release();
+        } else if !lasting {
+            self.hold(ts, value);
+        }
+        a
+    }
+
+    /// A normal point ends a run of excluded ones.
+    fn release(&mut self) {
+        self.pending.clear();
+        self.lasting = false;
+    }
+
+    /// An excluded point waits; a run reaching `adapt_after` is learned in order, and lasts.
+    fn hold(&mut self, ts: i64, value: f64) {
+        self.pending.push((ts, value));
+        if self.pending.len() >= self.adapt_after {
+            self.lasting = true;
+            for (ts, v) in self.pending.drain(..) {
+                self.detector.learn(ts, v);
+            }
+        }
+    }
+}
+
+/// The call a scan makes: replays `history` (oldest first) through [`Online`] and assesses
+/// `current`.
 pub fn replay(
     kind: SeriesKind,
     params: &Params,
     history: &[ReplayPoint],
     current: (i64, f64),
 ) -> Assessment {
-    let mut detector = Detector::new(kind, *params);
-    let adapt_after = params.adapt_after.max(1);
-    let mut pending: Vec<(i64, f64)> = Vec::new();
-    let mut lasting = false;
+    let mut online = Online::new(kind, *params);
     for p in history {
-        let excluded = match p.verdict {
-            Some((was_anomaly, expected)) => was_anomaly && !expected,
-            None => detector.assess(p.ts, p.value).anomaly,
-        };
-        if !excluded {
-            pending.clear();
-            lasting = false;
-            detector.learn(p.ts, p.value);
-        } else if lasting {
-            detector.learn(p.ts, p.value);
-        } else {
-            pending.push((p.ts, p.value));
-            if pending.len() >= adapt_after {
-                lasting = true;
-                for (ts, v) in pending.drain(..) {
-                    detector.learn(ts, v);
-                }
-            }
-        }
+        online.replay(p.ts, p.value, p.verdict);
     }
-    detector.assess(current.0, current.1)
+    online.assess(current.0, current.1)
 }
 
 /// [`replay`] of a history whose every point has a stored verdict.

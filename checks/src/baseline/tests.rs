@@ -532,3 +532,43 @@ fn month_end_volume_is_learned_not_flagged() {
     let half = d.assess(start + 110 * day, 500.0);
     assert!(half.anomaly, "{half:?}");
 }
+
+#[test]
+fn online_stream_says_what_each_scan_replay_says() {
+    // An hourly daily series with a NULL-ish outage (six hours at a tenth), a lasting level shift
+    // (kept past adapt_after) and a NaN: the streamed verdicts equal, point by point, what a scan
+    // replaying the stored history (with the verdicts it reported) says of the current point.
+    let mut pts = daily(40);
+    for p in pts.iter_mut().skip(24 * 20).take(6) {
+        p.1 /= 10.0;
+    }
+    for p in pts.iter_mut().skip(24 * 30) {
+        p.1 *= 3.0;
+    }
+    pts[24 * 25].1 = f64::NAN;
+    for kind in [
+        SeriesKind::Volume,
+        SeriesKind::Generic,
+        SeriesKind::Freshness,
+    ] {
+        let params = Params::default_for(kind);
+        let mut online = Online::new(kind, params);
+        let streamed: Vec<Assessment> = pts.iter().map(|&(t, v)| online.step(t, v)).collect();
+        assert!(
+            streamed.iter().any(|a| a.anomaly),
+            "{kind}: the incidents are seen"
+        );
+        let mut history = Vec::new();
+        for (i, &(t, v)) in pts.iter().enumerate() {
+            if i % 37 == 0 || i > pts.len() - 30 {
+                let scanned = replay(kind, &params, &history, (t, v));
+                assert_eq!(scanned, streamed[i], "{kind} point {i}");
+            }
+            history.push(ReplayPoint {
+                ts: t,
+                value: v,
+                verdict: Some((streamed[i].anomaly, false)),
+            });
+        }
+    }
+}
