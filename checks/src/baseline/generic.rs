@@ -1011,9 +1011,17 @@ fn plain_acf(d: &[f64], lag: usize) -> f64 {
         return 0.0;
     }
     let mean = d.iter().sum::<f64>() / d.len() as f64;
+    acf_around(d, lag, mean)
+}
+
+/// Autocorrelation at `lag` of `d` around `center`.
+fn acf_around(d: &[f64], lag: usize, center: f64) -> f64 {
+    if d.len() <= lag + 2 {
+        return 0.0;
+    }
     let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
     for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
-        let (a, b) = (a - mean, b - mean);
+        let (a, b) = (a - center, b - center);
         xy += a * b;
         xx += a * a;
         yy += b * b;
@@ -1027,20 +1035,8 @@ fn plain_acf(d: &[f64], lag: usize) -> f64 {
 /// Autocorrelation at `lag` of the detrended buffer (see [`detrended`]); `scratch` is reused.
 fn seasonal_acf(v: &[f64], prefix: &[f64], lag: usize, scratch: &mut Vec<f64>) -> f64 {
     detrended(v, prefix, lag, scratch);
-    let d = &scratch[..];
-    if d.len() <= lag + 2 {
-        return 0.0;
-    }
-    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
-    for (a, b) in d[lag..].iter().zip(&d[..d.len() - lag]) {
-        xy += a * b;
-        xx += a * a;
-        yy += b * b;
-    }
-    if xx <= 0.0 || yy <= 0.0 {
-        return 0.0;
-    }
-    xy / (xx * yy).sqrt()
+    // The detrended values are taken about zero, as they are.
+    acf_around(scratch, lag, 0.0)
 }
 
 #[cfg(test)]
