@@ -260,11 +260,17 @@ try {
   await page.fill("#token", adminToken);
   await page.dispatchEvent("#token", "change");
   await page.waitForSelector("body[data-state=ready] #incidents tr[data-state=open]");
-  await page.click("#incidents button[data-action=acknowledge]");
-  await page.waitForSelector("#incidents tr[data-state=acknowledged]");
+  // The same race for the admin's clicks: click again until the new state shows.
+  const clickUntil = async (button, state) => {
+    for (let i = 0; i < 5; i++) {
+      await page.click(button).catch(() => {});
+      if (await page.waitForSelector(state, { timeout: 5000 }).then(() => true, () => false)) return;
+    }
+    await page.waitForSelector(state, { timeout: 5000 });
+  };
+  await clickUntil("#incidents button[data-action=acknowledge]", "#incidents tr[data-state=acknowledged]");
   out.acknowledged = await page.textContent("#message");
-  await page.click("#incidents button[data-action=resolve]");
-  await page.waitForSelector("body[data-incidents='0']");
+  await clickUntil("#incidents button[data-action=resolve]", "body[data-incidents='0']");
   out.resolved = await page.textContent("#message");
   out.empty_shown = await page.isVisible("#no-incidents");
   out.session_token = await page.evaluate(() => sessionStorage.getItem("tidewatch_token"));
