@@ -47,30 +47,10 @@ pub async fn run(args: &IncrementalArgs) -> anyhow::Result<()> {
     if args.rows < 1000 || args.repeat == 0 {
         bail!("--rows must be at least 1000 and --repeat at least 1");
     }
-    let admin_url = url::Url::parse(&args.url).context("parsing --url")?;
-    let database = format!("tw_inc_{}", std::process::id());
-    let mut url = admin_url.clone();
-    url.set_path(&format!("/{database}"));
-    let mut admin = PgConnection::connect(admin_url.as_str())
-        .await
-        .context("connecting to the server given by --url")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    eprintln!("created database {database}");
-    let outcome = measure(args, url.as_str()).await;
-    if args.keep {
-        eprintln!("kept database {database} (--keep)");
-    } else {
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("dropping database {database}"))?;
-        eprintln!("dropped database {database}");
-    }
-    let _ = admin.close().await;
-    outcome
+    crate::scratch_db::with_scratch_db(&args.url, "tw_inc", args.keep, |url| async move {
+        measure(args, &url).await
+    })
+    .await
 }
 
 async fn measure(args: &IncrementalArgs, url: &str) -> anyhow::Result<()> {

@@ -31,37 +31,10 @@ pub async fn run(opts: &MetadataOptions) -> anyhow::Result<()> {
     if opts.tables == 0 {
         bail!("--tables must be at least 1");
     }
-    let admin_url = url::Url::parse(&opts.url).context("parsing --url")?;
-    let database = format!("tw_bench_meta_{}", std::process::id());
-    let mut bench_url = admin_url.clone();
-    bench_url.set_path(&format!("/{database}"));
-    let mut admin = PgConnection::connect(admin_url.as_str())
-        .await
-        .context("connecting to the server given by --url")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    eprintln!("created database {database}");
-    let outcome = tokio::select! {
-        r = cycles(opts, bench_url.as_str()) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if opts.keep {
-        eprintln!("kept database {database} (--keep)");
-    } else {
-        let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("dropping database {database}"));
-        match (&outcome, dropped) {
-            (_, Ok(_)) => eprintln!("dropped database {database}"),
-            (Err(_), Err(e)) => eprintln!("warning: {e:#}"),
-            (Ok(_), Err(e)) => return Err(e),
-        }
-    }
-    let _ = admin.close().await;
-    outcome
+    crate::scratch_db::with_scratch_db(&opts.url, "tw_bench_meta", opts.keep, |url| async move {
+        cycles(opts, &url).await
+    })
+    .await
 }
 
 async fn cycles(opts: &MetadataOptions, url: &str) -> anyhow::Result<()> {

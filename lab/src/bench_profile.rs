@@ -322,42 +322,10 @@ pub async fn profile(opts: &ProfileOptions) -> anyhow::Result<()> {
     if opts.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let admin_url = url::Url::parse(&opts.url).context("parsing --url")?;
-    let database = format!("tw_bench_{}", std::process::id());
-    let mut bench_url = admin_url.clone();
-    bench_url.set_path(&format!("/{database}"));
-
-    let mut admin = PgConnection::connect(admin_url.as_str())
-        .await
-        .context("connecting to the server given by --url")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    eprintln!("created database {database}");
-
-    let outcome = tokio::select! {
-        r = run_sizes(opts, bench_url.as_str()) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-
-    if opts.keep {
-        eprintln!("kept database {database} (--keep); drop it with: DROP DATABASE {database}");
-    } else {
-        // FORCE ends any backend still running a statement of ours (after an error or Ctrl-C).
-        let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("dropping database {database}"));
-        match (&outcome, dropped) {
-            (_, Ok(_)) => eprintln!("dropped database {database}"),
-            // The bench's own error matters more; still say the database is left behind.
-            (Err(_), Err(e)) => eprintln!("warning: {e:#}"),
-            (Ok(_), Err(e)) => return Err(e),
-        }
-    }
-    let _ = admin.close().await;
-    outcome
+    crate::scratch_db::with_scratch_db(&opts.url, "tw_bench", opts.keep, |url| async move {
+        run_sizes(opts, &url).await
+    })
+    .await
 }
 
 async fn run_sizes(opts: &ProfileOptions, url: &str) -> anyhow::Result<()> {

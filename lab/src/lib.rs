@@ -15,4 +15,5 @@ pub mod generator;
 pub mod nab;
 pub mod nab_driver;
 pub mod novelty;
+pub mod scratch_db;
 pub mod synthetic;
