@@ -19,7 +19,6 @@ use crate::config::{discovered_monitor, Config, Monitor, MonitorTarget, Source};
 use crate::sources::warehouse::metadata::{MetadataBatch, TableMeta};
 use crate::sources::warehouse::Warehouse;
 use crate::store::{DiscoveredTable, DiscoveryWrite, Store, StoreError};
-use checks::judge::{judge, NamedCheck, Subject};
 use checks::{Detail, Metric, Observation, Profile, ResultRow, Status, Target};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -211,21 +210,7 @@ async fn measure_and_store(
             .filter(|k| k.dropped_at.is_none());
         let (profile, state) = from_catalog(&template.name, t, prev, now, source_now);
         let previous_schema = prev.map(|p| p.columns.as_slice());
-        let named: Vec<NamedCheck> = monitor
-            .checks
-            .iter()
-            .map(|c| NamedCheck {
-                check: &c.check,
-                text: &c.text,
-                place: c.place.to_string(),
-            })
-            .collect();
-        let subject = Subject {
-            monitor: &monitor.name,
-            source: &monitor.source,
-            dataset: &monitor.dataset,
-        };
-        let mut rows = judge(subject, &named, &profile, previous_schema);
+        let mut rows = super::scan::judge_monitor(&monitor, &profile, previous_schema);
         learned::apply(store, &monitor, &mut rows, now, None, &[]).await?;
         writes.push(persist::monitor_write(
             run_id,
