@@ -158,6 +158,14 @@ impl Dialect {
 
     /// Distinct complete (all non-NULL) key tuples. Rows with a NULL in any key column are not counted,
     /// the way a UNIQUE constraint treats them.
+    /// Rows whose key columns are all non-NULL: the rows a key's duplicates are counted among.
+    fn count_key_rows(self, quoted: &[String]) -> String {
+        match quoted {
+            [one] => format!("COUNT({one})"),
+            _ => self.count_if(&all_not_null(quoted)),
+        }
+    }
+
     fn count_distinct_key(self, quoted: &[String]) -> String {
         if let [one] = quoted {
             return format!("COUNT(DISTINCT {one})");
@@ -247,11 +255,7 @@ impl Dialect {
         }
         for (k, key) in plan.keys.iter().enumerate() {
             let quoted: Vec<String> = key.iter().map(|c| self.quote_ident(c)).collect();
-            let rows = match quoted.as_slice() {
-                [one] => format!("COUNT({one})"),
-                _ => self.count_if(&all_not_null(&quoted)),
-            };
-            exact.push((rows, Slot::KeyRows(k)));
+            exact.push((self.count_key_rows(&quoted), Slot::KeyRows(k)));
             exact.push((self.count_distinct_key(&quoted), Slot::KeyDistinct(k)));
         }
         // Column statistics go to the sample when there is one; distinct counts describe the whole
@@ -368,11 +372,11 @@ impl Dialect {
         }
         for (k, key) in plan.keys.iter().enumerate() {
             let quoted: Vec<String> = key.iter().map(|c| self.quote_ident(c)).collect();
-            let rows = match quoted.as_slice() {
-                [one] => format!("COUNT({one})"),
-                _ => self.count_if(&all_not_null(&quoted)),
-            };
-            col(&mut window, rows, Slot::NewKeyRows(k));
+            col(
+                &mut window,
+                self.count_key_rows(&quoted),
+                Slot::NewKeyRows(k),
+            );
             col(
                 &mut window,
                 self.count_distinct_key(&quoted),

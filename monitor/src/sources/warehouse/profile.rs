@@ -154,6 +154,12 @@ async fn incremental(
     }
 }
 
+/// Duplicates of a key: its complete rows minus its distinct values (both slots absent: 0).
+fn duplicates(values: &[(Slot, Option<f64>)], rows: Slot, distinct: Slot) -> f64 {
+    let get = |slot| slot_value(values, slot).unwrap_or(0.0);
+    (get(rows) - get(distinct)).max(0.0)
+}
+
 /// `new_duplicate_count` per key set from an incremental profile's values: the rows it read minus
 /// their distinct keys, with the rows read and where they start in `details`.
 fn new_duplicates(
@@ -165,12 +171,11 @@ fn new_duplicates(
     let since = plan.buckets.first().copied();
     for (k, set) in plan.keys.iter().enumerate() {
         let rows = slot_value(values, Slot::NewKeyRows(k)).unwrap_or(0.0);
-        let distinct = slot_value(values, Slot::NewKeyDistinct(k)).unwrap_or(0.0);
         let key: Vec<String> = set.iter().map(|c| c.to_string()).collect();
         observations.push(Observation::key(
             Metric::NewDuplicateCount,
             key.clone(),
-            (rows - distinct).max(0.0),
+            duplicates(values, Slot::NewKeyRows(k), Slot::NewKeyDistinct(k)),
         ));
         details.push(Detail {
             metric: Metric::NewDuplicateCount,
@@ -521,9 +526,7 @@ pub fn observations_from(
         }
     }
     for (k, set) in plan.keys.iter().enumerate() {
-        let key_rows = get(Slot::KeyRows(k)).unwrap_or(0.0);
-        let distinct = get(Slot::KeyDistinct(k)).unwrap_or(0.0);
-        let dups = (key_rows - distinct).max(0.0);
+        let dups = duplicates(values, Slot::KeyRows(k), Slot::KeyDistinct(k));
         let key: Vec<String> = set.iter().map(|c| c.to_string()).collect();
         out.push(Observation::key(Metric::DuplicateCount, key.clone(), dups));
         out.push(Observation::key(Metric::DuplicateRate, key, rate(dups)));
