@@ -210,7 +210,7 @@ async fn measure_and_store(
             .filter(|k| k.dropped_at.is_none());
         let (profile, state) = from_catalog(&template.name, t, prev, now, source_now);
         let previous_schema = prev.map(|p| p.columns.as_slice());
-        let mut rows = super::scan::judge_monitor(&monitor, &profile, previous_schema);
+        let mut rows = super::judge::judge_monitor(&monitor, &profile, previous_schema);
         learned::apply(store, &monitor, &mut rows, now, None, &[]).await?;
         writes.push(persist::monitor_write(
             run_id,

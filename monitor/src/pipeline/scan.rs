@@ -11,10 +11,7 @@ use crate::config::ProfileMode;
 use crate::config::{Config, Monitor};
 use crate::sources::{Connector, ProfileRequest, Source};
 use crate::store::{Lease, Store, StoreError};
-use checks::judge::{judge, NamedCheck, Subject};
-use checks::{
-    Column, Metric, Profile, ResultRow, ScanReport, SeriesKey, Status, Target, VolumeWindow,
-};
+use checks::{Metric, Profile, ResultRow, ScanReport, SeriesKey, Status, Target, VolumeWindow};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::time::Duration;
@@ -199,30 +196,6 @@ fn lease_ttl(config: &Config, m: &Monitor) -> Duration {
     }
 }
 
-/// The rows of a monitor's profile judged against its checks and the previous schema snapshot
-/// (before the learned baselines), for a scanned table and a discovered one alike.
-pub(super) fn judge_monitor(
-    monitor: &Monitor,
-    profile: &Profile,
-    previous_schema: Option<&[Column]>,
-) -> Vec<ResultRow> {
-    let named: Vec<NamedCheck> = monitor
-        .checks
-        .iter()
-        .map(|c| NamedCheck {
-            check: &c.check,
-            text: &c.text,
-            place: c.place.to_string(),
-        })
-        .collect();
-    let subject = Subject {
-        monitor: &monitor.name,
-        source: &monitor.source,
-        dataset: &monitor.dataset,
-    };
-    judge(subject, &named, profile, previous_schema)
-}
-
 fn skipped_row(monitor: &Monitor, message: String) -> ResultRow {
     ResultRow {
         monitor: monitor.name.clone(),
@@ -274,7 +247,7 @@ async fn judge_and_store(
     }
     let previous = store.latest_schema(&monitor.name).await?;
     let previous = previous.as_ref().map(|s| s.columns.as_slice());
-    let mut rows = judge_monitor(monitor, &profile, previous);
+    let mut rows = super::judge::judge_monitor(monitor, &profile, previous);
     learned::apply(store, monitor, &mut rows, now, volume_bucket, &buckets).await?;
     if let (Some(b), Some(counts)) = (volume_bucket, &profile.buckets) {
         let start = DateTime::from_timestamp(b, 0).map(|t| t.to_rfc3339());
