@@ -40,6 +40,10 @@
 //!   an incident alerts at its onset and again only if it gets clearly worse, not on every point until
 //!   the model has adapted.
 //!
+//! - Alert level: the larger of the sensitivity's threshold and a floor from the sampling rate
+//!   ([`rate_decades_for`]): `p` at most the false-alarm budget (times `RATE_SLACK`) over the
+//!   points in a week, so the same sensitivity means the same alerts per week at every cadence.
+//!
 //! The band reflects the point evidence only (the other two depend on the path, not the value alone).
 
 use super::{p_of_score, score_of_p, Assessment, Params};

@@ -9,7 +9,9 @@
 //! `s = -log10(p)` decades of surprise. So a score of 0.5 means `p = 10^-2.5`, 0.75 means `p = 10^-7.5`;
 //! the score never saturates below `p = 1e-300`, so thresholds stay distinct at the top. A point is an anomaly when
 //! `score >= threshold(sensitivity) = 1 - sensitivity` (sensitivity in the open interval `(0, 1)` as config and `detect` accept it; the model clamps, default
-//! [`DEFAULT_SENSITIVITY`]); the band `lower..=upper` is the range of values that would score below that
+//! [`DEFAULT_SENSITIVITY`]; the generic model also asks for at least the surprise its sampling rate
+//! needs to keep the false-alarm budget, so a 5-minute series is held to a stricter `p` than an
+//! hourly one); the band `lower..=upper` is the range of values that would score below that
 //! threshold at that timestamp.
 //!
 //! Architecture Invariant: pure and deterministic. No clock, no IO; time is the `ts` argument.
