@@ -33,13 +33,13 @@
 //!   betrays still accumulates evidence. Once a shift passes `SHIFT_RESET_DECADES` the reference jumps to
 //!   it (a CUSUM restart), so the evidence does not linger after the change is confirmed.
 //! - Novelty evidence: a value outside the whole range seen so far by more than `RECORD_MARGIN`
-//!   scales, at least `RECORD_MIN_Z` scales from the prediction. Among `n + 1` exchangeable points a record has probability `1 / (n + 1)`; the
-//!   evidence is `RECORD_WEIGHT * log10(n + 1)` decades added to the point's own surprise.
+//!   scales, at least `RECORD_MIN_Z` scales from the prediction. Among `n + 1` exchangeable points a
+//!   record has probability `1 / (n + 1)`; the evidence is `RECORD_WEIGHT * log10(n + 1)` decades
+//!   added to the point's own surprise.
 //! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak halving every `PEAK_HALF_LIFE`
 //!   points (at most a day); a point only scores when its surprise beats `PEAK_RATIO` times that peak, so
 //!   an incident alerts at its onset and again only if it gets clearly worse, not on every point until
 //!   the model has adapted.
-//!
 //! - Alert level: the larger of the sensitivity's threshold and a floor from the sampling rate
 //!   ([`rate_decades_for`]): `p` at most the false-alarm budget (times `RATE_SLACK`) over the
 //!   points in a week, so the same sensitivity means the same alerts per week at every cadence.
@@ -76,7 +76,8 @@ const ACF_ON: f64 = 0.5;
 /// [`rate_decades_for`]; the rest is left to sustained shifts and novelty, and the online
 /// calibration holds the total). Chosen on the NAB dev corpus, 5x3 CV held-out score at the
 /// default (a sweep: 1.0 gave 58.4, 0.5 61.2, 0.25 63.2, 0.1 63.4, 0.03 62.8; without the floor
-/// 60.1; as shipped 63.1), and on the tune seeds 1-20 (suite F1 0.526 without, 0.533 as shipped).
+/// 60.1; 63.1 in the build before `RECORD_MARGIN`, 61.3 with it), and on the tune seeds 1-20 (suite
+/// F1 0.526 without the floor, 0.533 with it, before `RECORD_MARGIN`).
 const RATE_SLACK: f64 = 0.25;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 /// Half-life of an episode's peak surprise, in points, capped at one day of time.
