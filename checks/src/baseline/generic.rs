@@ -10,7 +10,8 @@
 //!   time bin are then updated like Holt-Winters.
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
 //!   `sigma = 1.2533 * mad`, floored at `SCALE_FLOOR` times the slow unclipped mean absolute residual
-//!   so that the scale of a nearly constant series cannot decay to nothing.
+//!   so that the scale of a nearly constant series cannot decay to nothing; while the series has been
+//!   constant, even held-back deviations feed that floor (a zero scale is not a scale).
 //! - Counts (volume series, [`GenericModel::for_counts`]) are modelled on `ln(1 + x)`: seasonality,
 //!   growth, bursts and drops are factors there. Bands and the minimum change stay in the series' unit.
 //!   Their seasonal bins also carry a scale factor each (initialised from the buffered residuals,
@@ -638,7 +639,16 @@ impl GenericModel {
         let decades = self.evaluate(ts, x).1;
         let x = self.in_model(x);
         self.calibrate(ts, x, decades);
-        if self.n > 0 && !self.is_learning() && self.mad > 0.0 {
+        if self.n > 0 && !self.is_learning() && self.mad == 0.0 {
+            // A series constant so far has no scale: without one, every held-back deviation (a
+            // duplicate rate's first stray values) would be measured in an infinitesimal unit and
+            // alert, never to be learned. The slow floor of the scale learns it instead (tune
+            // seeds 1-20: duplicate rate F1 0.528 -> 0.588; NAB has no constant stretch, unchanged).
+            let r = (x - self.forecast(ts).pred).abs();
+            let a_mean = (1.0 / self.n as f64).max(ALPHA_MEAN_ABS);
+            self.mean_abs += a_mean * (r - self.mean_abs);
+        }
+        if self.n > 0 && !self.is_learning() {
             let f = self.forecast(ts);
             let weight = if decades < self.threshold_decades {
                 1.0
@@ -741,7 +751,7 @@ impl GenericModel {
             } else {
                 ANOMALY_WEIGHT
             };
-            if !self.is_learning() && self.mad > 0.0 {
+            if !self.is_learning() {
                 self.tail.add(r.abs() / f.sigma, weight);
             }
             if z.abs() > 2.0 && self.mad > 0.0 {
