@@ -496,6 +496,10 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
     let mut incidents = Vec::new();
     let mut loads: Vec<i64> = Vec::new();
     let mut skip_until: Vec<(i64, i64)> = Vec::new();
+    // Loads the first version of the generator skipped without drawing their jitter; the loads a
+    // late load holds up still draw theirs, so the random stream (and every later series of the
+    // seed) stays the same.
+    let mut drawn_skip: Vec<(i64, i64)> = Vec::new();
     for &s in &starts {
         // The first scheduled load at or after s.
         let k = planned.partition_point(|&p| p < s);
@@ -523,24 +527,31 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
                 _ => uniform(rng, 2.5, 4.0) * HOUR as f64,
             } as i64)
         };
+        // A late load holds the loader up: the loads scheduled before it arrives wait for it (had
+        // they run, the newest row would stay fresh and a freshness series could not show the
+        // incident at all).
         let (a, b) = match late_by {
             Some(l) => (first, first + l),
             None => (first, resume),
         };
-        skip_until.push((first, resume));
+        skip_until.push((a, b));
+        drawn_skip.push((first, resume));
         if let Some(l) = late_by {
             loads.push(first + l);
         }
         incidents.push((a, b));
     }
     for &p in &planned {
-        if skip_until.iter().any(|&(a, b)| p >= a && p < b) {
+        if drawn_skip.iter().any(|&(a, b)| p >= a && p < b) {
             continue;
         }
         let mut t = p + (rng.uniform() * jitter as f64) as i64;
         // Slow but normal: now and then a load finishes well after its usual time.
         if rng.uniform() < 0.05 {
             t += (uniform(rng, 0.1, 0.4) * interval.min(4 * HOUR) as f64) as i64;
+        }
+        if skip_until.iter().any(|&(a, b)| p >= a && p < b) {
+            continue;
         }
         loads.push(t);
     }
