@@ -495,7 +495,6 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
     let starts = incident_starts(rng, start, end, n, 4 * DAY, 2 * DAY);
     let mut incidents = Vec::new();
     let mut loads: Vec<i64> = Vec::new();
-    let mut skip_until: Vec<(i64, i64)> = Vec::new();
     // Loads the first version of the generator skipped without drawing their jitter; the loads a
     // late load holds up still draw theirs, so the random stream (and every later series of the
     // seed) stays the same.
@@ -534,7 +533,6 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
             Some(l) => (first, first + l),
             None => (first, resume),
         };
-        skip_until.push((a, b));
         drawn_skip.push((first, resume));
         if let Some(l) = late_by {
             loads.push(first + l);
@@ -550,7 +548,8 @@ fn freshness(rng: &mut Rng, weeks: i64, loader: Loader) -> Series {
         if rng.uniform() < 0.05 {
             t += (uniform(rng, 0.1, 0.4) * interval.min(4 * HOUR) as f64) as i64;
         }
-        if skip_until.iter().any(|&(a, b)| p >= a && p < b) {
+        // Held up by an incident (a stall, or a late load still to come).
+        if incidents.iter().any(|&(a, b)| p >= a && p < b) {
             continue;
         }
         loads.push(t);
