@@ -4,7 +4,8 @@
 //! Every series lives in a local time zone (UTC, US or European, so DST moves its schedule by an
 //! hour), with that zone's public holidays, weekend pauses, month-end spikes, growth and the noise of
 //! its kind. None of those is an incident. Incidents are placed after the warm-up at random, and about
-//! a third of the series have none. Families:
+//! a third of the series have none; an incident that changes no value (a doubled bucket of a
+//! business-hours volume at night, when it has no rows) is not labelled. Families:
 //!
 //! - `volume_hourly`: rows per hour. Incidents: partial drop (20-60 % for 2-6 h), outage (0 for 2-4
 //!   h), doubled load (x2 for ONE bucket, a retried load), gradual decay (to 30 % over 1-3 days).
@@ -281,6 +282,16 @@ impl Shape {
     }
 }
 
+/// The incidents that changed at least one value: a doubled or dropped bucket of a business-hours
+/// series at night, when it has no rows anyway, is not in the data, and no detector can see it.
+fn observable(incidents: Vec<(i64, i64)>, changed: &[bool]) -> Vec<(i64, i64)> {
+    incidents
+        .into_iter()
+        .zip(changed)
+        .filter_map(|(span, &c)| c.then_some(span))
+        .collect()
+}
+
 fn series(
     name: String,
     metric: Metric,
@@ -327,11 +338,13 @@ fn volume_hourly(rng: &mut Rng, weeks: i64) -> Series {
         incidents.push((s, s + len - HOUR));
     }
     let mut points = Vec::new();
+    let mut changed = vec![false; incidents.len()];
     let mut t = start;
     while t < end {
         let f = shape.factor(&cal, start, t);
         let mut v = count(rng, base * f, over);
-        for (&(a, b), &(kind, depth)) in incidents.iter().zip(&kinds) {
+        for (i, (&(a, b), &(kind, depth))) in incidents.iter().zip(&kinds).enumerate() {
+            let before = v;
             if kind == 3 {
                 // Decay from `a` to `b`, and it stays decayed: the incident is the decay itself.
                 if t >= a {
@@ -341,10 +354,12 @@ fn volume_hourly(rng: &mut Rng, weeks: i64) -> Series {
             } else if t >= a && t <= b {
                 v = (v * depth).round();
             }
+            changed[i] |= v != before && t <= b;
         }
         points.push((t, v));
         t += HOUR;
     }
+    let incidents = observable(incidents, &changed);
     // A lasting decay is one incident; a later doubled bucket etc. stays its own.
     series(
         format!("volume_hourly/{}", cal.tz.name()),
@@ -371,6 +386,7 @@ fn volume_daily(rng: &mut Rng, weeks: i64) -> Series {
     let mut depths = Vec::new();
     let mut points = Vec::new();
     let mut day = local(cal.tz, start).date;
+    let mut changed = vec![false; starts.len()];
     // Daily buckets at local midnight.
     for &s in &starts {
         let d = local(cal.tz, s).date;
@@ -396,14 +412,17 @@ fn volume_daily(rng: &mut Rng, weeks: i64) -> Series {
             1.0
         };
         let mut v = count(rng, base * growth * week * month, over);
-        for (&(a, _), &depth) in incidents.iter().zip(&depths) {
+        for (i, (&(a, _), &depth)) in incidents.iter().zip(&depths).enumerate() {
             if a == t {
+                let before = v;
                 v = (v * depth).round();
+                changed[i] |= v != before;
             }
         }
         points.push((t, v));
         day = day.succ_opt().unwrap_or(day);
     }
+    let incidents = observable(incidents, &changed);
     series(
         format!("volume_daily/{}", cal.tz.name()),
         Metric::Volume,
@@ -700,6 +719,7 @@ fn stream_rate(rng: &mut Rng, weeks: i64) -> Series {
         }
     }
     let mut points = Vec::new();
+    let mut changed = vec![false; incidents.len()];
     let mut t = start;
     let mut burst = 1.0f64;
     while t < end {
@@ -711,14 +731,17 @@ fn stream_rate(rng: &mut Rng, weeks: i64) -> Series {
         let mean = base * shape.factor(&cal, start, t) * burst * wobble;
         let mut v = count(rng, mean, 2.0);
         burst = 1.0 + (burst - 1.0) * 0.6;
-        for (&(a, b), &depth) in incidents.iter().zip(&depths) {
+        for (i, (&(a, b), &depth)) in incidents.iter().zip(&depths).enumerate() {
             if t >= a && t <= b {
+                let before = v;
                 v = (v * depth).round();
+                changed[i] |= v != before;
             }
         }
         points.push((t, v));
         t += step;
     }
+    let incidents = observable(incidents, &changed);
     series(
         format!("stream_rate/{}/{}m", cal.tz.name(), step / MIN),
         Metric::Volume,
