@@ -948,7 +948,7 @@ impl GenericModel {
             sums[k] += v - season.offsets[season.index(local)];
             counts[k] += 1;
         }
-        if counts.iter().any(|&c| c == 0) {
+        if counts.contains(&0) {
             return Vec::new();
         }
         let means: Vec<f64> = (0..7).map(|k| sums[k] / counts[k] as f64).collect();
