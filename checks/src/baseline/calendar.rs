@@ -104,13 +104,17 @@ impl Calendar {
         }
         let day = local.div_euclid(DAY);
         if self.holidays().binary_search(&(day as i32)).is_ok() {
-            // 1970-01-04 (day 3) was a Sunday.
-            let sunday = day - (day - 3).rem_euclid(7);
+            let sunday = day - weekday_of_day(day) as i64;
             sunday * DAY + local.rem_euclid(DAY)
         } else {
             local
         }
     }
+}
+
+/// Weekday of day `day` since 1970-01-01, Sunday = 0 (1970-01-04, day 3, was a Sunday).
+pub(crate) fn weekday_of_day(day: i64) -> usize {
+    (day - 3).rem_euclid(7) as usize
 }
 
 /// A one-hour cache of a zone's offset: zone transitions fall on whole hours in every zone a monitor

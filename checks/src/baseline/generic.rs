@@ -363,9 +363,9 @@ impl Season {
     }
 }
 
-/// Local weekday of local seconds, Sunday = 0 (1970-01-04, day 3, was a Sunday).
+/// Local weekday of local seconds, Sunday = 0.
 fn weekday(local: i64) -> usize {
-    (local.div_euclid(DAY) - 3).rem_euclid(7) as usize
+    super::calendar::weekday_of_day(local.div_euclid(DAY))
 }
 
 /// See the module docs.
@@ -495,13 +495,13 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
+        let local = self.local(ts);
         let (off, factor) = self.season.as_ref().map_or((0.0, 1.0), |s| {
-            let local = self.local(ts);
             let i = s.index(local);
             (s.offset(local), s.scales.get(i).copied().unwrap_or(1.0))
         });
         let mut pred = self.level + off;
-        if self.month_end.seen > 0 && self.month_end.applies(self.log, self.local(ts)) {
+        if self.month_end.seen > 0 && self.month_end.applies(self.log, local) {
             pred += self.month_end.offset;
         }
         let tiny = 1e-12 * (1.0 + pred.abs());
