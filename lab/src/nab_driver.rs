@@ -123,6 +123,10 @@ fn read_csv(reader: impl Read) -> Result<Vec<Row>> {
 struct NabRun {
     names: Vec<String>,
     corpus: Vec<ScoredSeries>,
+    /// The same files with each point scored 1 when the model alerted on it (`anomaly`, the
+    /// online calibration and the sampling-rate floor included) and 0 otherwise: what a monitor
+    /// would have paged, scored by NAB at any threshold in (0, 1].
+    alerts: Vec<ScoredSeries>,
     points: usize,
     seconds: f64,
 }
@@ -158,6 +162,7 @@ fn run_nab_detector(data: &Path, model: NabModel, cfg: &NoveltyConfig) -> Result
     .with_context(|| format!("cannot parse {}", labels_path.display()))?;
     let names = nab_files(data)?;
     let mut corpus = Vec::new();
+    let mut alerts = Vec::new();
     let mut points = 0;
     let mut seconds = 0.0;
     for name in &names {
@@ -184,24 +189,41 @@ fn run_nab_detector(data: &Path, model: NabModel, cfg: &NoveltyConfig) -> Result
         }
         let started = Instant::now();
         let params = Params::default_for(SeriesKind::Generic);
-        let scores: Vec<f64> = match model {
+        let assessed: Vec<(f64, bool)> = match model {
             NabModel::Generic => {
                 // What a monitor runs (and `tidewatch detect`): checks::baseline::Online.
                 let mut detector = Online::new(SeriesKind::Generic, params);
-                rows.iter().map(|r| detector.step(r.0, r.1).score).collect()
+                rows.iter()
+                    .map(|r| {
+                        let a = detector.step(r.0, r.1);
+                        (a.score, a.anomaly)
+                    })
+                    .collect()
             }
             NabModel::Novelty => {
                 let mut m = NoveltyModel::with_config(params, *cfg);
-                rows.iter().map(|r| m.step(r.0, r.1).score).collect()
+                rows.iter()
+                    .map(|r| {
+                        let a = m.step(r.0, r.1);
+                        (a.score, a.anomaly)
+                    })
+                    .collect()
             }
         };
+        let scores = assessed.iter().map(|a| a.0).collect();
+        let flags = assessed.iter().map(|a| f64::from(u8::from(a.1))).collect();
         seconds += started.elapsed().as_secs_f64();
         points += rows.len();
+        alerts.push(ScoredSeries {
+            scores: flags,
+            windows: windows.clone(),
+        });
         corpus.push(ScoredSeries { scores, windows });
     }
     Ok(NabRun {
         names,
         corpus,
+        alerts,
         points,
         seconds,
     })
@@ -231,6 +253,9 @@ fn read_profiles(data: &Path) -> Result<Vec<nab::Profile>> {
     Ok(out)
 }
 
+/// The threshold the alert corpus (scores 0 or 1) is read at.
+const ALERTED: f64 = 0.5;
+
 /// `tidewatch-lab nab`.
 pub fn run_nab(args: &NabArgs) -> Result<()> {
     let profiles = read_profiles(&args.data)?;
@@ -253,24 +278,27 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
             );
         }
         println!(
-            "{:<20} {:>8} {:>10} {:>12} {:>10}",
+            "{:<20} {:>8} {:>10} {:>12} {:>10} {:>8}",
             format!("[{model}] profile"),
             "best",
             "threshold",
             "default",
-            "threshold"
+            "threshold",
+            "alerts"
         );
         for p in &profiles {
             let (null, perfect) = nab::null_and_perfect(&run.corpus, p);
             let (t, raw) = nab::best_threshold(&run.corpus, p);
             let at_default = nab::score_corpus(&run.corpus, p, default_threshold);
+            let alerted = nab::score_corpus(&run.alerts, p, ALERTED);
             println!(
-                "{:<20} {:>8.1} {:>10.4} {:>12.1} {:>10.4}",
+                "{:<20} {:>8.1} {:>10.4} {:>12.1} {:>10.4} {:>8.1}",
                 p.name,
                 nab::normalise(raw, null, perfect),
                 t,
                 nab::normalise(at_default, null, perfect),
-                default_threshold
+                default_threshold,
+                nab::normalise(alerted, null, perfect)
             );
         }
         if let Some(spec) = &args.cv {
@@ -385,6 +413,8 @@ pub struct CvFigures {
     pub default: Vec<f64>,
     /// The thresholds chosen on the training files.
     pub thresholds: Vec<f64>,
+    /// Normalised held-out score of the alerts themselves (see `NabRun::alerts`).
+    pub alerts: Vec<f64>,
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -399,6 +429,7 @@ impl CvFigures {
         let (cm, cs) = mean_sd(&self.chosen);
         let (dm, ds) = mean_sd(&self.default);
         let (tm, ts) = mean_sd(&self.thresholds);
+        let (am, asd) = mean_sd(&self.alerts);
         let lo = self.chosen.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = self
             .chosen
@@ -406,7 +437,7 @@ impl CvFigures {
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
         format!(
-            "{label:<34} held-out at chosen {cm:>5.1} ± {cs:>4.1} (min {lo:.1} max {hi:.1}) | at default {dm:>5.1} ± {ds:>4.1} | chosen threshold {tm:.3} ± {ts:.3}"
+            "{label:<34} held-out at chosen {cm:>5.1} ± {cs:>4.1} (min {lo:.1} max {hi:.1}) | at default {dm:>5.1} ± {ds:>4.1} | chosen threshold {tm:.3} ± {ts:.3} | alerts {am:>5.1} ± {asd:>4.1}"
         )
     }
 }
@@ -450,6 +481,13 @@ fn cross_validate(
     for r in 0..shuffles {
         let fold_of = stratified_folds(&run.names, folds, 0xC0FF_EE00 + r as u64);
         for k in 0..folds {
+            let alerts: Vec<ScoredSeries> = run
+                .alerts
+                .iter()
+                .zip(&fold_of)
+                .filter(|(_, &f)| f == k)
+                .map(|(s, _)| s.clone())
+                .collect();
             let (test, train): (Vec<_>, Vec<_>) =
                 run.corpus.iter().zip(&fold_of).partition(|(_, &f)| f == k);
             let train: Vec<ScoredSeries> = train.into_iter().map(|(s, _)| s.clone()).collect();
@@ -470,6 +508,11 @@ fn cross_validate(
                 perfect,
             ));
             cv.thresholds.push(t);
+            cv.alerts.push(nab::normalise(
+                nab::score_corpus(&alerts, profile, ALERTED),
+                null,
+                perfect,
+            ));
         }
     }
     cv

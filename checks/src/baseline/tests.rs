@@ -572,3 +572,34 @@ fn online_stream_says_what_each_scan_replay_says() {
         }
     }
 }
+
+/// The calibration lifts the alert level to the largest past episode of the last four weeks, but by
+/// at most `CAL_MAX_LIFT` decades: a loader that stops twice in a month alerts both times (before
+/// the cap the first outage's 20-30 decades kept the second quiet).
+#[test]
+fn a_second_outage_in_the_month_alerts_like_the_first() {
+    let mut pts = daily(42);
+    let outage = |pts: &mut Vec<(i64, f64)>, day: usize| {
+        for p in &mut pts[day * 24 + 10..day * 24 + 14] {
+            p.1 = 0.0;
+        }
+    };
+    outage(&mut pts, 20);
+    outage(&mut pts, 34);
+    let mut d = Online::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    let out: Vec<bool> = pts.iter().map(|&(t, v)| d.step(t, v).anomaly).collect();
+    for day in [20, 34] {
+        let start = day * 24 + 10;
+        assert!(out[start], "outage on day {day} not flagged at its onset");
+    }
+    // Nothing else alerts after the warm-up.
+    let inside = |i: usize| {
+        [20, 34]
+            .iter()
+            .any(|d| (d * 24 + 10..d * 24 + 14).contains(&i))
+    };
+    let elsewhere: Vec<usize> = (7 * 24..out.len())
+        .filter(|&i| out[i] && !inside(i))
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:?}");
+}
