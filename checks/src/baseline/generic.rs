@@ -947,11 +947,10 @@ impl GenericModel {
     /// the mean of the weekdays, shrunk towards 0 with the weight of a day of points; empty until
     /// the buffer holds every weekday.
     fn weekday_offsets(&self, season: &Season, lag: usize) -> Vec<f64> {
-        let cal = self.params.calendar;
         let mut sums = [0.0; 7];
         let mut counts = [0usize; 7];
         for (ts, &v) in self.buf_ts.iter().zip(self.buf_v.iter()) {
-            let local = cal.seasonal_seconds(*ts, cal.offset(*ts));
+            let local = self.local(*ts);
             let k = weekday(local);
             sums[k] += v - season.offsets[season.index(local)];
             counts[k] += 1;
@@ -981,13 +980,11 @@ impl GenericModel {
         if weekdays.is_empty() {
             return;
         }
-        let cal = self.params.calendar;
         let recent = self.buf_v.len().min(lag);
         let start = self.buf_v.len() - recent;
         let mut shift = 0.0;
         for i in start..self.buf_v.len() {
-            shift +=
-                weekdays[weekday(cal.seasonal_seconds(self.buf_ts[i], cal.offset(self.buf_ts[i])))];
+            shift += weekdays[weekday(self.local(self.buf_ts[i]))];
         }
         if recent > 0 {
             self.level -= shift / recent as f64;
@@ -1011,7 +1008,6 @@ impl GenericModel {
         scratch: &mut Vec<f64>,
         mean: bool,
     ) {
-        let cal = self.params.calendar;
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
@@ -1031,7 +1027,7 @@ impl GenericModel {
         let mut counts = vec![0usize; bins];
         let first = detrended(self.buf_v.make_contiguous(), prefix, lag, scratch);
         for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
-            let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
+            let i = season.index(self.local(*ts));
             sums[i] += d;
             counts[i] += 1;
         }
@@ -1045,7 +1041,7 @@ impl GenericModel {
             // towards 1 with the weight of `BIN_SCALE_PRIOR` points.
             let mut abs = vec![0.0; bins];
             for (ts, &d) in self.buf_ts.iter().skip(first).zip(scratch.iter()) {
-                let i = season.index(cal.seasonal_seconds(*ts, cal.offset(*ts)));
+                let i = season.index(self.local(*ts));
                 abs[i] += (d - season.offsets[i]).abs();
             }
             let n: usize = counts.iter().sum();
@@ -1077,7 +1073,7 @@ impl GenericModel {
         let recent = self.buf_v.len().min(lag);
         let start = self.buf_v.len() - recent;
         let local_of: Vec<i64> = (start..self.buf_v.len())
-            .map(|i| cal.seasonal_seconds(self.buf_ts[i], cal.offset(self.buf_ts[i])))
+            .map(|i| self.local(self.buf_ts[i]))
             .collect();
         let mut acc = 0.0;
         for i in start..self.buf_v.len() {
