@@ -23,7 +23,7 @@ pub struct NabArgs {
     /// Sensitivity whose threshold is reported as the shipped default.
     #[arg(long)]
     pub sensitivity: Option<f64>,
-    /// Also print each file's standard-profile raw score at the best threshold.
+    /// Also print each file's standard-profile raw score at the best threshold, and of the alerts.
     #[arg(long)]
     pub per_file: bool,
     /// Model(s) to score: generic or novelty; repeat (or comma-separate) to compare them in one run.
@@ -336,6 +336,19 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
                 );
                 if args.windows {
                     print_windows(s, p, t);
+                }
+            }
+            println!("  the alerts themselves (what a monitor pages):");
+            for (name, s) in run.names.iter().zip(&run.alerts) {
+                let detections = s.scores.iter().filter(|&&x| x >= ALERTED).count();
+                println!(
+                    "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) alerts {detections}",
+                    s.windows.len(),
+                    nab::score_series(s, p, ALERTED),
+                    -(s.windows.len() as f64)
+                );
+                if args.windows {
+                    print_windows(s, p, ALERTED);
                 }
             }
         }

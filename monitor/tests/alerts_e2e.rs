@@ -148,7 +148,12 @@ fn start_smtp() -> Smtp {
         ok,
         "these tests need python3 with aiosmtpd: pip install aiosmtpd"
     );
-    let handler_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alerts/tests");
+    let handler_dir = PathBuf::from(
+        // Read at run time (cargo sets it for `cargo test`): a path baked in at build time points
+        // into whichever checkout built the binary, which a shared target dir may reuse.
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../alerts/tests");
     for _ in 0..5 {
         let port = free_port();
         let out = std::env::temp_dir().join(format!("tw-e2e-smtp-{}-{port}", std::process::id()));

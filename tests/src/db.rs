@@ -208,6 +208,16 @@ impl tidewatch_store::conformance::TestDatabase for Fixture {
     }
 }
 
+/// The directory of the package whose test runs, read at run time (cargo sets it for `cargo test`;
+/// every package sits at the top of the workspace, beside `migrations/`): a path baked in at build
+/// time points into whichever checkout built the binary, which a shared target dir may reuse after
+/// that checkout is gone.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
+}
+
 /// Applies the store migrations of `backend` up to and including `version` to the database at `url`,
 /// leaving it as an older release did: the next `Store::connect` applies the rest.
 pub async fn migrate_up_to(backend: Backend, version: i64, url: &str) -> anyhow::Result<()> {
@@ -215,9 +225,7 @@ pub async fn migrate_up_to(backend: Backend, version: i64, url: &str) -> anyhow:
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let all = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../migrations")
-        .join(dialect);
+    let all = manifest_dir().join("../migrations").join(dialect);
     let some = std::env::temp_dir().join(format!("tw_migrations_{}", unique_suffix()));
     std::fs::create_dir(&some).with_context(|| format!("create {}", some.display()))?;
     let result = async {

@@ -3,7 +3,7 @@
 //! 550 for some recipients. Needs `pip install aiosmtpd`; fails saying so without it.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,13 @@ pub fn start_smtp(recorder: bool) -> Smtp {
             dir
         });
         if let Some(dir) = &out {
-            let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+            let tests = PathBuf::from(
+                // Read at run time (cargo sets it for `cargo test`): a path baked in at build
+                // time points into whichever checkout built the binary.
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("tests");
             cmd.env("PYTHONPATH", tests)
                 .args(["-c", "smtp_handler.Recorder"])
                 .arg(dir);

@@ -692,3 +692,45 @@ fn a_weak_daily_shape_under_heavy_noise_is_found_in_hourly_means() {
     };
     assert_eq!(m.period(), Some(86_400));
 }
+
+/// Messages per 5 minutes under bursts (a multiplier `1 + 2 E`, `E` exponential, starting in one
+/// bucket of a hundred and fading by 0.6 a bucket): the largest deviations lie far apart, so a
+/// burst half again as large as the largest seen is what such a stream does now and then. It is
+/// read on the tail (0.77 here) and does not get a record's evidence on top (0.85 before). On the
+/// same stream without bursts, the same step past the largest value is a record (0.81).
+#[test]
+fn a_bursty_stream_s_next_largest_burst_is_not_a_record() {
+    let step = 300;
+    let t = |i: usize| 1_704_067_200 + i as i64 * step;
+    let n = 4 * 2016;
+    let score_past_max = |bursts: bool| {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut uniform = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s % 1_000_000) as f64 + 0.5) / 1_000_000.0
+        };
+        let kind = SeriesKind::Volume;
+        let mut d = Detector::new(kind, Params::default_for(kind));
+        let (mut burst, mut max) = (1.0f64, 0.0f64);
+        for i in 0..n {
+            if uniform() < 0.01 && bursts {
+                burst = burst.max(1.0 - 2.0 * uniform().ln());
+            }
+            let noise: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+            let v = (500.0 * burst * (0.25 * noise).exp()).round();
+            burst = 1.0 + (burst - 1.0) * 0.6;
+            max = max.max(v);
+            d.learn(t(i), v);
+        }
+        d.assess(t(n), 1.5 * max).score
+    };
+    let bursty = score_past_max(true);
+    assert!(bursty < 0.8, "a burst 1.5 times the largest: {bursty}");
+    let quiet = score_past_max(false);
+    assert!(
+        quiet > 0.8,
+        "1.5 times the largest of a quiet stream: {quiet}"
+    );
+}
