@@ -326,31 +326,9 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
         if args.per_file {
             let p = &profiles[0];
             let (t, _) = nab::best_threshold(&run.corpus, p);
-            for (name, s) in run.names.iter().zip(&run.corpus) {
-                let detections = s.scores.iter().filter(|&&x| x >= t).count();
-                println!(
-                    "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) detections {detections}",
-                    s.windows.len(),
-                    nab::score_series(s, p, t),
-                    -(s.windows.len() as f64)
-                );
-                if args.windows {
-                    print_windows(s, p, t);
-                }
-            }
+            print_per_file(&run.names, &run.corpus, p, t, "detections", args.windows);
             println!("  the alerts themselves (what a monitor pages):");
-            for (name, s) in run.names.iter().zip(&run.alerts) {
-                let detections = s.scores.iter().filter(|&&x| x >= ALERTED).count();
-                println!(
-                    "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) alerts {detections}",
-                    s.windows.len(),
-                    nab::score_series(s, p, ALERTED),
-                    -(s.windows.len() as f64)
-                );
-                if args.windows {
-                    print_windows(s, p, ALERTED);
-                }
-            }
+            print_per_file(&run.names, &run.alerts, p, ALERTED, "alerts", args.windows);
         }
         println!(
             "[{model}] throughput: {:.2} M points/s ({} points in {:.3} s, one core)",
@@ -360,6 +338,30 @@ pub fn run_nab(args: &NabArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Each file's standard-profile raw score at threshold `t` and how many points reach it, with
+/// `windows` each window's first detection and each false positive too.
+fn print_per_file(
+    names: &[String],
+    corpus: &[ScoredSeries],
+    p: &nab::Profile,
+    t: f64,
+    what: &str,
+    windows: bool,
+) {
+    for (name, s) in names.iter().zip(corpus) {
+        let detections = s.scores.iter().filter(|&&x| x >= t).count();
+        println!(
+            "  {name:<60} windows {} raw {:>7.3} (null {:>5.1}) {what} {detections}",
+            s.windows.len(),
+            nab::score_series(s, p, t),
+            -(s.windows.len() as f64)
+        );
+        if windows {
+            print_windows(s, p, t);
+        }
+    }
 }
 
 /// Each window's first detection (row, relative position, value) and each scored false positive.
