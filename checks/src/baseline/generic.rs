@@ -8,7 +8,8 @@
 //!   four points per period; a candidate is switched on when the autocorrelation at its lag of the series
 //!   minus its centred moving average exceeds `ACF_ON` over at least three periods of history (on
 //!   hourly means when the series is sampled more often, see `HourlyMeans::acf`). Offsets per
-//!   time bin are then updated like Holt-Winters.
+//!   time bin are then updated like Holt-Winters, at a rate per visit of the bin (a bin wider than
+//!   the sampling step moves as far over its points in a row as a one-point bin in one step).
 //! - Scale: an exponentially weighted mean absolute residual (residuals clipped at `6` scales), so
 //!   `sigma = 1.2533 * mad`, floored at `SCALE_FLOOR` times the slow unclipped mean absolute residual
 //!   so that the scale of a nearly constant series cannot decay to nothing; while the series has been
@@ -64,12 +65,13 @@ use std::collections::VecDeque;
 const BUF_CAP: usize = 8192;
 const ALPHA_LEVEL: f64 = 0.03;
 const ALPHA_SCALE: f64 = 0.02;
+/// Learning rate of a seasonal bin's offset, per visit of the bin (see [`per_point`]).
 const GAMMA_SEASON: f64 = 0.2;
 const CLIP: f64 = 4.0;
 const DAY: i64 = 86_400;
 /// Weight of each later month-end in the learned month-end offset (see `MonthEnd`).
 const MONTH_END_GAMMA: f64 = 0.3;
-/// Learning rate of a seasonal bin's scale factor (per visit of the bin) and the largest residual,
+/// Learning rate of a seasonal bin's scale factor, per visit of the bin (see [`per_point`]), and the largest residual,
 /// in common scales, it learns from.
 const GAMMA_SCALE: f64 = 0.1;
 /// Learning rate of a weekday's offset (see `Season::weekdays`), per point of that weekday: a
@@ -416,6 +418,11 @@ struct Season {
     /// Sunday): a weekend at a fraction of the weekdays' volume is a factor on the day's shape.
     /// Empty otherwise.
     weekdays: Vec<f64>,
+    /// Per-point learning rates of the offsets and the scale factors: `GAMMA_SEASON` and
+    /// `GAMMA_SCALE` are per visit of a bin, and a bin wider than the sampling step is visited by
+    /// `bin / step` points in a row (see [`per_point`]).
+    gamma_offset: f64,
+    gamma_scale: f64,
 }
 
 impl Season {
@@ -920,13 +927,13 @@ impl GenericModel {
             if let Some(s) = self.season.as_mut() {
                 let i = s.index(local);
                 if s.mean {
-                    s.offsets[i] += GAMMA_SEASON * (1.0 - a_level) * rc;
+                    s.offsets[i] += s.gamma_offset * (1.0 - a_level) * rc;
                 }
                 if let Some(w) = s.weekdays.get_mut(weekday(local)) {
                     *w += GAMMA_WEEKDAY * (1.0 - a_level) * rc;
                 }
                 if let (Some(f), true) = (s.scales.get_mut(i), base > 0.0) {
-                    *f += GAMMA_SCALE * ((r.abs() / base).min(BIN_SCALE_MAX) - *f);
+                    *f += s.gamma_scale * ((r.abs() / base).min(BIN_SCALE_MAX) - *f);
                 }
             }
             let a_scale = (1.0 / self.n as f64).max(ALPHA_SCALE);
@@ -1116,6 +1123,7 @@ impl GenericModel {
         let min_bin = if period > 86_400 { 3_600 } else { 300 };
         let bin = (self.step.round() as i64).max(min_bin).min(period);
         let bins = ((period + bin - 1) / bin) as usize;
+        let visit = bin as f64 / self.step.max(1.0);
         let mut season = Season {
             period,
             bin,
@@ -1127,6 +1135,8 @@ impl GenericModel {
                 Vec::new()
             },
             weekdays: Vec::new(),
+            gamma_offset: per_point(GAMMA_SEASON, visit),
+            gamma_scale: per_point(GAMMA_SCALE, visit),
         };
         let mut sums = vec![0.0; bins];
         let mut counts = vec![0usize; bins];
@@ -1223,6 +1233,18 @@ fn rate_decades_for(step: f64, sensitivity: f64) -> f64 {
     }
     let per_week = 604_800.0 / step;
     (per_week / (super::false_alarm_budget(sensitivity) * RATE_SLACK)).log10()
+}
+
+/// The per-point learning rate that moves a bin visited by `points` points in a row (at least one)
+/// as far as `per_visit` moves it in one step: `1 - (1 - per_visit)^(1 / points)`. With the
+/// per-visit rate applied to every point, a weekly season's one-hour bin of a 5-minute stream took
+/// 93 % of an hour's outage in (twelve steps of 0.2) and the same hour a week later scored 13
+/// decades. Derived, not fitted. Measured on the tune seeds 1-20 / 21-60 / 61-100: suite F1 0.720 /
+/// 0.722 / 0.690 -> 0.726 / 0.728 / 0.696 (stream rate 0.456 -> 0.492); NAB dev 5x3 CV held-out
+/// alerts 49.8 -> 51.1, score at the default 59.4 -> 60.7. Per visit for the offsets only (scale
+/// factors per point): 0.715 / 0.724 / 0.694.
+fn per_point(per_visit: f64, points: f64) -> f64 {
+    1.0 - (1.0 - per_visit).powf(1.0 / points.max(1.0))
 }
 
 /// `prefix[i]` is the sum of the first `i` values, accumulated left to right from `0.0`.
