@@ -54,11 +54,16 @@ impl ResultRow {
             return;
         }
         // A band never reaches values the metric cannot take (a NULL rate below 0 or above 1, a
-        // negative count): the same band, shown within the metric's range.
+        // negative count): the same band, shown within the metric's range. An infinite edge (a
+        // model whose threshold lies beyond every deviation it can express, as just after a
+        // 300-decade outage) is no edge: the state store keeps finite values only.
         let non_negative = !matches!(self.metric, Metric::Min | Metric::Max | Metric::Mean);
         let band = Expected {
-            lower: a.lower.map(|l| if non_negative { l.max(0.0) } else { l }),
-            upper: a.upper.map(|u| {
+            lower: a
+                .lower
+                .filter(|l| l.is_finite())
+                .map(|l| if non_negative { l.max(0.0) } else { l }),
+            upper: a.upper.filter(|u| u.is_finite()).map(|u| {
                 if self.metric.is_ratio() {
                     u.min(1.0)
                 } else {
@@ -226,6 +231,49 @@ mod tests {
             &params,
         );
         assert_eq!(plain.details, None);
+    }
+
+    /// A band edge at infinity (seen on a stalled table's row count, where the model's threshold
+    /// lay beyond every deviation its tail can express) is reported as no edge, so the row can be
+    /// stored; the verdict is unchanged.
+    #[test]
+    fn an_infinite_band_edge_is_no_edge() {
+        let mut row = ResultRow {
+            monitor: "m".into(),
+            source: "s".into(),
+            dataset: "d".into(),
+            metric: Metric::RowCount,
+            target: Target::Table,
+            value: Some(0.0),
+            status: Status::Pass,
+            expected: None,
+            message: String::new(),
+            details: None,
+            score: None,
+        };
+        let a = Assessment {
+            score: 0.99,
+            anomaly: true,
+            lower: Some(f64::NEG_INFINITY),
+            upper: Some(f64::INFINITY),
+            learning: false,
+            expected_false_alarms_per_week: None,
+        };
+        let params = Params::default_for(crate::baseline::SeriesKind::Volume);
+        row.apply_assessment(&a, 100, &params);
+        assert_eq!(row.expected, None);
+        assert_eq!(row.status, Status::Anomaly);
+        let mut half = row.clone();
+        half.apply_assessment(
+            &Assessment {
+                lower: Some(5.0),
+                ..a
+            },
+            100,
+            &params,
+        );
+        let band = half.expected.unwrap();
+        assert_eq!((band.lower, band.upper), (Some(5.0), None));
     }
 
     #[test]
