@@ -352,6 +352,15 @@ impl TailHistogram {
         })
     }
 
+    /// The band edge when the last bin holds deviations (a z of 700,000 or more: a series whose
+    /// scale is all but zero) and `p` is beyond them: the z at which the Laplace prior alone has
+    /// tail `p`, at least the last bin's edge. Before, it was infinite.
+    fn beyond_bins(&self, p: f64) -> f64 {
+        let denom = self.total + TAIL_PRIOR;
+        let z = (TAIL_PRIOR / (p.max(1e-300) * denom)).ln() / SQRT2;
+        z.max(self.edges[TAIL_BINS - 1])
+    }
+
     /// Smallest bin edge z whose tail is at most `p` (the band edge), in one pass from the top.
     fn z_for(&self, p: f64) -> f64 {
         let denom = self.total + TAIL_PRIOR;
@@ -360,10 +369,18 @@ impl TailHistogram {
         let top = self.top;
         let first_pass = top + self.prior[top..].partition_point(|&pr| pr / denom > p);
         if first_pass > top {
-            return self.edges.get(first_pass).copied().unwrap_or(f64::INFINITY);
+            return self
+                .edges
+                .get(first_pass)
+                .copied()
+                .unwrap_or_else(|| self.beyond_bins(p));
         }
         let mut above = 0.0;
-        let mut best = self.edges.get(top).copied().unwrap_or(f64::INFINITY);
+        let mut best = self
+            .edges
+            .get(top)
+            .copied()
+            .unwrap_or_else(|| self.beyond_bins(p));
         for b in (0..top).rev() {
             above += self.counts[b];
             if (above + self.prior[b]) / denom > p {
@@ -753,7 +770,12 @@ impl GenericModel {
             self.p_threshold.min(10f64.powf(-peak))
         };
         let z_crit = self.tail.z_for(p_thr);
-        let half = z_crit * f.sigma;
+        // A count model's band edge stays where `exp` is finite (e^700 rows: no edge in practice).
+        let half = if self.log {
+            (z_crit * f.sigma).min(700.0 - f.pred.abs())
+        } else {
+            z_crit * f.sigma
+        };
         let lower_x = self.in_unit(f.pred - half).min(pred_x - min_change);
         let upper_x = self.in_unit(f.pred + half).max(pred_x + min_change);
         let (lower, upper) = match dir {

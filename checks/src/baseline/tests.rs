@@ -777,3 +777,23 @@ fn a_learned_outage_does_not_make_the_same_hour_next_week_an_anomaly() {
         "the same hours a week later score {loud:?}"
     );
 }
+
+/// A series constant for its whole history has a scale of all but zero, so its first step puts a
+/// deviation of more than 700,000 scales in the tail's last bin; the band read after it stays
+/// finite (it was infinite, and a row with an infinite band edge could not be stored).
+#[test]
+fn the_band_after_a_constant_series_first_step_is_finite() {
+    for kind in [SeriesKind::Generic, SeriesKind::Volume, SeriesKind::Rate] {
+        let mut d = Detector::new(kind, Params::default_for(kind));
+        for i in 0..200 {
+            d.learn(i * HOUR, 42.0);
+        }
+        for i in 200..203 {
+            d.learn(i * HOUR, 4_200.0);
+        }
+        let a = d.assess(203 * HOUR, 4_200.0);
+        for edge in [a.lower, a.upper].into_iter().flatten() {
+            assert!(edge.is_finite(), "{kind}: {a:?}");
+        }
+    }
+}
