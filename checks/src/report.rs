@@ -233,9 +233,9 @@ mod tests {
         assert_eq!(plain.details, None);
     }
 
-    /// A band edge at infinity (seen on a stalled table's row count, where the model's threshold
-    /// lay beyond every deviation its tail can express) is reported as no edge, so the row can be
-    /// stored; the verdict is unchanged.
+    /// A band edge at infinity (seen on the stalled table of `freshness_warm_start`, where the
+    /// model's threshold lay beyond every deviation its tail could express) is reported as no
+    /// edge, so the row can be stored; the verdict is unchanged.
     #[test]
     fn an_infinite_band_edge_is_no_edge() {
         let mut row = ResultRow {

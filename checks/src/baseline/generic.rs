@@ -71,8 +71,8 @@ const CLIP: f64 = 4.0;
 const DAY: i64 = 86_400;
 /// Weight of each later month-end in the learned month-end offset (see `MonthEnd`).
 const MONTH_END_GAMMA: f64 = 0.3;
-/// Learning rate of a seasonal bin's scale factor, per visit of the bin (see [`per_point`]), and the largest residual,
-/// in common scales, it learns from.
+/// Learning rate of a seasonal bin's scale factor, per visit of the bin (see [`per_point`]), and
+/// the largest residual, in common scales, it learns from.
 const GAMMA_SCALE: f64 = 0.1;
 /// Learning rate of a weekday's offset (see `Season::weekdays`), per point of that weekday: a
 /// memory of about a hundred points of it (four weeks of an hourly series). Chosen before measuring;
@@ -740,6 +740,8 @@ impl GenericModel {
         } else {
             0.0
         };
+        // `record_gap` is at least `RECORD_MARGIN`: the first test only spares most points the
+        // walk over the tail's top bins.
         if dir.signed(beyond) > RECORD_MARGIN * f.sigma
             && dev_x >= min_change
             && z >= RECORD_MIN_Z
@@ -772,7 +774,7 @@ impl GenericModel {
         let z_crit = self.tail.z_for(p_thr);
         // A count model's band edge stays where `exp` is finite (e^700 rows: no edge in practice).
         let half = if self.log {
-            (z_crit * f.sigma).min(700.0 - f.pred.abs())
+            (z_crit * f.sigma).min((700.0 - f.pred.abs()).max(0.0))
         } else {
             z_crit * f.sigma
         };
