@@ -6,9 +6,8 @@
 #![allow(clippy::unwrap_used)] // a panic on an unexpected error is the assertion
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,87 +116,12 @@ async fn http_server() -> (String, Mock) {
     (format!("http://{addr}"), mock)
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 // ---------------------------------------------------------------- aiosmtpd
 
-struct Smtp {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.out);
-    }
-}
-
-fn start_smtp() -> Smtp {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "these tests need python3 with aiosmtpd: pip install aiosmtpd"
-    );
-    let handler_dir = PathBuf::from(
-        // Read at run time (cargo sets it for `cargo test`): a path baked in at build time points
-        // into whichever checkout built the binary, which a shared target dir may reuse.
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../alerts/tests");
-    for _ in 0..5 {
-        let port = free_port();
-        let out = std::env::temp_dir().join(format!("tw-e2e-smtp-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "smtp_handler.Recorder"])
-            .arg(&out)
-            .env("PYTHONPATH", &handler_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m aiosmtpd");
-        let mut smtp = Smtp { child, port, out };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return smtp;
-            }
-            if let Ok(Some(_)) = smtp.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        drop(smtp);
-    }
-    panic!("aiosmtpd did not start on loopback");
-}
-
-fn mails(smtp: &Smtp) -> Vec<Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&smtp.out)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort_by_key(|p| {
-        p.file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u32>().ok())
-    });
-    files
-        .iter()
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .collect()
-}
+// The alerts crate's aiosmtpd harness with its recorder (`alerts/tests/smtp_handler.py`).
+#[path = "../../alerts/tests/support/smtp.rs"]
+mod smtp;
+use smtp::{free_port, recorded as mails, start_smtp};
 
 // ---------------------------------------------------------------- warehouse, config, binary
 
@@ -348,7 +272,7 @@ async fn store(cfg: &Path) -> Store {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failure_one_message_then_nothing_then_one_resolved_notice() {
     let (http, mock) = http_server().await;
-    let smtp = start_smtp();
+    let smtp = start_smtp(true);
     let dir = temp_dir("once");
     warehouse(&dir.0, 12).await;
     let slack = format!("{http}/ok/services/T0/B0/{SECRET}");
@@ -579,7 +503,7 @@ async fn restart_with_pending_notifications_delivers_them_once() {
 
     // The receivers come back (same names, now reachable).
     let ok_slack = format!("{http}/ok/services/{SECRET}");
-    let smtp = start_smtp();
+    let smtp = start_smtp(true);
     let r = Receivers {
         slack: &ok_slack,
         hook: &format!("{http}/ok/hook"),
@@ -803,7 +727,7 @@ async fn alerts_test_sends_one_marked_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_4xx_is_retried_and_5xx_is_dead_lettered() {
     let (http, _mock) = http_server().await;
-    let smtp = start_smtp();
+    let smtp = start_smtp(true);
     for (to, state, code) in [
         ("tempfail@example.com", OutboxState::Pending, "451"),
         ("reject@example.com", OutboxState::Dead, "550"),

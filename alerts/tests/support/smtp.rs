@@ -56,14 +56,7 @@ pub fn start_smtp(recorder: bool) -> Smtp {
             dir
         });
         if let Some(dir) = &out {
-            let tests = PathBuf::from(
-                // Read at run time (cargo sets it for `cargo test`): a path baked in at build
-                // time points into whichever checkout built the binary.
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .join("tests");
-            cmd.env("PYTHONPATH", tests)
+            cmd.env("PYTHONPATH", handler_dir())
                 .args(["-c", "smtp_handler.Recorder"])
                 .arg(dir);
         }
@@ -84,14 +77,30 @@ pub fn start_smtp(recorder: bool) -> Smtp {
     panic!("aiosmtpd did not start on loopback");
 }
 
-/// The messages the recorder wrote, oldest first.
+/// The directory of `smtp_handler.py` (`alerts/tests`), from the manifest directory of whichever
+/// crate's test includes this file (the alerts crate, or the monitor's end-to-end test by
+/// `#[path]`). Read at run time (cargo sets it for `cargo test`): a path baked in at build time
+/// points into whichever checkout built the binary.
+fn handler_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../alerts/tests")
+}
+
+/// The messages the recorder wrote, oldest first (`<n>.json`, ordered by `n`: `10.json` comes
+/// after `9.json`).
 pub fn recorded(smtp: &Smtp) -> Vec<Value> {
     let dir = smtp.out.as_ref().unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
+    files.sort_by_key(|p| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u32>().ok())
+    });
     files
         .iter()
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
