@@ -567,9 +567,9 @@ fn online_stream_says_what_each_scan_replay_says() {
     }
 }
 
-/// The calibration lifts the alert level to the largest past episode of the last eight weeks, but by
-/// at most `CAL_MAX_LIFT` decades: a loader that stops twice in a month alerts both times (before
-/// the cap the first outage's 20-30 decades kept the second quiet).
+/// The calibration lifts the alert level by at most `CAL_MAX_LIFT` decades: a loader that stops
+/// twice in a month alerts both times (before the cap the first outage's 20-30 decades kept the
+/// second quiet).
 #[test]
 fn a_second_outage_in_the_month_alerts_like_the_first() {
     let mut pts = daily(42);
@@ -790,7 +790,8 @@ fn the_band_after_a_constant_series_first_step_is_finite() {
 /// and a daily shape alert within their budget of 0.25 a week (the existing 12-week test above
 /// holds one series; this holds twelve for 26 weeks, past the calibration's eight-week window).
 /// Measured (with `CAL_MAX_LIFT` 10): 32 episodes in 288 series-weeks (0.111 a week) with the
-/// eight-week window, 35 with a four-week one, 56 with the calibration off (`CAL_MAX_LIFT` 0).
+/// eight-week window (the largest past peak as the bar and the peaks-over-threshold fit alike),
+/// 35 with a four-week one, 56 with the calibration off (`CAL_MAX_LIFT` 0).
 #[test]
 fn bursty_streams_keep_their_budget_over_half_a_year() {
     let weeks = 26;
@@ -827,4 +828,25 @@ fn bursty_streams_keep_their_budget_over_half_a_year() {
         per_week <= DEFAULT_FALSE_ALARMS_PER_WEEK,
         "{per_week} alerts per series-week ({episodes} episodes)"
     );
+}
+
+/// An outage (20-30 decades) alerts whatever the calibration says, so the calibration does not
+/// remember it: a weaker incident a week later (a partial drop to a third for four hours) still
+/// alerts. With the largest past peak as the bar (the calibration before its peaks-over-threshold
+/// fit), the outage's episode lifted the level by `CAL_MAX_LIFT` and the drop stayed quiet.
+#[test]
+fn a_partial_drop_after_an_outage_still_alerts() {
+    let mut pts = daily(42);
+    for p in &mut pts[20 * 24 + 10..20 * 24 + 14] {
+        p.1 = 0.0;
+    }
+    for p in &mut pts[27 * 24 + 10..27 * 24 + 14] {
+        p.1 = (p.1 / 3.0).round();
+    }
+    let mut d = Online::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    let out: Vec<bool> = pts.iter().map(|&(t, v)| d.step(t, v).anomaly).collect();
+    for day in [20, 27] {
+        let span = day * 24 + 10..day * 24 + 14;
+        assert!(out[span].iter().any(|&a| a), "day {day} not flagged");
+    }
 }
