@@ -191,6 +191,15 @@ fn freshness_points(loads: &[i64], every: i64, until: i64) -> Vec<(i64, f64)> {
     out
 }
 
+/// The timestamps of the points that alerted.
+fn alert_times(pts: &[(i64, f64)], out: &[Assessment]) -> Vec<i64> {
+    pts.iter()
+        .zip(out)
+        .filter(|(_, a)| a.anomaly)
+        .map(|(p, _)| p.0)
+        .collect()
+}
+
 #[test]
 fn freshness_hourly_loads_then_a_five_hour_stall() {
     let start = 1_704_067_200;
@@ -326,12 +335,7 @@ fn freshness_flags_a_workday_stall_in_local_time() {
     };
     let out = run(SeriesKind::Freshness, params, &pts);
     let stall_start = 1_732_712_400; // 2024-11-27 08:00 EST
-    let flagged: Vec<i64> = pts
-        .iter()
-        .zip(&out)
-        .filter(|(_, a)| a.anomaly)
-        .map(|(p, _)| p.0)
-        .collect();
+    let flagged = alert_times(&pts, &out);
     assert!(
         flagged
             .iter()
@@ -849,4 +853,33 @@ fn a_partial_drop_after_an_outage_still_alerts() {
         let span = day * 24 + 10..day * 24 + 14;
         assert!(out[span].iter().any(|&a| a), "day {day} not flagged");
     }
+}
+
+/// A daily 2 am loader whose loads wander by up to 40 minutes, one in ten finishing an hour later
+/// still (slow but normal), then a load five hours late: it alerts before that load arrives, and
+/// nothing alerts before. With a tolerance of 15% of the whole day (3.6 hours) the alert level sat
+/// near six hours past the latest past load and the late load finished first.
+#[test]
+fn a_daily_load_five_hours_late_alerts_before_it_arrives() {
+    let start = 1_704_067_200 + 2 * HOUR;
+    let mut loads: Vec<i64> = (0..40)
+        .map(|d| start + d * 86_400 + (d * 7919 % 41) * 60 + if d % 10 == 3 { HOUR } else { 0 })
+        .collect();
+    let late = start + 40 * 86_400 + 5 * HOUR;
+    loads.push(late);
+    let pts = freshness_points(&loads, 900, late + 2 * HOUR);
+    let out = run(
+        SeriesKind::Freshness,
+        Params::default_for(SeriesKind::Freshness),
+        &pts,
+    );
+    let alerts = alert_times(&pts, &out);
+    assert!(
+        alerts.iter().any(|&t| t > start + 40 * 86_400 && t < late),
+        "the late load was not flagged before it arrived: {alerts:?}"
+    );
+    assert!(
+        alerts.iter().all(|&t| t > start + 40 * 86_400),
+        "false alarms at {alerts:?}"
+    );
 }
