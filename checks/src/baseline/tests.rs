@@ -883,3 +883,40 @@ fn a_daily_load_five_hours_late_alerts_before_it_arrives() {
         "false alarms at {alerts:?}"
     );
 }
+
+/// A daily volume with a month-end close (twice the day) and Easter Monday 2024-04-01 as a holiday
+/// (Sunday-like, at the weekend's 60%): the holiday is not a month-end. The seasonal clock moves a
+/// holiday to the Sunday before it, 03-31, the month's last day; when the month-end was read on
+/// that clock the holiday was predicted at twice a weekday and alerted.
+#[test]
+fn a_holiday_on_the_first_of_the_month_is_not_a_month_end() {
+    // 2024-01-01 (a Monday) and 150 days on; weekends and the holiday at 60%, growth 3% a week.
+    let start = 1_704_067_200;
+    let easter_monday = chrono::NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    let mut noise = uniform_noise(7, 0.5);
+    let pts: Vec<(i64, f64)> = (0..150)
+        .map(|d| {
+            let t = start + d * 86_400;
+            let date = chrono::DateTime::from_timestamp(t, 0).unwrap().date_naive();
+            let last = chrono::Datelike::day(&date.succ_opt().unwrap()) == 1;
+            let quiet = d % 7 >= 5 || date == easter_monday;
+            let v = 50_000.0
+                * (1.0 + 0.03 * d as f64 / 7.0)
+                * if quiet { 0.6 } else { 1.0 }
+                * if last { 2.0 } else { 1.0 }
+                * (1.0 + 0.1 * (noise() - 0.5));
+            (t, v.round())
+        })
+        .collect();
+    let params = Params {
+        calendar: Calendar::utc().with_holidays([easter_monday]).unwrap(),
+        ..Params::default_for(SeriesKind::Volume)
+    };
+    let out = run(SeriesKind::Volume, params, &pts);
+    let alerts = alert_times(&pts, &out);
+    let holiday = 1_711_929_600; // 2024-04-01 00:00 UTC
+    assert!(
+        !alerts.contains(&holiday),
+        "the holiday alerted: {alerts:?}"
+    );
+}
