@@ -153,11 +153,11 @@ const ANOMALY_WEIGHT: f64 = 1.0;
 /// 51.9; twelve 0.761 / 0.751 / 0.724, 51.9 (the suite's series are ten weeks long: twelve is
 /// their whole history), so eight stays.
 const CAL_WINDOW: i64 = 56 * 86_400;
-/// The most the calibration lifts the alert level, in decades. At the default budget a side may
-/// alert at most `floor(0.125 * W)` = 0 times in its first `W` < 8 weeks, so the threshold is the
-/// largest episode peak so far: without a cap, one outage (20-30 decades for a drop to zero) kept
-/// every later outage of the month from alerting, and a real incident's record kept the next one
-/// quiet. Above the alert level by this much a point alerts whatever came before.
+/// The most the calibration lifts the alert level, in decades: above the alert level by this much
+/// a point alerts whatever came before. When the threshold was the `(k+1)`-th largest episode
+/// peak (`k` 0 for a series' first eight weeks, so the largest peak so far), without a cap one
+/// outage (20-30 decades for a drop to zero) kept every later outage of the month from
+/// alerting, and a real incident's record kept the next one quiet.
 /// Chosen on the tune seeds and the NAB dev corpus (5x3 CV, held-out score of the alerts
 /// themselves); sweep in ARCHITECTURE.md. Re-swept with the eight-week window (tune seeds 1-20 /
 /// 21-60 / 61-100 suite F1; NAB alerts): 6: 0.732 / 0.741 / 0.710, 52.8; 8: 0.737 / 0.746 /
@@ -208,7 +208,7 @@ impl Calibration {
     fn threshold(&self, budget: f64, weeks: f64, level: f64) -> f64 {
         let n = self.episodes.len() as f64;
         let allowed = budget * weeks;
-        if n == 0.0 || n <= allowed {
+        if n <= allowed {
             return 0.0;
         }
         let mean_peak = self.episodes.iter().map(|e| e.1).sum::<f64>() / n;
@@ -654,15 +654,17 @@ impl GenericModel {
     }
 
     fn forecast(&self, ts: i64) -> Forecast {
-        let local = self.local(ts);
+        let cal = &self.params.calendar;
+        // One zone lookup for both clocks: the seasonal one and, for the month's last day, the
+        // wall clock (see `MonthEnd`).
+        let offset = self.offsets.get(cal, ts);
+        let local = cal.seasonal_seconds(ts, offset);
         let (off, factor) = self.season.as_ref().map_or((0.0, 1.0), |s| {
             let i = s.index(local);
             (s.offset(local), s.scales.get(i).copied().unwrap_or(1.0))
         });
         let mut pred = self.level + off;
-        // The month's last day is a wall-clock date (see `MonthEnd`).
-        let wall = ts + self.offsets.get(&self.params.calendar, ts);
-        if self.month_end.seen > 0 && self.month_end.applies(self.log, wall) {
+        if self.month_end.seen > 0 && self.month_end.applies(self.log, ts + offset) {
             pred += self.month_end.offset;
         }
         let tiny = 1e-12 * (1.0 + pred.abs());
