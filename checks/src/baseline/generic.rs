@@ -568,7 +568,8 @@ pub struct GenericModel {
     cal_down: Calibration,
     /// First timestamp scored (the calibration's history starts there).
     first_scored: Option<i64>,
-    /// The budget of each side: half of `false_alarm_budget(sensitivity)`.
+    /// The budget of each side: half of `false_alarm_budget(sensitivity)`, also when only one side
+    /// is monitored.
     side_budget: f64,
     /// Cached calibrated thresholds (decades) of the two sides, refreshed when an episode list
     /// changes and hourly (they move with the weeks seen).
@@ -863,7 +864,13 @@ impl GenericModel {
                 lower,
                 upper,
                 learning: false,
-                expected_false_alarms_per_week: Some(2.0 * self.side_budget),
+                // Half the budget a side: a one-sided series expects half the alerts (one
+                // side given the whole budget measured worse, tune seeds 1-20 / 21-60 / 61-100
+                // suite F1 0.785 / 0.761 / 0.743 -> 0.781 / 0.757 / 0.740).
+                expected_false_alarms_per_week: Some(match dir {
+                    super::Direction::Both => 2.0 * self.side_budget,
+                    super::Direction::Up | super::Direction::Down => self.side_budget,
+                }),
             },
             decades,
         )

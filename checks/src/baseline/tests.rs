@@ -918,3 +918,34 @@ fn a_holiday_on_the_first_of_the_month_is_not_a_month_end() {
         "the holiday alerted: {alerts:?}"
     );
 }
+
+/// A null rate (and every share of bad rows) alerts on a rise by default: a night of no NULLs at
+/// all is good news, while the same monitor with `direction: both` still sees it, and a column
+/// filling with NULLs alerts either way.
+#[test]
+fn a_null_rate_alerts_on_more_nulls_not_on_fewer() {
+    let kind = SeriesKind::for_metric(crate::Metric::BucketNullRate).unwrap();
+    assert_eq!(kind, SeriesKind::Rate);
+    assert_eq!(Params::default_for(kind).direction, Direction::Up);
+    let mut noise = normal_noise(0x2545_F491_4F6C_DD1D);
+    let pts: Vec<(i64, f64)> = (0..24 * 28)
+        .map(|i| (i * HOUR, (0.05 + 0.004 * noise()).max(0.0)))
+        .collect();
+    let fed = |params: Params| {
+        let mut d = Online::new(kind, params);
+        for &(t, v) in &pts {
+            d.step(t, v);
+        }
+        d
+    };
+    let next = 24 * 28 * HOUR;
+    let default = fed(Params::default_for(kind));
+    assert!(!default.assess(next, 0.0).anomaly);
+    assert!(default.assess(next, 0.25).anomaly);
+    let both = fed(Params {
+        direction: Direction::Both,
+        ..Params::default_for(kind)
+    });
+    assert!(both.assess(next, 0.0).anomaly);
+    assert!(both.assess(next, 0.25).anomaly);
+}

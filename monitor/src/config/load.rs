@@ -1000,9 +1000,10 @@ impl Walker<'_> {
                         ),
                     );
                 }
-                d
+                d.map(Some)
             }),
-            None => Some(Direction::Both),
+            // Each series' kind decides (see `Monitor::direction`).
+            None => Some(None),
         };
 
         let baseline_since = match self.optional(map, "baseline_since") {

@@ -133,8 +133,11 @@ pub struct Monitor {
     /// How readily the learned baseline flags a point (config `sensitivity`, in (0, 1), default 0.46):
     /// a point is an anomaly when its score is at least `1 - sensitivity`.
     pub sensitivity: f64,
-    /// Which side of the learned band is an anomaly (config `direction`, default both).
-    pub direction: Direction,
+    /// Which side of the learned band is an anomaly (config `direction`). Unset, each series
+    /// takes its kind's default (`checks::baseline::Params::default_for`): up for the shares of
+    /// bad rows or messages (null, duplicate, parse-error, late rates, reconcile gap), both for
+    /// the rest; freshness alerts only on data too old whatever this says.
+    pub direction: Option<Direction>,
     /// How much history the baseline learns from (config `lookback`, default 28 days).
     pub lookback: Duration,
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after

@@ -87,7 +87,7 @@ fn loads_the_documented_example() {
     assert_eq!(m.bucket, DEFAULT_BUCKET);
     assert_eq!(m.lookback, Duration::from_secs(28 * 86_400));
     assert_eq!(m.sensitivity, checks::baseline::DEFAULT_SENSITIVITY);
-    assert_eq!(m.direction, Direction::Both);
+    assert_eq!(m.direction, None);
 
     let checks: Vec<(Metric, Option<&str>, Op, f64)> = m
         .checks
@@ -166,7 +166,7 @@ monitors:
     assert_eq!(m.bucket, Duration::from_secs(900));
     assert_eq!(m.lookback, Duration::from_secs(7 * 86_400));
     assert_eq!(m.sensitivity, 0.7);
-    assert_eq!(m.direction, Direction::Up);
+    assert_eq!(m.direction, Some(Direction::Up));
 }
 
 #[test]

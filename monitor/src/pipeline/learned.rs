@@ -18,9 +18,10 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     let mut p = Params::default_for(kind);
     p.sensitivity = monitor.sensitivity;
     p.calendar = monitor.calendar;
-    // Freshness only ever alerts on data that is too old, whatever the monitor's direction.
-    if kind != SeriesKind::Freshness {
-        p.direction = monitor.direction;
+    // Freshness only ever alerts on data that is too old, whatever the monitor's direction; unset,
+    // the kind's default holds (up for the shares of bad rows, both for the rest).
+    if let (Some(d), false) = (monitor.direction, kind == SeriesKind::Freshness) {
+        p.direction = d;
     }
     p
 }
