@@ -949,3 +949,19 @@ fn a_null_rate_alerts_on_more_nulls_not_on_fewer() {
     assert!(both.assess(next, 0.0).anomaly);
     assert!(both.assess(next, 0.25).anomaly);
 }
+
+/// A share of bad rows must move by a tenth of a percentage point before it can alert: on a
+/// duplicate rate at zero, a first stray duplicate in ten thousand rows is not a page, a retried
+/// load's two percent is.
+#[test]
+fn a_stray_duplicate_in_ten_thousand_rows_is_not_a_page() {
+    let kind = SeriesKind::for_metric(crate::Metric::DuplicateRate).unwrap();
+    let mut d = Online::new(kind, Params::default_for(kind));
+    for i in 0..24 * 21 {
+        d.step(i * HOUR, 0.0);
+    }
+    let next = 24 * 21 * HOUR;
+    assert!(!d.assess(next, 0.0001).anomaly);
+    assert!(!d.assess(next, 0.0009).anomaly);
+    assert!(d.assess(next, 0.02).anomaly);
+}
