@@ -20,7 +20,7 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     p.calendar = monitor.calendar;
     // Freshness only ever alerts on data that is too old, whatever the monitor's direction; unset,
     // the kind's default holds (up for the shares of bad rows, both for the rest).
-    if let (Some(d), false) = (monitor.direction, kind == SeriesKind::Freshness) {
+    if let Some(d) = monitor.direction.filter(|_| kind != SeriesKind::Freshness) {
         p.direction = d;
     }
     p
