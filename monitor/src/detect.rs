@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use checks::baseline::calendar::Tz;
-use checks::baseline::{Calendar, Direction, Online, Params, SeriesKind};
+use checks::baseline::{Calendar, Direction, MinChange, Online, Params, SeriesKind};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -21,6 +21,11 @@ pub struct DetectArgs {
     /// Which deviations count: both, up or down (default: the kind's).
     #[arg(long)]
     pub direction: Option<Direction>,
+    /// The smallest deviation that may alert, as a monitor's `min_change:` for this kind: a number
+    /// in the series' unit (0.005) or a percentage of the expected value (5%); give both to set
+    /// both (default: the kind's).
+    #[arg(long, value_parser = MinChange::parse)]
+    pub min_change: Vec<MinChange>,
     /// The local clock of daily and weekly patterns and load schedules, as a monitor's `timezone:`
     /// (an IANA name; default UTC).
     #[arg(long, value_parser = parse_timezone)]
@@ -60,7 +65,8 @@ fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
 }
 
 /// The monitor parameters `detect` runs with: the kind's defaults and the flags, exactly as a
-/// monitor with the same `sensitivity:`, `direction:`, `timezone:` and `holidays:` runs.
+/// monitor with the same `sensitivity:`, `direction:`, `min_change:`, `timezone:` and `holidays:`
+/// runs.
 pub fn params_of(args: &DetectArgs) -> Result<Params> {
     let mut params = Params::default_for(args.kind);
     if let Some(s) = args.sensitivity {
@@ -68,6 +74,9 @@ pub fn params_of(args: &DetectArgs) -> Result<Params> {
     }
     if let Some(d) = args.direction {
         params.direction = d;
+    }
+    for m in &args.min_change {
+        m.apply(&mut params);
     }
     params.calendar = Calendar::new(args.timezone.unwrap_or(Tz::UTC))
         .with_holidays(args.holidays.iter().copied())
@@ -535,6 +544,27 @@ mod tests {
         // Without them: UTC and no holidays, as a monitor without `timezone:`.
         let p = params_of(&args(&["--kind", "volume"]).unwrap()).unwrap();
         assert_eq!(p.calendar, Calendar::utc());
+    }
+
+    #[test]
+    fn min_change_flags_set_the_floors_a_monitor_would() {
+        let p = params_of(&args(&["--kind", "rate"]).unwrap()).unwrap();
+        assert_eq!((p.min_abs_change, p.min_rel_change), (0.001, 0.02));
+        let a = args(&[
+            "--kind",
+            "rate",
+            "--min-change",
+            "0.01",
+            "--min-change",
+            "50%",
+        ])
+        .unwrap();
+        let p = params_of(&a).unwrap();
+        assert_eq!((p.min_abs_change, p.min_rel_change), (0.01, 0.5));
+        let e = args(&["--kind", "rate", "--min-change=-1"]).unwrap_err();
+        assert!(e.to_string().contains("found \"-1\""), "{e}");
+        let e = args(&["--kind", "rate", "--min-change", "five%"]).unwrap_err();
+        assert!(e.to_string().contains("percentage"), "{e}");
     }
 
     #[test]

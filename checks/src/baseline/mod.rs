@@ -222,6 +222,47 @@ impl Params {
     }
 }
 
+/// A floor a monitor's `min_change:` (or `tidewatch detect --min-change`) sets for one kind of
+/// series: a deviation from the prediction smaller than it is never an anomaly. The other floor of
+/// the kind keeps its default ([`Params::default_for`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinChange {
+    /// In the series' own unit: rows or messages per bucket, a share in `[0, 1]`, seconds.
+    Absolute(f64),
+    /// A fraction of the predicted value (written as a percentage, `5%`).
+    Relative(f64),
+}
+
+impl MinChange {
+    /// `0.005` (absolute, in the series' unit) or `5%` (relative to the prediction); never
+    /// negative.
+    pub fn parse(text: &str) -> Result<MinChange, String> {
+        let t = text.trim();
+        let (number, relative) = match t.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (t, false),
+        };
+        match number.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(if relative {
+                MinChange::Relative(v / 100.0)
+            } else {
+                MinChange::Absolute(v)
+            }),
+            _ => Err(format!(
+                "expected a non-negative number in the series' unit (0.005) or a percentage of the expected value (5%), found \"{text}\""
+            )),
+        }
+    }
+
+    /// Sets the floor this is in `params`.
+    pub fn apply(self, params: &mut Params) {
+        match self {
+            MinChange::Absolute(v) => params.min_abs_change = v,
+            MinChange::Relative(v) => params.min_rel_change = v,
+        }
+    }
+}
+
 /// The verdict on one point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assessment {

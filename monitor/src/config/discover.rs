@@ -37,6 +37,7 @@ pub(crate) const DISCOVER_MONITOR_KEYS: &[&str] = &[
     "checks",
     "sensitivity",
     "direction",
+    "min_change",
     "lookback",
     "baseline_since",
     "labels",
@@ -394,7 +395,7 @@ mod tests {
             [
                 "/etc/tw.yaml:13:17: invalid glob \"a[\" in \"include\": unclosed character class; missing ']'",
                 "/etc/tw.yaml:14:7: unknown key \"colour\" in \"discover\" (expected one of schemas, include, exclude)",
-                "/etc/tw.yaml:15:5: unknown key \"table\" in monitor \"all\" (expected one of name, source, discover, checks, sensitivity, direction, lookback, baseline_since, labels, timezone, holidays, schedule, every)",
+                "/etc/tw.yaml:15:5: unknown key \"table\" in monitor \"all\" (expected one of name, source, discover, checks, sensitivity, direction, min_change, lookback, baseline_since, labels, timezone, holidays, schedule, every)",
                 "/etc/tw.yaml:16:14: row_count needs a table scan; a discover: monitor measures row_estimate, size_bytes, rows_inserted, last_change_age_seconds and schema from the catalog (write an explicit monitor for the table)",
                 "/etc/tw.yaml:19:17: a sqlite source has one schema to discover: main",
                 "/etc/tw.yaml:20:14: row_estimate is not measured on sqlite sources: sqlite keeps no table statistics (discovery there gives the table list and the schema)",

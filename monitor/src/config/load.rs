@@ -9,6 +9,7 @@ pub(crate) mod stream;
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, ProfileMode, Source, SourceKind};
 use crate::ident::{Ident, TableRef};
+use checks::baseline::SeriesKind;
 use checks::expr::{self, ExprError};
 use checks::{Direction, Metric};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
@@ -109,6 +110,7 @@ const MONITOR_KEYS: &[&str] = &[
     "bucket",
     "sensitivity",
     "direction",
+    "min_change",
     "lookback",
     "baseline_since",
     "labels",
@@ -1006,6 +1008,11 @@ impl Walker<'_> {
             None => Some(None),
         };
 
+        let min_change = match self.optional(map, "min_change") {
+            Some(n) => self.min_change(n),
+            None => Some(Vec::new()),
+        };
+
         let baseline_since = match self.optional(map, "baseline_since") {
             Some(n) => self.string(n, "baseline_since").and_then(|s| {
                 match chrono::DateTime::parse_from_rfc3339(s.value.trim()) {
@@ -1089,11 +1096,69 @@ impl Walker<'_> {
             bucket: bucket?,
             sensitivity: sensitivity?,
             direction: direction?,
+            min_change: min_change?,
             lookback: lookback?,
             baseline_since: baseline_since?,
             calendar: calendar?,
             schedule: schedule?,
         })
+    }
+
+    /// `min_change:`: a mapping from series kinds to a floor or a list of floors (see
+    /// `checks::baseline::MinChange`), each error at its place.
+    fn min_change(
+        &mut self,
+        node: &Node,
+    ) -> Option<Vec<(SeriesKind, checks::baseline::MinChange)>> {
+        let map = self.mapping(node, "\"min_change\"")?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (key, value) in map.iter() {
+            let Ok(kind) = key.as_str().parse::<SeriesKind>() else {
+                self.error(
+                    key.span(),
+                    format!(
+                        "unknown series kind \"{}\" in \"min_change\" (expected one of {})",
+                        key.as_str(),
+                        one_of(&SeriesKind::ALL.map(SeriesKind::as_str))
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            let what = format!("min_change.{}", kind.as_str());
+            let Some(items) = self.string_list(value, &what) else {
+                ok = false;
+                continue;
+            };
+            let (mut absolute, mut relative) = (false, false);
+            for item in items {
+                match checks::baseline::MinChange::parse(&item.value) {
+                    Ok(m) => {
+                        let seen = match m {
+                            checks::baseline::MinChange::Absolute(_) => &mut absolute,
+                            checks::baseline::MinChange::Relative(_) => &mut relative,
+                        };
+                        if std::mem::replace(seen, true) {
+                            self.error(
+                                item.node.span(),
+                                format!(
+                                    "\"{what}\" gives at most one absolute floor and one percentage"
+                                ),
+                            );
+                            ok = false;
+                        } else {
+                            out.push((kind, m));
+                        }
+                    }
+                    Err(e) => {
+                        self.error(item.node.span(), format!("\"{what}\": {e}"));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     /// The `checks` list. `key` is `None` when the key itself was invalid (so key checks are not judged).

@@ -138,6 +138,10 @@ pub struct Monitor {
     /// bad rows or messages (null, duplicate, parse-error, late rates, reconcile gap), both for
     /// the rest; freshness alerts only on data too old whatever this says.
     pub direction: Option<Direction>,
+    /// Config `min_change`: per kind of series, the smallest deviation that may alert, absolute
+    /// (in the series' unit) or relative (`5%` of the expected value), in file order. A kind not
+    /// named keeps its defaults (`checks::baseline::Params::default_for`).
+    pub min_change: Vec<(checks::baseline::SeriesKind, checks::baseline::MinChange)>,
     /// How much history the baseline learns from (config `lookback`, default 28 days).
     pub lookback: Duration,
     /// History before this time is not learned from (config `baseline_since`, RFC 3339): set it after

@@ -36,6 +36,7 @@ pub(super) const STREAM_MONITOR_KEYS: &[&str] = &[
     "bucket",
     "sensitivity",
     "direction",
+    "min_change",
     "lookback",
     "baseline_since",
 ];
@@ -46,6 +47,7 @@ pub(super) const RECONCILE_MONITOR_KEYS: &[&str] = &[
     "checks",
     "sensitivity",
     "direction",
+    "min_change",
     "lookback",
     "baseline_since",
 ];

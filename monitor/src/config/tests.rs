@@ -603,3 +603,68 @@ monitors:
         "{bad:?}"
     );
 }
+
+#[test]
+fn min_change_sets_the_floors_of_the_kinds_it_names() {
+    use checks::baseline::{MinChange, SeriesKind};
+    let text = r#"version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: m
+    source: s
+    table: t
+    min_change:
+      rate: 0.005
+      volume: [100, 10%]
+"#;
+    let c = parse(text).unwrap();
+    let m = &c.monitors[0];
+    assert_eq!(
+        m.min_change,
+        [
+            (SeriesKind::Rate, MinChange::Absolute(0.005)),
+            (SeriesKind::Volume, MinChange::Absolute(100.0)),
+            (SeriesKind::Volume, MinChange::Relative(0.1)),
+        ]
+    );
+    let params = |kind| crate::pipeline::learned::params_for(m, kind);
+    let rate = params(SeriesKind::Rate);
+    // The floor named changes; the other keeps the kind's default.
+    assert_eq!((rate.min_abs_change, rate.min_rel_change), (0.005, 0.02));
+    let volume = params(SeriesKind::Volume);
+    assert_eq!((volume.min_abs_change, volume.min_rel_change), (100.0, 0.1));
+    let generic = params(SeriesKind::Generic);
+    let default = checks::baseline::Params::default_for(SeriesKind::Generic);
+    assert_eq!(
+        (generic.min_abs_change, generic.min_rel_change),
+        (default.min_abs_change, default.min_rel_change)
+    );
+
+    let bad = errors(
+        r#"version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: m
+    source: s
+    table: t
+    min_change:
+      nulls: 0.01
+      rate: [1%, 2%]
+      volume: -3
+"#,
+    );
+    assert_eq!(
+        bad,
+        [
+            "/etc/tidewatch/tidewatch.yaml:11:7: unknown series kind \"nulls\" in \"min_change\" (expected one of volume, freshness, rate, ratio, generic)",
+            "/etc/tidewatch/tidewatch.yaml:12:18: \"min_change.rate\" gives at most one absolute floor and one percentage",
+            "/etc/tidewatch/tidewatch.yaml:13:15: \"min_change.volume\": expected a non-negative number in the series' unit (0.005) or a percentage of the expected value (5%), found \"-3\"",
+        ]
+    );
+}

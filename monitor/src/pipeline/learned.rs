@@ -23,6 +23,11 @@ pub fn params_for(monitor: &Monitor, kind: SeriesKind) -> Params {
     if let Some(d) = monitor.direction.filter(|_| kind != SeriesKind::Freshness) {
         p.direction = d;
     }
+    for (k, m) in &monitor.min_change {
+        if *k == kind {
+            m.apply(&mut p);
+        }
+    }
     p
 }
 
