@@ -50,9 +50,9 @@
 //!   record has probability `1 / (n + 1)`; the evidence is `RECORD_WEIGHT * log10(n + 1)` decades
 //!   added to the point's own surprise.
 //! - Episodes: surprise (in decades, `-log10 p`) is remembered as a peak halving every `PEAK_HALF_LIFE`
-//!   points (at most a day); a point only scores when its surprise beats `PEAK_RATIO` times that peak, so
-//!   an incident alerts at its onset and again only if it gets clearly worse, not on every point until
-//!   the model has adapted.
+//!   points (at most a day); a point only scores when its surprise beats `PEAK_RATIO` times that peak
+//!   (or, while the peak is under the alert level, reaches that level), so an incident alerts at its
+//!   onset and again only if it gets clearly worse, not on every point until the model has adapted.
 //! - Alert level: the larger of the sensitivity's threshold and a floor from the sampling rate
 //!   ([`rate_decades_for`]): `p` at most the false-alarm budget (times `RATE_SLACK`) over the
 //!   points in a week, so the same sensitivity means the same alerts per week at every cadence.
@@ -795,7 +795,11 @@ impl GenericModel {
         if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
             let m = sh.mean + sh.alpha * (y - (f.pred - self.level) - sh.mean);
             let d = dir.signed(m - self.reference);
-            let d_x = dir.signed(self.in_unit(m) - self.in_unit(self.reference));
+            // In the series' unit the shift is a change of the prediction: read at the level
+            // (the mean of `ln(1 + x)` over busy and empty hours, a few rows for a business-hours
+            // volume) a 40 % drop of a thousand rows an hour was a change of a few rows, under
+            // the minimum change, and the shift evidence never counted.
+            let d_x = dir.signed(self.in_unit(f.pred + (m - self.reference)) - pred_x);
             if d_x >= min_change && d > 0.0 {
                 let scale = sh.scale.max(self.shift_noise());
                 decades = decades.max(-sh.tail.tail(d / scale).max(1e-300).log10());
@@ -828,7 +832,17 @@ impl GenericModel {
         }
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
-        let score = if decades > PEAK_RATIO * peak {
+        // An episode whose peak never reached the alert level has not alerted: its first point at
+        // that level is its onset. A business-hours volume at two thirds for three days opened
+        // with a 3-decade point, and the shift evidence then had to beat 1.6 times that (4.9)
+        // while it rose from 3.4 to 5.0 in its first day, and never alerted.
+        let alert_level = self.alert_decades();
+        let bar = if peak < alert_level {
+            (PEAK_RATIO * peak).min(alert_level)
+        } else {
+            PEAK_RATIO * peak
+        };
+        let score = if decades > bar {
             score_of_p(10f64.powf(-decades))
         } else {
             0.0

@@ -965,3 +965,53 @@ fn a_stray_duplicate_in_ten_thousand_rows_is_not_a_page() {
     assert!(!d.assess(next, 0.0009).anomaly);
     assert!(d.assess(next, 0.02).anomaly);
 }
+
+#[test]
+fn a_sustained_drop_of_a_business_hours_volume_is_flagged() {
+    // A thousand rows an hour from 08:00 to 17:59, none at night, noisy enough (lognormal, sigma
+    // 0.15) that a drop to two thirds is under three sigma a point: the shift evidence has to see
+    // it. It failed twice over: the shift was measured in rows at the level (the mean of
+    // ln(1 + x) over busy and empty hours, a few rows) and so stayed under the minimum change,
+    // and a first sub-alert point of the drop set the episode peak the shift had to beat 1.6
+    // times over.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut normal = || {
+        let mut u = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            ((rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+    };
+    let h = 3600;
+    let drop = 35 * 24..38 * 24;
+    let mut points = Vec::new();
+    for i in 0..42 * 24 {
+        let hour = i % 24;
+        let mut v = if (8..18).contains(&hour) {
+            1000.0 * (0.15 * normal()).exp()
+        } else {
+            0.0
+        };
+        if drop.contains(&i) {
+            v *= 0.66;
+        }
+        points.push((i * h, v.round()));
+    }
+    // What a monitor runs.
+    let mut online = Online::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    let out: Vec<Assessment> = points.iter().map(|&(t, v)| online.step(t, v)).collect();
+    let alerts: Vec<i64> = alert_times(&points, &out);
+    assert!(
+        alerts.iter().any(|&t| drop.contains(&(t / h))),
+        "no alert in the three days at two thirds: {alerts:?}"
+    );
+    assert!(
+        !alerts
+            .iter()
+            .any(|&t| (28 * 24..35 * 24).contains(&(t / h))),
+        "alerts in the clean week before: {alerts:?}"
+    );
+}
