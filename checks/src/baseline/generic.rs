@@ -836,9 +836,9 @@ impl GenericModel {
         // that level is its onset. A business-hours volume at two thirds for three days opened
         // with a 3-decade point, and the shift evidence then had to beat 1.6 times that (4.9)
         // while it rose from 3.4 to 5.0 in its first day, and never alerted.
-        let alert_level = self.alert_decades();
-        let bar = if peak < alert_level {
-            (PEAK_RATIO * peak).min(alert_level)
+        let alert = self.alert_decades();
+        let bar = if peak < alert {
+            (PEAK_RATIO * peak).min(alert)
         } else {
             PEAK_RATIO * peak
         };
@@ -851,7 +851,6 @@ impl GenericModel {
 
         // Band: the deviation at which the score reaches the threshold (or passes the peak).
         // A peak clearly below the threshold's decades cannot win the `min`: skip its `powf`.
-        let alert = self.alert_decades();
         let p_thr = if peak < alert - 1e-6 {
             if alert > self.threshold_decades {
                 10f64.powf(-alert)

@@ -9,7 +9,7 @@ pub(crate) mod stream;
 use super::interp::{interpolate, InterpError};
 use super::{CheckSpec, Config, Monitor, MonitorTarget, Place, ProfileMode, Source, SourceKind};
 use crate::ident::{Ident, TableRef};
-use checks::baseline::SeriesKind;
+use checks::baseline::{MinChange, SeriesKind};
 use checks::expr::{self, ExprError};
 use checks::{Direction, Metric};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
@@ -1105,11 +1105,8 @@ impl Walker<'_> {
     }
 
     /// `min_change:`: a mapping from series kinds to a floor or a list of floors (see
-    /// `checks::baseline::MinChange`), each error at its place.
-    fn min_change(
-        &mut self,
-        node: &Node,
-    ) -> Option<Vec<(SeriesKind, checks::baseline::MinChange)>> {
+    /// [`MinChange`]), each error at its place.
+    fn min_change(&mut self, node: &Node) -> Option<Vec<(SeriesKind, MinChange)>> {
         let map = self.mapping(node, "\"min_change\"")?;
         let mut out = Vec::new();
         let mut ok = true;
@@ -1133,11 +1130,11 @@ impl Walker<'_> {
             };
             let (mut absolute, mut relative) = (false, false);
             for item in items {
-                match checks::baseline::MinChange::parse(&item.value) {
+                match MinChange::parse(&item.value) {
                     Ok(m) => {
                         let seen = match m {
-                            checks::baseline::MinChange::Absolute(_) => &mut absolute,
-                            checks::baseline::MinChange::Relative(_) => &mut relative,
+                            MinChange::Absolute(_) => &mut absolute,
+                            MinChange::Relative(_) => &mut relative,
                         };
                         if std::mem::replace(seen, true) {
                             self.error(

@@ -20,6 +20,19 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
     parse_str(text, Path::new("/etc/tidewatch/tidewatch.yaml"), &env)
 }
 
+/// A config with one SQLite source and one table monitor `m`, its last line the monitor's
+/// `table:` (a test appends the monitor's settings under test, four spaces in).
+const ONE_MONITOR: &str = "version: 1
+sources:
+  s:
+    kind: sqlite
+    url: w.db
+monitors:
+  - name: m
+    source: s
+    table: t
+";
+
 fn errors(text: &str) -> Vec<String> {
     match parse(text) {
         Ok(_) => panic!("config parsed but should not have"),
@@ -527,16 +540,7 @@ fn display_is_one_error_per_line() {
 
 #[test]
 fn baseline_since_resets_the_learning_window() {
-    let base = "version: 1
-sources:
-  s:
-    kind: sqlite
-    url: w.db
-monitors:
-  - name: m
-    source: s
-    table: t
-";
+    let base = ONE_MONITOR;
     let cfg = parse(&format!(
         "{base}    baseline_since: 2026-11-20T06:00:00+01:00\n"
     ))
@@ -578,20 +582,9 @@ monitors:
         crate::pipeline::learned::params_for(&c.monitors[0], checks::baseline::SeriesKind::Volume);
     assert_eq!(p.calendar, *local);
 
-    let bad = errors(
-        r#"version: 1
-sources:
-  s:
-    kind: sqlite
-    url: w.db
-monitors:
-  - name: m
-    source: s
-    table: t
-    timezone: Mars/Olympus
-    holidays: [2026-13-01]
-"#,
-    );
+    let bad = errors(&format!(
+        "{ONE_MONITOR}    timezone: Mars/Olympus\n    holidays: [2026-13-01]\n"
+    ));
     assert!(
         bad.iter()
             .any(|e| e.contains("unknown time zone \"Mars/Olympus\"")),
@@ -607,20 +600,10 @@ monitors:
 #[test]
 fn min_change_sets_the_floors_of_the_kinds_it_names() {
     use checks::baseline::{MinChange, SeriesKind};
-    let text = r#"version: 1
-sources:
-  s:
-    kind: sqlite
-    url: w.db
-monitors:
-  - name: m
-    source: s
-    table: t
-    min_change:
-      rate: 0.005
-      volume: [100, 10%]
-"#;
-    let c = parse(text).unwrap();
+    let c = parse(&format!(
+        "{ONE_MONITOR}    min_change:\n      rate: 0.005\n      volume: [100, 10%]\n"
+    ))
+    .unwrap();
     let m = &c.monitors[0];
     assert_eq!(
         m.min_change,
@@ -643,22 +626,9 @@ monitors:
         (default.min_abs_change, default.min_rel_change)
     );
 
-    let bad = errors(
-        r#"version: 1
-sources:
-  s:
-    kind: sqlite
-    url: w.db
-monitors:
-  - name: m
-    source: s
-    table: t
-    min_change:
-      nulls: 0.01
-      rate: [1%, 2%]
-      volume: -3
-"#,
-    );
+    let bad = errors(&format!(
+        "{ONE_MONITOR}    min_change:\n      nulls: 0.01\n      rate: [1%, 2%]\n      volume: -3\n"
+    ));
     assert_eq!(
         bad,
         [
