@@ -75,7 +75,13 @@ pub fn params_of(args: &DetectArgs) -> Result<Params> {
     if let Some(d) = args.direction {
         params.direction = d;
     }
-    for m in &args.min_change {
+    // At most one floor of each form, as a config's `min_change:` (a later one silently won).
+    for (i, m) in args.min_change.iter().enumerate() {
+        if let Some(earlier) = args.min_change[..i].iter().find(|e| e.same_form(*m)) {
+            anyhow::bail!(
+                "--min-change {earlier} and --min-change {m}: give at most one absolute floor and one percentage"
+            );
+        }
         m.apply(&mut params);
     }
     params.calendar = Calendar::new(args.timezone.unwrap_or(Tz::UTC))
@@ -561,6 +567,22 @@ mod tests {
         .unwrap();
         let p = params_of(&a).unwrap();
         assert_eq!((p.min_abs_change, p.min_rel_change), (0.01, 0.5));
+        let twice = args(&[
+            "--kind",
+            "rate",
+            "--min-change",
+            "1%",
+            "--min-change",
+            "0.01",
+            "--min-change",
+            "2.5%",
+        ])
+        .unwrap();
+        let e = params_of(&twice).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--min-change 1% and --min-change 2.5%: give at most one absolute floor and one percentage"
+        );
         let e = args(&["--kind", "rate", "--min-change=-1"]).unwrap_err();
         assert!(e.to_string().contains("found \"-1\""), "{e}");
         let e = args(&["--kind", "rate", "--min-change", "five%"]).unwrap_err();

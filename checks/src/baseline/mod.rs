@@ -254,11 +254,31 @@ impl MinChange {
         }
     }
 
+    /// Whether both are floors of one form (two absolute floors, or two percentages): a kind of
+    /// series takes at most one of each, in a config and in `tidewatch detect` alike.
+    pub fn same_form(self, other: MinChange) -> bool {
+        matches!(
+            (self, other),
+            (MinChange::Absolute(_), MinChange::Absolute(_))
+                | (MinChange::Relative(_), MinChange::Relative(_))
+        )
+    }
+
     /// Sets the floor this is in `params`.
     pub fn apply(self, params: &mut Params) {
         match self {
             MinChange::Absolute(v) => params.min_abs_change = v,
             MinChange::Relative(v) => params.min_rel_change = v,
+        }
+    }
+}
+
+/// As written: `0.005` or `5%`.
+impl std::fmt::Display for MinChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MinChange::Absolute(v) => write!(f, "{v}"),
+            MinChange::Relative(v) => write!(f, "{}%", v * 100.0),
         }
     }
 }

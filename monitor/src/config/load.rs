@@ -1128,15 +1128,11 @@ impl Walker<'_> {
                 ok = false;
                 continue;
             };
-            let (mut absolute, mut relative) = (false, false);
+            let mut given: Vec<MinChange> = Vec::new();
             for item in items {
                 match MinChange::parse(&item.value) {
                     Ok(m) => {
-                        let seen = match m {
-                            MinChange::Absolute(_) => &mut absolute,
-                            MinChange::Relative(_) => &mut relative,
-                        };
-                        if std::mem::replace(seen, true) {
+                        if given.iter().any(|g| g.same_form(m)) {
                             self.error(
                                 item.node.span(),
                                 format!(
@@ -1145,6 +1141,7 @@ impl Walker<'_> {
                             );
                             ok = false;
                         } else {
+                            given.push(m);
                             out.push((kind, m));
                         }
                     }
