@@ -1,6 +1,6 @@
 //! Report types: one result row per measurement, and a scan's report.
 
-use crate::baseline::{Assessment, Params};
+use crate::baseline::{Assessment, Evidence, Params};
 use crate::evaluate::format_value;
 use crate::{Expected, Metric, SeriesKey, Status, Target};
 use serde::Serialize;
@@ -78,9 +78,8 @@ impl ResultRow {
         };
         self.expected = (band.lower.is_some() || band.upper.is_some()).then_some(band);
         self.score = a.score.is_finite().then_some(a.score);
-        if let Some(budget) = a.expected_false_alarms_per_week.filter(|b| b.is_finite()) {
-            // What `sensitivity` means for this series: the false alarms a week its calibrated
-            // threshold allows on clean data.
+        let budget = a.expected_false_alarms_per_week.filter(|b| b.is_finite());
+        if budget.is_some() || a.anomaly {
             let mut details = match self.details.take() {
                 Some(serde_json::Value::Object(m)) => m,
                 Some(other) => {
@@ -90,21 +89,49 @@ impl ResultRow {
                 }
                 None => serde_json::Map::new(),
             };
-            details.insert(
-                "expected_false_alarms_per_week".into(),
-                serde_json::json!(budget),
-            );
-            details.insert("sensitivity".into(), serde_json::json!(params.sensitivity));
+            if let Some(budget) = budget {
+                // What `sensitivity` means for this series: the false alarms a week its calibrated
+                // threshold allows on clean data.
+                details.insert(
+                    "expected_false_alarms_per_week".into(),
+                    serde_json::json!(budget),
+                );
+                details.insert("sensitivity".into(), serde_json::json!(params.sensitivity));
+            }
+            if a.anomaly {
+                details.insert("evidence".into(), serde_json::json!(a.evidence.as_str()));
+            }
             self.details = Some(serde_json::Value::Object(details));
         }
         let shown = |v: Option<f64>| v.map_or("…".to_string(), |v| display_value(self.metric, v));
         let band_text = format!("{} .. {}", shown(a.lower), shown(a.upper));
         if a.anomaly {
             self.status = Status::Anomaly;
-            self.message = format!(
-                "outside the learned band {band_text} (score {:.2})",
-                a.score
-            );
+            // Only a value outside the band is said to be: a shift alerts on values that each lie
+            // inside it, and a record may too.
+            let outside = self
+                .value
+                .is_some_and(|v| a.lower.is_some_and(|l| v < l) || a.upper.is_some_and(|u| v > u));
+            let score = a.score;
+            self.message = match (a.evidence, outside) {
+                (Evidence::Shift { up }, _) => format!(
+                    "sustained shift {}: recent values run {} the learned level (score {score:.2}); this value is {} the band {band_text}",
+                    if up { "up" } else { "down" },
+                    if up { "above" } else { "below" },
+                    if outside { "outside" } else { "within" }
+                ),
+                (Evidence::Record { up }, true) => format!(
+                    "outside the learned band {band_text} and {} every value seen before (score {score:.2})",
+                    if up { "above" } else { "below" }
+                ),
+                (Evidence::Record { up }, false) => format!(
+                    "{} every value seen before, within the learned band {band_text} (score {score:.2})",
+                    if up { "above" } else { "below" }
+                ),
+                (Evidence::Point, _) => {
+                    format!("outside the learned band {band_text} (score {score:.2})")
+                }
+            };
         } else {
             self.status = Status::Pass;
             self.message = format!("within the learned band {band_text}");
@@ -209,6 +236,7 @@ mod tests {
             upper: Some(15.0),
             learning: false,
             expected_false_alarms_per_week: Some(0.25),
+            evidence: Evidence::Point,
         };
         let params = Params::default_for(crate::baseline::SeriesKind::Volume);
         row.apply_assessment(&a, 100, &params);
@@ -231,6 +259,80 @@ mod tests {
             &params,
         );
         assert_eq!(plain.details, None);
+    }
+
+    /// An alert says what it rests on: a shift alerts on values inside the band, and its message
+    /// must not call them outside; `details.evidence` names the evidence for anomalies only.
+    #[test]
+    fn an_alert_says_whether_a_shift_a_record_or_the_value_made_it() {
+        let row = |value: f64| ResultRow {
+            monitor: "m".into(),
+            source: "s".into(),
+            dataset: "d".into(),
+            metric: Metric::RowCount,
+            target: Target::Table,
+            value: Some(value),
+            status: Status::Pass,
+            expected: None,
+            message: String::new(),
+            details: None,
+            score: None,
+        };
+        let params = Params::default_for(crate::baseline::SeriesKind::Volume);
+        let a = Assessment {
+            score: 0.7,
+            anomaly: true,
+            lower: Some(600.0),
+            upper: Some(1400.0),
+            learning: false,
+            expected_false_alarms_per_week: Some(0.25),
+            evidence: Evidence::Shift { up: false },
+        };
+        let message = |value: f64, a: &Assessment| {
+            let mut r = row(value);
+            r.apply_assessment(a, 100, &params);
+            let evidence = r.details.as_ref().and_then(|d| d.get("evidence").cloned());
+            (r.status, r.message, evidence)
+        };
+        let (status, text, evidence) = message(700.0, &a);
+        assert_eq!(status, Status::Anomaly);
+        assert_eq!(
+            text,
+            "sustained shift down: recent values run below the learned level (score 0.70); this value is within the band 600 .. 1400"
+        );
+        assert_eq!(evidence, Some(serde_json::json!("shift_down")));
+        let with = |evidence| Assessment { evidence, ..a };
+        let up = with(Evidence::Shift { up: true });
+        assert!(message(1500.0, &up)
+            .1
+            .starts_with("sustained shift up: recent values run above"));
+        assert!(message(1500.0, &up)
+            .1
+            .ends_with("this value is outside the band 600 .. 1400"));
+        assert_eq!(
+            message(300.0, &with(Evidence::Point)).1,
+            "outside the learned band 600 .. 1400 (score 0.70)"
+        );
+        let record = with(Evidence::Record { up: true });
+        assert_eq!(
+            message(1500.0, &record).1,
+            "outside the learned band 600 .. 1400 and above every value seen before (score 0.70)"
+        );
+        assert_eq!(
+            message(1300.0, &record).1,
+            "above every value seen before, within the learned band 600 .. 1400 (score 0.70)"
+        );
+        assert_eq!(
+            message(1300.0, &record).2,
+            Some(serde_json::json!("record_high"))
+        );
+        // A pass carries no evidence.
+        let pass = Assessment {
+            anomaly: false,
+            score: 0.1,
+            ..a
+        };
+        assert_eq!(message(1000.0, &pass).2, None);
     }
 
     /// A band edge at infinity (seen on the stalled table of `freshness_warm_start`, where the
@@ -258,6 +360,7 @@ mod tests {
             upper: Some(f64::INFINITY),
             learning: false,
             expected_false_alarms_per_week: None,
+            evidence: Evidence::Point,
         };
         let params = Params::default_for(crate::baseline::SeriesKind::Volume);
         row.apply_assessment(&a, 100, &params);

@@ -796,6 +796,24 @@ pub struct Ours {
     pub local: bool,
 }
 
+impl Ours {
+    /// Our verdict on every point of `s`, as a monitor runs it (anomalies are not trained on, see
+    /// `checks::baseline::Online`); empty for a metric without a learned baseline.
+    pub fn assessments(&self, s: &Series) -> Vec<checks::baseline::Assessment> {
+        let Some(kind) = SeriesKind::for_metric(s.metric) else {
+            return Vec::new();
+        };
+        let mut params = Params::default_for(kind);
+        if self.local {
+            params.calendar = checks::baseline::Calendar::new(s.tz)
+                .with_holidays(zone_holidays(s.tz))
+                .unwrap_or_else(|_| checks::baseline::Calendar::new(s.tz));
+        }
+        let mut d = Online::new(kind, params);
+        s.points.iter().map(|&(t, v)| d.step(t, v)).collect()
+    }
+}
+
 impl Flagger for Ours {
     fn name(&self) -> &'static str {
         if self.local {
@@ -805,21 +823,11 @@ impl Flagger for Ours {
         }
     }
     fn flags(&self, s: &Series) -> Vec<bool> {
-        let Some(kind) = SeriesKind::for_metric(s.metric) else {
+        let verdicts = self.assessments(s);
+        if verdicts.is_empty() {
             return vec![false; s.points.len()];
-        };
-        let mut params = Params::default_for(kind);
-        if self.local {
-            params.calendar = checks::baseline::Calendar::new(s.tz)
-                .with_holidays(zone_holidays(s.tz))
-                .unwrap_or_else(|_| checks::baseline::Calendar::new(s.tz));
         }
-        // What a monitor runs: anomalies are not trained on (checks::baseline::Online).
-        let mut d = Online::new(kind, params);
-        s.points
-            .iter()
-            .map(|&(t, v)| d.step(t, v).anomaly)
-            .collect()
+        verdicts.iter().map(|a| a.anomaly).collect()
     }
 }
 
@@ -1055,7 +1063,8 @@ pub fn run(seeds: &[u64], weeks: u32) -> SuiteReport {
 }
 
 /// Prints, for each series whose name starts with `prefix`, its incidents and our detector's alert
-/// episodes (local time, `+` inside an incident, `-` outside).
+/// episodes (local time, `+` inside an incident, `-` outside; each with its first value and the
+/// evidence it rests on: `point`, `shift_up`, `shift_down`, `record_high` or `record_low`).
 pub fn show(seeds: &[u64], weeks: u32, prefix: &str) {
     let fmt = |tz: Tz, t: i64| {
         tz.timestamp_opt(t, 0)
@@ -1067,7 +1076,8 @@ pub fn show(seeds: &[u64], weeks: u32, prefix: &str) {
             if !s.name.starts_with(prefix) {
                 continue;
             }
-            let flags = Ours { local: true }.flags(&s);
+            let verdicts = Ours { local: true }.assessments(&s);
+            let flags: Vec<bool> = verdicts.iter().map(|a| a.anomaly).collect();
             let inc: Vec<String> = s
                 .incidents
                 .iter()
@@ -1083,10 +1093,11 @@ pub fn show(seeds: &[u64], weeks: u32, prefix: &str) {
                         .iter()
                         .any(|&(a, b)| t >= a && t <= b + 2 * HOUR);
                     eps.push(format!(
-                        "{}{} (v {:.0})",
+                        "{}{} (v {:.0}, {})",
                         if inside { '+' } else { '-' },
                         fmt(s.tz, t),
-                        s.points[i].1
+                        s.points[i].1,
+                        verdicts[i].evidence.as_str()
                     ));
                     while i < flags.len() && flags[i] {
                         i += 1;

@@ -495,6 +495,7 @@ impl NoveltyModel {
                 upper: Some(self.hi + margin),
                 learning: false,
                 expected_false_alarms_per_week: None,
+                evidence: checks::baseline::Evidence::Point,
             },
             decades,
         )

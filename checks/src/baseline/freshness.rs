@@ -328,6 +328,8 @@ impl FreshnessModel {
             upper: Some(upper),
             learning: false,
             expected_false_alarms_per_week: None,
+            // An anomaly here is an age past the band's upper edge.
+            evidence: super::Evidence::Point,
         }
     }
 }

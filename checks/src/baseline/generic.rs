@@ -790,6 +790,7 @@ impl GenericModel {
         }
         let point_decades = -point.max(1e-300).log10();
         let mut decades = point_decades;
+        let mut evidence = super::Evidence::Point;
         // Sustained shift: the short mean of deseasonalised values against the slow reference.
         let sh = &self.shift;
         if self.n >= SHIFT_MIN_POINTS && sh.scale > 0.0 {
@@ -802,7 +803,13 @@ impl GenericModel {
             let d_x = dir.signed(self.in_unit(f.pred + (m - self.reference)) - pred_x);
             if d_x >= min_change && d > 0.0 {
                 let scale = sh.scale.max(self.shift_noise());
-                decades = decades.max(-sh.tail.tail(d / scale).max(1e-300).log10());
+                let shift = -sh.tail.tail(d / scale).max(1e-300).log10();
+                if shift > decades {
+                    decades = shift;
+                    evidence = super::Evidence::Shift {
+                        up: m > self.reference,
+                    };
+                }
             }
         }
         // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
@@ -828,7 +835,10 @@ impl GenericModel {
             && dir.signed(beyond) > self.record_gap() * f.sigma
         {
             let record = RECORD_WEIGHT * (self.n as f64 + 1.0).log10() + point_decades;
-            decades = decades.max(record);
+            if record > decades {
+                decades = record;
+                evidence = super::Evidence::Record { up: beyond > 0.0 };
+            }
         }
         // Within an episode only evidence stronger than its (decaying) peak is news.
         let peak = self.peak * self.peak_decay();
@@ -890,6 +900,7 @@ impl GenericModel {
                     super::Direction::Both => 2.0 * self.side_budget,
                     super::Direction::Up | super::Direction::Down => self.side_budget,
                 }),
+                evidence,
             },
             decades,
         )

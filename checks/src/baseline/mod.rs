@@ -283,6 +283,34 @@ impl std::fmt::Display for MinChange {
     }
 }
 
+/// Which of the model's evidences a verdict rests on: the one with the most decades of surprise.
+/// An alert says which, because only for `Point` is the value itself outside the band: a shift
+/// alerts on values that each lie inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// The value alone, against the series' own tail of deviations from the prediction.
+    Point,
+    /// A sustained shift: the recent mean of the deseasonalised values against the slow reference
+    /// level; `up` when it moved up.
+    Shift { up: bool },
+    /// A value beyond every value the series has shown; `up` when above them.
+    Record { up: bool },
+}
+
+impl Evidence {
+    /// The name in a result's `details.evidence`: `point`, `shift_up`, `shift_down`, `record_high`
+    /// or `record_low`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Point => "point",
+            Evidence::Shift { up: true } => "shift_up",
+            Evidence::Shift { up: false } => "shift_down",
+            Evidence::Record { up: true } => "record_high",
+            Evidence::Record { up: false } => "record_low",
+        }
+    }
+}
+
 /// The verdict on one point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assessment {
@@ -299,6 +327,8 @@ pub struct Assessment {
     /// ([`false_alarm_budget`] of the sensitivity), when the model calibrates online; the pipeline can
     /// put it in `details`.
     pub expected_false_alarms_per_week: Option<f64>,
+    /// What the score rests on (`Point` while learning).
+    pub evidence: Evidence,
 }
 
 impl Assessment {
@@ -312,6 +342,7 @@ impl Assessment {
             upper: None,
             learning: true,
             expected_false_alarms_per_week: None,
+            evidence: Evidence::Point,
         }
     }
 

@@ -1008,6 +1008,14 @@ fn a_sustained_drop_of_a_business_hours_volume_is_flagged() {
         alerts.iter().any(|&t| drop.contains(&(t / h))),
         "no alert in the three days at two thirds: {alerts:?}"
     );
+    // It alerts on the shift, at a value inside the band: what the alert's message must say.
+    let (i, first) = out
+        .iter()
+        .enumerate()
+        .find(|(i, a)| a.anomaly && drop.contains(&(*i as i64)))
+        .unwrap();
+    assert_eq!(first.evidence, Evidence::Shift { up: false }, "{first:?}");
+    assert!(first.lower.is_some_and(|l| points[i].1 >= l), "{first:?}");
     assert!(
         !alerts
             .iter()
