@@ -278,7 +278,8 @@ impl std::fmt::Display for MinChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MinChange::Absolute(v) => write!(f, "{v}"),
-            MinChange::Relative(v) => write!(f, "{}%", v * 100.0),
+            // Rounded to what a person writes: 0.07 * 100 is 7.000000000000001.
+            MinChange::Relative(v) => write!(f, "{}%", (v * 100.0 * 1e9).round() / 1e9),
         }
     }
 }

@@ -1023,3 +1023,10 @@ fn a_sustained_drop_of_a_business_hours_volume_is_flagged() {
         "alerts in the clean week before: {alerts:?}"
     );
 }
+
+#[test]
+fn a_min_change_shows_as_written() {
+    for text in ["0.005", "5%", "7%", "2.5%", "0.1%", "100"] {
+        assert_eq!(MinChange::parse(text).unwrap().to_string(), text);
+    }
+}
