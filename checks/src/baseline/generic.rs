@@ -24,8 +24,9 @@
 //!   Sunday), estimated from the buffer once it holds every weekday and then learned per point
 //!   (`GAMMA_WEEKDAY`): a weekend at half the weekdays' volume is a factor on the same day's shape.
 //!   Without it the weekend's residuals widened every hour's scale (a doubled bucket or a night's
-//!   outage stayed inside the band). A weekly season, once its autocorrelation is clearly better,
-//!   replaces both.
+//!   outage stayed inside the band). A weekly season replaces both once its autocorrelation is
+//!   clearly better, or once it fits the buffer far better (`WEEKLY_FIT_RATIO`: rows on workday
+//!   business hours only are no daily shape times a weekday factor).
 //! - Seasonal noise: a series whose level has no season but whose absolute detrended values
 //!   autocorrelate at a day or a week (above `NOISE_ACF_ON`; a null rate over fewer rows at night
 //!   and at weekends) gets a scale-only season: the same per-bin scale factors, no offsets.
@@ -98,6 +99,31 @@ const ACF_ON: f64 = 0.5;
 /// F1 0.526 without the floor, 0.533 with it, before `RECORD_MARGIN`).
 const RATE_SLACK: f64 = 0.25;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
+/// A count series whose daily season fits much worse than a weekly one takes the weekly one:
+/// when a weekly season's leave-one-out residual (see [`GenericModel::weekly_residual_ratio`]) is
+/// under this fraction of the daily season's with weekday offsets. A daily shape plus a weekday
+/// offset is a product in the series' unit, so it fits a weekend at a fraction of the weekdays;
+/// it cannot fit rows from 08:00 to 18:00 on workdays only, where a weekend hour and a night hour
+/// are both zero but a weekday's day hours are not. There the daily model's band was several times
+/// too wide (a business-hours volume 1,055 rows against a prediction of 52 scored z 0.66), and the
+/// autocorrelation test keeps the daily season (its autocorrelation at a day stays near the
+/// week's). The ratio is bimodal on the tune seeds (0.03-0.22 for workday-only volumes, above 1.1
+/// for the others), so the bar was set at one half before measuring; 0.8 measured the same.
+/// What the daily model learned of its own residuals goes at the switch: the month-end offset
+/// (learned from a misfit first month-end, it predicted a business-hours month-end at four times
+/// its volume) and the mean absolute residual under `SCALE_FLOOR` (learned over weeks of the
+/// misfit, it held the new scale up at seven times the weekly model's residuals for weeks).
+/// Measured (tune seeds 1-20 / 21-60 / 61-100 suite F1): 0.805 / 0.788 / 0.760 before; the switch
+/// alone 0.802 / 0.792 / 0.763 (seeds 21-100: nine more incidents caught, four more false alarms,
+/// two of them the decayed level after its incident window); dropping the month-end offset too
+/// the same; and the scale floor's residual, at this switch only: 0.801 / 0.797 / 0.765, at any
+/// switch of a count series from a daily to a weekly season (also one the autocorrelation
+/// chose): 0.800 / 0.796 / 0.765, kept (re-anchoring it at every season start: 0.788 / 0.780 /
+/// 0.757, daily volumes' weekly season is their only one; also restarting the point or the shift
+/// tail at the switch: 0.797 / 0.791 / 0.760, 0.799 / 0.794 / 0.764). Report seeds 1001-1040 /
+/// 2001-2040, after the choice: 0.784 / 0.748 -> 0.788 / 0.748. NAB has no count series:
+/// unchanged.
+const WEEKLY_FIT_RATIO: f64 = 0.5;
 /// Half-life of an episode's peak surprise, in points, capped at one day of time.
 const PEAK_HALF_LIFE: f64 = 138.0;
 /// A point re-alerts within an episode only when its surprise (in decades) beats this multiple of the
@@ -1131,9 +1157,25 @@ impl GenericModel {
             }
         }
         self.next_season_check = self.n + min_lag.clamp(50, 4096);
+        // See `WEEKLY_FIT_RATIO`.
+        if let (true, Some((DAY, _, _))) = (self.log, best) {
+            let week_lag = (604_800.0 / step).round() as usize;
+            if 2 * len >= 5 * week_lag
+                && self.weekly_residual_ratio(week_lag, &prefix, &mut scratch) < WEEKLY_FIT_RATIO
+            {
+                best = Some((604_800, week_lag, 1.0));
+            }
+        }
         match best {
             Some((period, lag, _)) if self.season.as_ref().map(|s| s.period) != Some(period) => {
+                let from_daily = self.season.as_ref().map(|s| s.period) == Some(DAY);
                 self.start_season(period, lag, &prefix, &mut scratch);
+                if self.log && from_daily && period == 604_800 {
+                    // What the daily model left behind is a misfit's: its month-end offset and
+                    // the scale floor's mean absolute residual (see `WEEKLY_FIT_RATIO`).
+                    self.month_end = MonthEnd::default();
+                    self.mean_abs = self.mad;
+                }
             }
             Some((_, lag, _)) => self.add_weekdays(lag),
             None if self.season.as_ref().is_none_or(|s| !s.mean) => {
@@ -1156,6 +1198,63 @@ impl GenericModel {
                     }
                 }
             }
+        }
+    }
+
+    /// Mean absolute leave-one-out residual of the buffer (detrended over a week) about a weekly
+    /// profile of hourly bins, over the same about a daily profile plus weekday offsets: below
+    /// [`WEEKLY_FIT_RATIO`] a count series takes the weekly season (see there).
+    fn weekly_residual_ratio(
+        &mut self,
+        week_lag: usize,
+        prefix: &[f64],
+        scratch: &mut Vec<f64>,
+    ) -> f64 {
+        let first = detrended(self.buf_v.make_contiguous(), prefix, week_lag, scratch);
+        let locals: Vec<i64> = self
+            .buf_ts
+            .iter()
+            .skip(first)
+            .take(scratch.len())
+            .map(|t| self.local(*t))
+            .collect();
+        // The bins the two seasons would have (see `start_season_of`).
+        let day_bin = (self.step.round() as i64).clamp(300, DAY);
+        let week_bin = (self.step.round() as i64).clamp(3600, 604_800);
+        let day_of = |l: i64| (l.rem_euclid(DAY) / day_bin) as usize;
+        let week_of = |l: i64| (l.rem_euclid(604_800) / week_bin) as usize;
+        let mut day = vec![(0.0, 0usize); (DAY / day_bin + 1) as usize];
+        let mut week = vec![(0.0, 0usize); (604_800 / week_bin + 1) as usize];
+        for (&l, &d) in locals.iter().zip(scratch.iter()) {
+            let b = &mut day[day_of(l)];
+            b.0 += d;
+            b.1 += 1;
+            let w = &mut week[week_of(l)];
+            w.0 += d;
+            w.1 += 1;
+        }
+        let mean = |b: &(f64, usize)| b.0 / b.1.max(1) as f64;
+        let mut weekdays = [(0.0, 0usize); 7];
+        for (&l, &d) in locals.iter().zip(scratch.iter()) {
+            let k = &mut weekdays[weekday(l)];
+            k.0 += d - mean(&day[day_of(l)]);
+            k.1 += 1;
+        }
+        // A residual about a mean of `c` points, that point left out: `c / (c - 1)` times larger.
+        let loo = |c: usize| c as f64 / (c as f64 - 1.0);
+        let (mut daily, mut weekly) = (0.0, 0.0);
+        for (&l, &d) in locals.iter().zip(scratch.iter()) {
+            let (b, w, k) = (&day[day_of(l)], &week[week_of(l)], &weekdays[weekday(l)]);
+            if w.1 < 2 || b.1 < 2 || k.1 < 2 {
+                continue;
+            }
+            weekly += (d - mean(w)).abs() * loo(w.1);
+            daily += (d - mean(b) - mean(k)).abs() * (loo(b.1) + loo(k.1) - 1.0);
+        }
+        if daily > 0.0 {
+            weekly / daily
+        } else {
+            1.0
         }
     }
 

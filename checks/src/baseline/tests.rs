@@ -1030,3 +1030,44 @@ fn a_min_change_shows_as_written() {
         assert_eq!(MinChange::parse(text).unwrap().to_string(), text);
     }
 }
+
+/// A thousand rows an hour from 08:00 to 17:59 on weekdays, none at night nor at weekends: a daily
+/// shape plus a weekday offset cannot fit it (a weekend hour and a night hour are both zero, a
+/// weekday's day hours are not), so the model takes the weekly season, and an hour at 15 % of its
+/// volume on a Tuesday morning is outside the band. On the daily model the band of that hour ran
+/// from 8 to 95,000 rows.
+#[test]
+fn a_workday_only_volume_gets_a_weekly_season() {
+    let mut normal = normal_noise(0x2545_F491_4F6C_DD1D);
+    // Monday 2024-01-01 00:00 UTC.
+    let start = 1_704_067_200;
+    let weeks = 5;
+    let pts: Vec<(i64, f64)> = (0..weeks * 7 * 24)
+        .map(|i| {
+            let (day, hour) = (i / 24, i % 24);
+            // Two closed workdays (no holiday calendar given): the week's autocorrelation then
+            // stays near the day's, and the fit of the two seasons decides.
+            let busy = day % 7 < 5 && day != 9 && day != 14 && (8..18).contains(&hour);
+            let v = if busy {
+                (1000.0 * (0.15 * normal()).exp()).round()
+            } else {
+                0.0
+            };
+            (start + i * HOUR, v)
+        })
+        .collect();
+    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
+    for &(t, v) in &pts {
+        d.learn(t, v);
+    }
+    let Detector::Generic(m) = &d else {
+        panic!("volume runs the generic model")
+    };
+    assert_eq!(m.period(), Some(604_800));
+    // Tuesday 10:00 of the next week.
+    let t = start + (weeks * 7 + 1) * 24 * HOUR + 10 * HOUR;
+    let a = d.assess(t, 150.0);
+    assert!(a.anomaly, "{a:?}");
+    assert!(a.lower.is_some_and(|l| l > 150.0), "{a:?}");
+    assert!(!d.assess(t, 1000.0).anomaly);
+}
