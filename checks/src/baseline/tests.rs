@@ -1071,3 +1071,40 @@ fn a_workday_only_volume_gets_a_weekly_season() {
     assert!(a.lower.is_some_and(|l| l > 150.0), "{a:?}");
     assert!(!d.assess(t, 1000.0).anomaly);
 }
+
+/// Hourly loads from 08:00 to 18:00 on weekdays, scanned once an hour: a scan misses a load that
+/// lands a few minutes after it, so the loads it sees are an hour or two apart (typical interval
+/// two hours, tolerance about two hours). After the day's last load at 18:00 the next was expected
+/// two hours later, because the hour before that due time held loads: the 18:00 load itself. The
+/// monitor then paged every weekday evening. The last load's own hour says nothing of a next one.
+#[test]
+fn freshness_of_a_business_hours_loader_scanned_hourly_stays_quiet_at_night() {
+    let start = 1_704_067_200; // Monday 2024-01-01 00:00 UTC
+    let mut loads = Vec::new();
+    for d in 0..35i64 {
+        if d % 7 >= 5 {
+            continue;
+        }
+        for h in 8..=18i64 {
+            let jitter = if (d + h) % 3 == 0 {
+                0
+            } else {
+                30 + (d * 7 + h * 13) % 300
+            };
+            loads.push(start + d * 86_400 + h * HOUR + jitter);
+        }
+    }
+    let end = *loads.last().unwrap() + 12 * HOUR;
+    let pts = freshness_points(&loads, HOUR, end);
+    let out = run(
+        SeriesKind::Freshness,
+        Params::default_for(SeriesKind::Freshness),
+        &pts,
+    );
+    let late: Vec<i64> = alert_times(&pts, &out)
+        .into_iter()
+        .filter(|&t| t > start + 14 * 86_400)
+        .collect();
+    assert!(late.is_empty(), "false alarms at {late:?}");
+    assert!(!out[out.len() - 1].learning);
+}
