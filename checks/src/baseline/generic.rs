@@ -1166,11 +1166,11 @@ impl GenericModel {
                 best = Some((604_800, week_lag, 1.0));
             }
         }
+        let current = self.season.as_ref().map(|s| s.period);
         match best {
-            Some((period, lag, _)) if self.season.as_ref().map(|s| s.period) != Some(period) => {
-                let from_daily = self.season.as_ref().map(|s| s.period) == Some(DAY);
+            Some((period, lag, _)) if current != Some(period) => {
                 self.start_season(period, lag, &prefix, &mut scratch);
-                if self.log && from_daily && period == 604_800 {
+                if self.log && current == Some(DAY) && period == 604_800 {
                     // What the daily model left behind is a misfit's: its month-end offset and
                     // the scale floor's mean absolute residual (see `WEEKLY_FIT_RATIO`).
                     self.month_end = MonthEnd::default();
@@ -1182,8 +1182,7 @@ impl GenericModel {
                 self.check_noise_season(step, &prefix, &mut scratch);
             }
             None => {
-                if min_lag != usize::MAX && self.season.is_some() {
-                    let period = self.season.as_ref().map_or(0, |s| s.period);
+                if let (true, Some(period)) = (min_lag != usize::MAX, current) {
                     let lag = (period as f64 / step).round();
                     if len >= 3 * lag as usize
                         && hourly.acf(
@@ -1218,13 +1217,13 @@ impl GenericModel {
             .take(scratch.len())
             .map(|t| self.local(*t))
             .collect();
-        // The bins the two seasons would have (see `start_season_of`).
-        let day_bin = (self.step.round() as i64).clamp(300, DAY);
-        let week_bin = (self.step.round() as i64).clamp(3600, 604_800);
+        // The bins the two seasons would have.
+        let (day_bin, day_bins) = season_bins(self.step, DAY);
+        let (week_bin, week_bins) = season_bins(self.step, 604_800);
         let day_of = |l: i64| (l.rem_euclid(DAY) / day_bin) as usize;
         let week_of = |l: i64| (l.rem_euclid(604_800) / week_bin) as usize;
-        let mut day = vec![(0.0, 0usize); (DAY / day_bin + 1) as usize];
-        let mut week = vec![(0.0, 0usize); (604_800 / week_bin + 1) as usize];
+        let mut day = vec![(0.0, 0usize); day_bins];
+        let mut week = vec![(0.0, 0usize); week_bins];
         for (&l, &d) in locals.iter().zip(scratch.iter()) {
             let b = &mut day[day_of(l)];
             b.0 += d;
@@ -1359,9 +1358,7 @@ impl GenericModel {
         scratch: &mut Vec<f64>,
         mean: bool,
     ) {
-        let min_bin = if period > 86_400 { 3_600 } else { 300 };
-        let bin = (self.step.round() as i64).max(min_bin).min(period);
-        let bins = ((period + bin - 1) / bin) as usize;
+        let (bin, bins) = season_bins(self.step, period);
         let visit = bin as f64 / self.step.max(1.0);
         let mut season = Season {
             period,
@@ -1448,6 +1445,14 @@ impl GenericModel {
         }
         self.season = Some(season);
     }
+}
+
+/// The bin width of a season of `period` for a series sampled every `step` seconds (the step, at
+/// least five minutes for a day and an hour for a week), and how many bins it has.
+fn season_bins(step: f64, period: i64) -> (i64, usize) {
+    let min_bin = if period > 86_400 { 3_600 } else { 300 };
+    let bin = (step.round() as i64).max(min_bin).min(period);
+    (bin, ((period + bin - 1) / bin) as usize)
 }
 
 /// Per-point decay of the episode peak for a sampling step: half-life `PEAK_HALF_LIFE` points, at most

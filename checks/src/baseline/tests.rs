@@ -2,6 +2,23 @@ use super::*;
 
 const HOUR: i64 = 3_600;
 
+/// A detector of `kind` at its default params that has learned `pts`.
+fn learned(kind: SeriesKind, pts: &[(i64, f64)]) -> Detector {
+    let mut d = Detector::new(kind, Params::default_for(kind));
+    for &(t, v) in pts {
+        d.learn(t, v);
+    }
+    d
+}
+
+/// The seasonal period a detector running the generic model has found.
+fn period_of(d: &Detector) -> Option<i64> {
+    let Detector::Generic(m) = d else {
+        panic!("{d:?} does not run the generic model")
+    };
+    m.period()
+}
+
 fn run(kind: SeriesKind, params: Params, points: &[(i64, f64)]) -> Vec<Assessment> {
     let mut d = Detector::new(kind, params);
     points.iter().map(|&(t, v)| d.step(t, v)).collect()
@@ -49,11 +66,7 @@ fn spike_of_ten_times_is_an_anomaly() {
 #[test]
 fn seasonal_peak_is_not_an_anomaly_but_a_flat_peak_hour_is() {
     let pts = daily(21);
-    let params = Params::default_for(SeriesKind::Volume);
-    let mut d = Detector::new(SeriesKind::Volume, params);
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
+    let d = learned(SeriesKind::Volume, &pts);
     // The next day's 14:00 peak.
     let peak_ts = pts[pts.len() - 1].0 + 15 * HOUR;
     let peak = d.assess(peak_ts, 1600.0);
@@ -422,11 +435,7 @@ fn stray_values_on_a_zero_series_are_quiet_and_a_burst_is_not() {
 #[test]
 fn a_night_drop_of_a_volume_is_flagged() {
     let pts = daily(21);
-    let params = Params::default_for(SeriesKind::Volume);
-    let mut d = Detector::new(SeriesKind::Volume, params);
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
+    let d = learned(SeriesKind::Volume, &pts);
     // 02:00 the next day: the curve's low, 400 rows.
     let night = pts[pts.len() - 1].0 + 3 * HOUR;
     let normal = d.assess(night, 400.0);
@@ -455,11 +464,7 @@ fn noisy_quiet_hours_do_not_hide_a_daytime_drop() {
             (1_704_067_200 + i * HOUR, v)
         })
         .collect();
-    let params = Params::default_for(SeriesKind::Volume);
-    let mut d = Detector::new(SeriesKind::Volume, params);
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
+    let d = learned(SeriesKind::Volume, &pts);
     // 13:00 the next day.
     let midday = pts[pts.len() - 1].0 + 14 * HOUR;
     let normal = d.assess(midday, 2000.0);
@@ -483,11 +488,7 @@ fn seasonal_noise_without_a_seasonal_level_is_learned() {
             (1_704_067_200 + i * HOUR, 0.05 + spread * noise)
         })
         .collect();
-    let params = Params::default_for(SeriesKind::Ratio);
-    let mut d = Detector::new(SeriesKind::Ratio, params);
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
+    let d = learned(SeriesKind::Ratio, &pts);
     let midday = pts[pts.len() - 1].0 + 14 * HOUR;
     let normal = d.assess(midday, 0.051);
     assert!(!normal.anomaly, "{normal:?}");
@@ -521,10 +522,7 @@ fn month_end_volume_is_learned_not_flagged() {
         out[90],
         out[120]
     );
-    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
-    for &(t, v) in &pts[..110] {
-        d.learn(t, v);
-    }
+    let d = learned(SeriesKind::Volume, &pts[..110]);
     let half = d.assess(start + 110 * day, 500.0);
     assert!(half.anomaly, "{half:?}");
 }
@@ -683,14 +681,8 @@ fn a_weak_daily_shape_under_heavy_noise_is_found_in_hourly_means() {
             (t, (1000.0 * shape * (0.3 * normal()).exp()).round())
         })
         .collect();
-    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
-    let Detector::Generic(m) = &d else {
-        panic!("volume runs the generic model")
-    };
-    assert_eq!(m.period(), Some(86_400));
+    let d = learned(SeriesKind::Volume, &pts);
+    assert_eq!(period_of(&d), Some(86_400));
 }
 
 /// Messages per 5 minutes under bursts (a multiplier `1 + 2 E`, `E` exponential, starting in one
@@ -754,10 +746,7 @@ fn a_learned_outage_does_not_make_the_same_hour_next_week_an_anomaly() {
         })
         .collect();
     let kind = SeriesKind::Volume;
-    let mut d = Detector::new(kind, Params::default_for(kind));
-    for &(t, v) in &pts[..next_week] {
-        d.learn(t, v);
-    }
+    let d = learned(kind, &pts[..next_week]);
     let loud: Vec<(usize, f64)> = (next_week..next_week + 24)
         .map(|i| (i, d.assess(pts[i].0, pts[i].1).score))
         .filter(|&(_, score)| score >= Params::default_for(kind).threshold())
@@ -1056,14 +1045,8 @@ fn a_workday_only_volume_gets_a_weekly_season() {
             (start + i * HOUR, v)
         })
         .collect();
-    let mut d = Detector::new(SeriesKind::Volume, Params::default_for(SeriesKind::Volume));
-    for &(t, v) in &pts {
-        d.learn(t, v);
-    }
-    let Detector::Generic(m) = &d else {
-        panic!("volume runs the generic model")
-    };
-    assert_eq!(m.period(), Some(604_800));
+    let d = learned(SeriesKind::Volume, &pts);
+    assert_eq!(period_of(&d), Some(604_800));
     // Tuesday 10:00 of the next week.
     let t = start + (weeks * 7 + 1) * 24 * HOUR + 10 * HOUR;
     let a = d.assess(t, 150.0);
