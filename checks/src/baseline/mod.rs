@@ -396,6 +396,7 @@ impl Detector {
         match kind {
             SeriesKind::Freshness => Detector::Freshness(Box::new(FreshnessModel::new(params))),
             SeriesKind::Volume => Detector::Generic(Box::new(GenericModel::for_counts(params))),
+            SeriesKind::Rate => Detector::Generic(Box::new(GenericModel::for_shares(params))),
             _ => Detector::Generic(Box::new(GenericModel::new(params))),
         }
     }
