@@ -654,6 +654,19 @@ pub struct GenericModel {
 struct Forecast {
     pred: f64,
     sigma: f64,
+    /// How far above `pred` a value is no news (model units): see [`MONTH_END_ALLOWANCE`].
+    allowance: f64,
+}
+
+impl Forecast {
+    /// `y` (model units) with the allowance taken off its excess over the prediction.
+    fn allowed(&self, y: f64) -> f64 {
+        if y > self.pred {
+            (y - self.allowance).max(self.pred)
+        } else {
+            y
+        }
+    }
 }
 
 impl GenericModel {
@@ -757,13 +770,20 @@ impl GenericModel {
             (s.offset(local), s.scales.get(i).copied().unwrap_or(1.0))
         });
         let mut pred = self.level + off;
-        if self.month_end.seen > 0 && self.month_end.applies(self.log, ts + offset) {
-            pred += self.month_end.offset;
+        // A learned month-end is predicted; one not learned yet is allowed.
+        let mut allowance = 0.0;
+        if self.month_end.applies(self.log, ts + offset) {
+            if self.month_end.seen > 0 {
+                pred += self.month_end.offset;
+            } else {
+                allowance = MONTH_END_ALLOWANCE;
+            }
         }
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
             sigma: (1.2533 * self.base_scale() * factor).max(tiny),
+            allowance,
         }
     }
 
@@ -775,28 +795,6 @@ impl GenericModel {
     /// The residual scale before a seasonal bin's factor.
     fn base_scale(&self) -> f64 {
         self.mad.max(SCALE_FLOOR * self.mean_abs)
-    }
-
-    /// The allowance (model units) a value at `ts` gets above its prediction: see
-    /// [`MONTH_END_ALLOWANCE`].
-    fn month_end_allowance(&self, ts: i64) -> f64 {
-        if self.log && self.month_end.seen == 0 {
-            let cal = &self.params.calendar;
-            let wall = ts + self.offsets.get(cal, ts);
-            if is_last_day_of_month(wall.div_euclid(DAY)) {
-                return MONTH_END_ALLOWANCE;
-            }
-        }
-        0.0
-    }
-
-    /// `y` (model units) with the month-end allowance taken off its excess over `pred`.
-    fn allowed(y: f64, pred: f64, allowance: f64) -> f64 {
-        if y > pred {
-            (y - allowance).max(pred)
-        } else {
-            y
-        }
     }
 
     /// The least scale the sustained-shift statistic is read in: the mean absolute value that an
@@ -883,8 +881,7 @@ impl GenericModel {
             return (Assessment::learning(), 0.0);
         }
         let f = self.forecast(ts);
-        let allowance = self.month_end_allowance(ts);
-        let y = Self::allowed(self.in_model(x), f.pred, allowance);
+        let y = f.allowed(self.in_model(x));
         let residual = y - f.pred;
         let dir = self.params.direction;
         let dev = dir.signed(residual);
@@ -1000,7 +997,7 @@ impl GenericModel {
         };
         let lower_x = self.in_unit(f.pred - half).min(pred_x - min_change);
         let upper_x = self
-            .in_unit(f.pred + half + allowance)
+            .in_unit(f.pred + half + f.allowance)
             .max(pred_x + min_change);
         let (lower, upper) = match dir {
             super::Direction::Both => (Some(lower_x), Some(upper_x)),
@@ -1124,7 +1121,7 @@ impl GenericModel {
         } else {
             let f = self.forecast(ts);
             // The shift statistic reads what the evidence reads (see `MONTH_END_ALLOWANCE`).
-            let allowed = Self::allowed(x, f.pred, self.month_end_allowance(ts));
+            let allowed = f.allowed(x);
             let xd = allowed - (f.pred - self.level);
             let noise = self.shift_noise();
             let sh = &mut self.shift;
