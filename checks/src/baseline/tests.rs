@@ -213,6 +213,11 @@ fn alert_times(pts: &[(i64, f64)], out: &[Assessment]) -> Vec<i64> {
         .collect()
 }
 
+/// The times a detector of `kind` at its default params alerts on `pts`.
+fn default_alerts(kind: SeriesKind, pts: &[(i64, f64)]) -> Vec<i64> {
+    alert_times(pts, &run(kind, Params::default_for(kind), pts))
+}
+
 #[test]
 fn freshness_hourly_loads_then_a_five_hour_stall() {
     let start = 1_704_067_200;
@@ -855,12 +860,7 @@ fn a_daily_load_five_hours_late_alerts_before_it_arrives() {
     let late = start + 40 * 86_400 + 5 * HOUR;
     loads.push(late);
     let pts = freshness_points(&loads, 900, late + 2 * HOUR);
-    let out = run(
-        SeriesKind::Freshness,
-        Params::default_for(SeriesKind::Freshness),
-        &pts,
-    );
-    let alerts = alert_times(&pts, &out);
+    let alerts = default_alerts(SeriesKind::Freshness, &pts);
     assert!(
         alerts.iter().any(|&t| t > start + 40 * 86_400 && t < late),
         "the late load was not flagged before it arrived: {alerts:?}"
@@ -1123,12 +1123,7 @@ fn month_end_hours(close: f64, last_days: &[i64], bucket: f64) -> Vec<(i64, f64)
 fn a_first_month_end_close_is_not_a_page_but_a_tripled_bucket_is() {
     let close_day = 1_711_843_200; // 2024-03-31 00:00 UTC
     let quiet = month_end_hours(1.8, &[27], 1.0);
-    let out = run(
-        SeriesKind::Volume,
-        Params::default_for(SeriesKind::Volume),
-        &quiet,
-    );
-    let alerts = alert_times(&quiet, &out);
+    let alerts = default_alerts(SeriesKind::Volume, &quiet);
     assert!(
         !alerts
             .iter()
@@ -1136,13 +1131,8 @@ fn a_first_month_end_close_is_not_a_page_but_a_tripled_bucket_is() {
         "the first month-end or the day after alerted: {alerts:?}"
     );
     let tripled = month_end_hours(1.0, &[], 3.0);
-    let out = run(
-        SeriesKind::Volume,
-        Params::default_for(SeriesKind::Volume),
-        &tripled,
-    );
     let bucket = close_day + 11 * HOUR;
-    let alerts = alert_times(&tripled, &out);
+    let alerts = default_alerts(SeriesKind::Volume, &tripled);
     assert!(alerts.contains(&bucket), "{alerts:?}");
 }
 
@@ -1168,12 +1158,7 @@ fn a_month_end_seen_before_the_season_does_not_page_the_next_ones() {
             (t, v.round())
         })
         .collect();
-    let out = run(
-        SeriesKind::Volume,
-        Params::default_for(SeriesKind::Volume),
-        &pts,
-    );
-    let alerts = alert_times(&pts, &out);
+    let alerts = default_alerts(SeriesKind::Volume, &pts);
     assert!(alerts.is_empty(), "false alarms at {alerts:?}");
 }
 
