@@ -251,13 +251,15 @@ async fn two_processes_send_each_notification_once() {
     };
     assert_eq!(wait_for(monitors.len(), "firing").await, monitors.len());
     // Still failing on later runs: nothing new is told (repeat_interval 1h). The checks pass
-    // once the table is small.
+    // once the table is small. The rows kept leave every learned series where it was (ids 1-50:
+    // min 1, max 50, mean 25.5, no NULLs): on a slow machine a monitor reaches its 20th scan
+    // within the test, and a learned max falling from 50 to 5 is an anomaly of its own, paged.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let conn =
         sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("warehouse.db").display()))
             .await
             .expect("warehouse");
-    sqlx::query("DELETE FROM items WHERE id > 5")
+    sqlx::query("DELETE FROM items WHERE id NOT IN (1, 25, 26, 50)")
         .execute(&conn)
         .await
         .expect("shrink");
