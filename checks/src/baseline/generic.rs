@@ -438,8 +438,7 @@ impl TailHistogram {
         if z <= top.u {
             return p;
         }
-        let excess = top.excess.max(1.0 / SQRT2);
-        p.max(top.n_u / (self.total + TAIL_PRIOR) * (-(z - top.u) / excess).exp())
+        p.max(top.n_u / (self.total + TAIL_PRIOR) * (-(z - top.u) / top.fit_excess()).exp())
     }
 
     /// The band edge of [`TailHistogram::tail_extrapolated`]: the least z at which it is at most
@@ -450,8 +449,8 @@ impl TailHistogram {
         let Some(top) = self.top_points() else {
             return z;
         };
-        let excess = top.excess.max(1.0 / SQRT2);
-        let z_top = top.u + excess * (top.n_u / ((self.total + TAIL_PRIOR) * p.max(1e-300))).ln();
+        let z_top =
+            top.u + top.fit_excess() * (top.n_u / ((self.total + TAIL_PRIOR) * p.max(1e-300))).ln();
         if z_top > top.u {
             z.max(z_top)
         } else {
@@ -529,6 +528,14 @@ struct TopPoints {
     u: f64,
     n_u: f64,
     excess: f64,
+}
+
+impl TopPoints {
+    /// The mean excess of their exponential tail: theirs, at least the Laplace prior's
+    /// `1 / sqrt(2)`. One rule for the tail the evidence reads and the band edge drawn from it.
+    fn fit_excess(&self) -> f64 {
+        self.excess.max(1.0 / SQRT2)
+    }
 }
 
 /// A sustained-deviation statistic: a short exponentially weighted mean of the deseasonalised values
