@@ -1181,3 +1181,51 @@ fn a_null_rate_over_few_rows_keeps_the_false_alarm_target() {
     }
     assert!(pages <= 14 * 8 / 4, "{pages} pages in 112 series-weeks");
 }
+
+/// Streams of messages per 5 minutes (a daily shape, ±25 % noise from bucket to bucket, bursts of
+/// `1 + 2 E` times the rate fading by 0.6 a bucket, as the lab's generator draws them) at half
+/// their rate for six hours, after four weeks of history: the slow shift statistic
+/// (`SLOW_SHIFT_ALPHA`) sees the drop while it lasts. With the short statistic alone (the slow one
+/// set to the short one's rates), 5 of the 8 drops alerted; with both, all 8. The same streams
+/// without the drop stay quiet.
+#[test]
+fn a_stream_at_half_its_rate_for_six_hours_alerts() {
+    let step = 300;
+    let start = 1_704_067_200;
+    let history = 4 * 2016;
+    let drop = 72;
+    let mut caught = 0;
+    let mut quiet_alerts = 0;
+    for seed in 0..8u64 {
+        let mut uniform = uniform_noise(0x9E37_79B9_7F4A_7C15 ^ (seed * 0x2545_F491), 0.5);
+        let mut burst = 1.0f64;
+        let pts: Vec<(i64, f64)> = (0..history + drop + 72)
+            .map(|i| {
+                let t = start + i as i64 * step;
+                if uniform() < 0.01 {
+                    burst = burst.max(1.0 - 2.0 * uniform().ln());
+                }
+                let noise: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                let day = (t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU;
+                let mean = 400.0 * (1.0 + 0.3 * day.sin()) * burst * (0.25 * noise).exp();
+                burst = 1.0 + (burst - 1.0) * 0.6;
+                (t, mean.round())
+            })
+            .collect();
+        let kind = SeriesKind::Volume;
+        let clean = run(kind, Params::default_for(kind), &pts);
+        quiet_alerts += clean[history..].iter().filter(|a| a.anomaly).count();
+        let dropped: Vec<(i64, f64)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, v))| {
+                let inside = (history..history + drop).contains(&i);
+                (t, if inside { (v * 0.5).round() } else { v })
+            })
+            .collect();
+        let out = run(kind, Params::default_for(kind), &dropped);
+        caught += usize::from(out[history..history + drop].iter().any(|a| a.anomaly));
+    }
+    assert!(caught >= 7, "{caught} of 8 six-hour halvings alerted");
+    assert_eq!(quiet_alerts, 0, "the same streams without the drop alerted");
+}
