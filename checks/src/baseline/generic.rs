@@ -45,7 +45,7 @@
 //!   values minus a slow reference level (`ALPHA_REFERENCE`), scaled by its own slowly learned mean
 //!   absolute value (at least the one point noise alone gives it, see `Shift::noise`)
 //!   and read against its own empirical tail, so a moderate shift that no single point
-//!   betrays still accumulates evidence. Once a shift passes `SHIFT_RESET_DECADES` the reference jumps to
+//!   betrays still accumulates evidence. Once a shift passes `SHIFT_RESET_P` the reference jumps to
 //!   it (a CUSUM restart), so the evidence does not linger after the change is confirmed. A second,
 //!   slower statistic (`SLOW_SHIFT_ALPHA` against `SLOW_ALPHA_REFERENCE`, each with its own scale
 //!   and tail) is read beside it for drops that last hours on a series sampled every few minutes.
@@ -180,8 +180,9 @@ const ALPHA_REFERENCE: f64 = 0.01;
 /// 0.578 / 0.606, recall up 0.05-0.10 on each, false alarms per series-week up 0.006-0.017).
 const SLOW_SHIFT_ALPHA: f64 = 0.02;
 const SLOW_ALPHA_REFERENCE: f64 = 0.006;
-/// Shift surprise (decades) at which the reference jumps to the shifted mean.
-const SHIFT_RESET_DECADES: f64 = 5.0;
+/// Tail probability of a shift (five decades of surprise) at which the reference jumps to the
+/// shifted mean; compared as a probability, which spares a logarithm per point and statistic.
+const SHIFT_RESET_P: f64 = 1e-5;
 const SHIFT_MIN_POINTS: usize = 30;
 /// A record counts as `RECORD_WEIGHT * log10(n + 1)` decades on top of the point's own surprise, when
 /// the point is at least `RECORD_MIN_Z` scales from the prediction.
@@ -384,11 +385,25 @@ fn is_last_day_of_month(day: i64) -> bool {
 
 /// Bin of a standardised deviation in the tail histogram (quarter octaves from 0.05).
 fn tail_bin(z: f64) -> usize {
-    if z <= 0.05 {
+    // `floor(4 log2(z / 0.05))` from the binary exponent and three comparisons of the mantissa
+    // with the quarter octaves: no logarithm (six of them a point were 5 % of `tidewatch
+    // detect`'s time). A NaN takes bin 0, as it did.
+    if z.is_nan() || z <= 0.05 {
         return 0;
     }
-    ((4.0 * (z / 0.05).log2()) as usize).min(TAIL_BINS - 1)
+    let bits = (z / 0.05).to_bits();
+    let octave = ((bits >> 52) & 0x7ff) as usize - 1023;
+    let mantissa = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52));
+    let quarter = QUARTER_OCTAVES.iter().filter(|&&q| mantissa >= q).count();
+    (4 * octave + quarter).min(TAIL_BINS - 1)
 }
+
+/// `2^(1/4)`, `2^(1/2)`, `2^(3/4)`: where a mantissa in `[1, 2)` passes a quarter octave.
+const QUARTER_OCTAVES: [f64; 3] = [
+    1.189_207_115_002_721,
+    std::f64::consts::SQRT_2,
+    1.681_792_830_507_429,
+];
 
 /// Empirical distribution of past standardised deviations, forgetting slowly (counts halve once their
 /// total passes `TAIL_MEMORY`), shrunk towards a Laplace tail with the weight of `TAIL_PRIOR` points.
@@ -421,7 +436,11 @@ impl TailHistogram {
     }
 
     fn add(&mut self, z: f64, weight: f64) {
-        let b = tail_bin(z);
+        self.add_to(tail_bin(z), weight);
+    }
+
+    /// Adds `weight` to bin `b`.
+    fn add_to(&mut self, b: usize, weight: f64) {
         self.counts[b] += weight;
         self.top = self.top.max(b + 1);
         self.total += weight;
@@ -433,16 +452,28 @@ impl TailHistogram {
         }
     }
 
+    /// [`TailHistogram::tail`] of `z`, then [`TailHistogram::add`] of `z` at weight 1 (its bin
+    /// found once).
+    fn tail_then_add(&mut self, z: f64) -> f64 {
+        let b = tail_bin(z);
+        let p = if z <= 0.0 { 1.0 } else { self.tail_at(z, b) };
+        self.add_to(b, 1.0);
+        p
+    }
+
     /// `P(Z >= z)`: the share of past deviations in z's bin or above, with the Laplace prior.
     fn tail(&self, z: f64) -> f64 {
         if z <= 0.0 {
             return 1.0;
         }
+        self.tail_at(z, tail_bin(z))
+    }
+
+    /// [`TailHistogram::tail`] of a positive `z` whose bin is `b`.
+    fn tail_at(&self, z: f64, b: usize) -> f64 {
         let laplace = (-SQRT2 * z).exp().min(1.0);
         // The bins from `top` up are zero; leaving them out of the sum changes no bit of the result.
-        let above: f64 = self.counts[tail_bin(z).min(self.top)..self.top]
-            .iter()
-            .sum();
+        let above: f64 = self.counts[b.min(self.top)..self.top].iter().sum();
         ((above + TAIL_PRIOR * laplace) / (self.total + TAIL_PRIOR)).min(1.0)
     }
 
@@ -607,8 +638,7 @@ impl Shift {
         if scored && self.scale > 0.0 {
             let u = d / self.scale.max(noise);
             // Like a CUSUM after an alarm: a confirmed shift becomes the new reference.
-            reset = -self.tail.tail(u).max(1e-300).log10() > SHIFT_RESET_DECADES;
-            self.tail.add(u, 1.0);
+            reset = self.tail.tail_then_add(u) < SHIFT_RESET_P;
         }
         let a_sc = (1.0 / n as f64).max(SHIFT_ALPHA_SCALE * self.alpha / SHIFT_ALPHA);
         let dc = if self.scale > 0.0 {
@@ -966,6 +996,9 @@ impl GenericModel {
         }
         let point_decades = -point.max(1e-300).log10();
         let mut decades = point_decades;
+        // The tail probability `decades` was read from: a shift's is compared with it before its
+        // logarithm is taken (the same order, one logarithm fewer on most points).
+        let mut p_best = point.max(1e-300);
         let mut evidence = super::Evidence::Point;
         // Sustained shift: the short mean of deseasonalised values against the slow reference.
         for sh in &self.shifts {
@@ -974,20 +1007,25 @@ impl GenericModel {
             }
             let m = sh.mean + sh.alpha * (y - (f.pred - self.level) - sh.mean);
             let d = dir.signed(m - sh.reference);
+            if d <= 0.0 {
+                continue;
+            }
+            let scale = sh.scale.max(sh.noise(self.base_scale()));
+            let p = sh.tail.tail(d / scale).max(1e-300);
+            if p >= p_best {
+                continue;
+            }
             // In the series' unit the shift is a change of the prediction: read at the level
             // (the mean of `ln(1 + x)` over busy and empty hours, a few rows for a business-hours
             // volume) a 40 % drop of a thousand rows an hour was a change of a few rows, under
             // the minimum change, and the shift evidence never counted.
             let d_x = dir.signed(self.in_unit(f.pred + (m - sh.reference)) - pred_x);
-            if d_x >= min_change && d > 0.0 {
-                let scale = sh.scale.max(sh.noise(self.base_scale()));
-                let shift = -sh.tail.tail(d / scale).max(1e-300).log10();
-                if shift > decades {
-                    decades = shift;
-                    evidence = super::Evidence::Shift {
-                        up: m > sh.reference,
-                    };
-                }
+            if d_x >= min_change {
+                p_best = p;
+                decades = -p.log10();
+                evidence = super::Evidence::Shift {
+                    up: m > sh.reference,
+                };
             }
         }
         // Novelty: a value beyond everything seen before (a record among n + 1 exchangeable points has
@@ -1099,7 +1137,7 @@ impl GenericModel {
     pub fn observe_excluded(&mut self, ts: i64, x: f64) {
         let decades = self.evaluate(ts, x).1;
         let x = self.in_model(x);
-        self.calibrate(ts, x, decades);
+        self.calibrate(ts, x >= self.forecast(ts).pred, decades);
         if self.n > 0 && !self.is_learning() && self.mad == 0.0 {
             // A series constant so far has no scale: without one, every held-back deviation (a
             // duplicate rate's first stray values) would be measured in an infinitesimal unit and
@@ -1130,11 +1168,11 @@ impl GenericModel {
         }
     }
 
-    /// The calibration's and the surprise peak's share of learning a point (`x` in model units).
-    fn calibrate(&mut self, ts: i64, x: f64, decades: f64) {
+    /// The calibration's and the surprise peak's share of learning a point, `up` when it lies
+    /// at or above the prediction.
+    fn calibrate(&mut self, ts: i64, up: bool, decades: f64) {
         if !self.is_learning() {
             let first = *self.first_scored.get_or_insert(ts);
-            let up = x >= self.forecast(ts).pred;
             let level = self.alert_decades();
             let (mine, other) = if up {
                 (&mut self.cal_up, &mut self.cal_down)
@@ -1160,7 +1198,10 @@ impl GenericModel {
         let cal = self.params.calendar;
         let offset = self.offsets.update(&cal, ts);
         let local = cal.seasonal_seconds(ts, offset);
-        self.calibrate(ts, x, decades);
+        // One forecast for the calibration and the rest of the point's learning (nothing the
+        // forecast reads moves in between).
+        let forecast = (self.n > 0).then(|| self.forecast(ts));
+        self.calibrate(ts, forecast.as_ref().is_some_and(|f| x >= f.pred), decades);
         if let Some(last) = self.last_ts {
             let step_before = self.step;
             let d = (ts - last) as f64;
@@ -1179,14 +1220,7 @@ impl GenericModel {
         }
         self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
 
-        if self.n == 0 {
-            self.level = x;
-            for sh in &mut self.shifts {
-                sh.reference = x;
-                sh.mean = x;
-            }
-        } else {
-            let f = self.forecast(ts);
+        if let Some(f) = forecast {
             // The shift statistic reads what the evidence reads (see `MONTH_END_ALLOWANCE`).
             let allowed = f.allowed(x);
             let xd = allowed - (f.pred - self.level);
@@ -1271,6 +1305,12 @@ impl GenericModel {
                 (1.0 / self.n as f64).max(ALPHA_MEAN_ABS)
             };
             self.mean_abs += a_mean * (r.abs() - self.mean_abs);
+        } else {
+            self.level = x;
+            for sh in &mut self.shifts {
+                sh.reference = x;
+                sh.mean = x;
+            }
         }
         self.n += 1;
         self.lo = self.lo.min(x);
@@ -1787,6 +1827,30 @@ impl HourlyMeans {
 #[cfg(test)]
 mod tail_tests {
     use super::*;
+
+    /// `tail_bin` is `floor(4 log2(z / 0.05))`, computed without a logarithm: the same bin as
+    /// the logarithm gives, away from the quarter octaves' edges (where the two roundings may
+    /// disagree by one ulp of z).
+    #[test]
+    fn tail_bin_is_the_quarter_octave() {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let z = 0.05 * 2f64.powf((s % 1_000_000) as f64 / 1_000_000.0 * 30.0);
+            let by_log = ((4.0 * (z / 0.05).log2()) as usize).min(TAIL_BINS - 1);
+            let near_edge = [by_log, by_log + 1]
+                .iter()
+                .any(|&b| ((z - 0.05 * 2f64.powf(b as f64 / 4.0)) / z).abs() < 1e-12);
+            assert!(tail_bin(z) == by_log || near_edge, "z {z}");
+        }
+        assert_eq!(tail_bin(0.05), 0);
+        assert_eq!(tail_bin(f64::NAN), 0);
+        assert_eq!(tail_bin(0.1), 4);
+        assert_eq!(tail_bin(f64::INFINITY), TAIL_BINS - 1);
+        assert_eq!(tail_bin(1e300), TAIL_BINS - 1);
+    }
 
     /// `TailHistogram::z_for` bisects on the prior, which must not increase from bin to bin.
     #[test]
