@@ -1156,13 +1156,16 @@ impl GenericModel {
     pub fn observe_excluded(&mut self, ts: i64, x: f64) {
         let decades = self.evaluate(ts, x).1;
         let x = self.in_model(x);
-        self.calibrate(ts, x >= self.forecast(ts).pred, decades);
+        // The prediction for the calibration's side and the scale floor's residual below; the
+        // band's scale (`sigma`) is read again after that floor has learned.
+        let pred = self.forecast(ts).pred;
+        self.calibrate(ts, x >= pred, decades);
         if self.n > 0 && !self.is_learning() && self.mad == 0.0 {
             // A series constant so far has no scale: without one, every held-back deviation (a
             // duplicate rate's first stray values) would be measured in an infinitesimal unit and
             // alert, never to be learned. The slow floor of the scale learns it instead (tune
             // seeds 1-20: duplicate rate F1 0.528 -> 0.588; NAB has no constant stretch, unchanged).
-            let r = (x - self.forecast(ts).pred).abs();
+            let r = (x - pred).abs();
             let a_mean = (1.0 / self.n as f64).max(ALPHA_MEAN_ABS);
             self.mean_abs += a_mean * (r - self.mean_abs);
         }
