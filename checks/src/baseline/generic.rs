@@ -913,7 +913,7 @@ impl GenericModel {
         let tiny = 1e-12 * (1.0 + pred.abs());
         Forecast {
             pred,
-            sigma: (1.2533 * self.base_scale() * factor).max(tiny),
+            sigma: (self.base_sigma() * factor).max(tiny),
             allowance,
         }
     }
@@ -926,6 +926,12 @@ impl GenericModel {
     /// The residual scale before a seasonal bin's factor.
     fn base_scale(&self) -> f64 {
         self.mad.max(SCALE_FLOOR * self.mean_abs)
+    }
+
+    /// The sigma of [`GenericModel::base_scale`] (a mean absolute residual of a Laplace-like
+    /// noise), before a seasonal bin's factor.
+    fn base_sigma(&self) -> f64 {
+        1.2533 * self.base_scale()
     }
 
     /// Scales by which a value must pass the range seen so far to count as a record: the mean
@@ -1564,16 +1570,19 @@ impl GenericModel {
             .collect()
     }
 
-    /// Forgets the remembered calibration episodes that the weekday offsets `weekdays` (being
+    /// Forgets the remembered calibration episodes that the season's weekday offsets (just
     /// learned) explain: those on a local weekday whose offset moves the prediction towards the
     /// episode's side by at least `EXPLAINED_EPISODE` sigmas. A count series' first weekend,
     /// before the model knew weekends, is a misfit the weekday offsets remove, not a false alarm
     /// the model will go on making; remembered, it held that side back for eight weeks.
-    fn forget_explained(&mut self, weekdays: &[f64]) {
-        if weekdays.len() != 7 {
+    fn forget_explained(&mut self) {
+        let edge = EXPLAINED_EPISODE * self.base_sigma();
+        let Some(weekdays) = self.season.as_ref().map(|s| &s.weekdays) else {
+            return;
+        };
+        if weekdays.is_empty() {
             return;
         }
-        let edge = EXPLAINED_EPISODE * 1.2533 * self.base_scale();
         let cal = self.params.calendar;
         let offsets = &self.offsets;
         let offset = |ts: i64| weekdays[weekday(cal.seasonal_seconds(ts, offsets.get(&cal, ts)))];
@@ -1610,10 +1619,10 @@ impl GenericModel {
         if recent > 0 {
             self.level -= shift / recent as f64;
         }
-        self.forget_explained(&weekdays);
         if let Some(s) = self.season.as_mut() {
             s.weekdays = weekdays;
         }
+        self.forget_explained();
     }
 
     fn start_season(&mut self, period: i64, lag: usize, prefix: &[f64], scratch: &mut Vec<f64>) {
@@ -1717,9 +1726,8 @@ impl GenericModel {
         if recent > 0 {
             self.mad = abs_sum / recent as f64;
         }
-        let weekdays = season.weekdays.clone();
         self.season = Some(season);
-        self.forget_explained(&weekdays);
+        self.forget_explained();
     }
 }
 
