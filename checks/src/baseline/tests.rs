@@ -693,8 +693,10 @@ fn a_weak_daily_shape_under_heavy_noise_is_found_in_hourly_means() {
 /// Messages per 5 minutes under bursts (a multiplier `1 + 2 E`, `E` exponential, starting in one
 /// bucket of a hundred and fading by 0.6 a bucket): the largest deviations lie far apart, so a
 /// burst half again as large as the largest seen is what such a stream does now and then. It is
-/// read on the tail (0.77 here) and does not get a record's evidence on top (0.85 before). On the
-/// same stream without bursts, the same step past the largest value is a record (0.81).
+/// read on the tail of the deviations above the prediction, extrapolated from the largest of them
+/// (0.62 here; 0.77 on one tail for both sides, with the Laplace prior beyond the largest), and
+/// does not get a record's evidence on top (0.85 before that). On the same stream without
+/// bursts, the same step past the largest value is a record and alerts (0.79; 0.81 on one tail).
 #[test]
 fn a_bursty_stream_s_next_largest_burst_is_not_a_record() {
     let step = 300;
@@ -715,14 +717,17 @@ fn a_bursty_stream_s_next_largest_burst_is_not_a_record() {
             max = max.max(v);
             d.learn(t(i), v);
         }
-        d.assess(t(n), 1.5 * max).score
+        d.assess(t(n), 1.5 * max)
     };
     let bursty = score_past_max(true);
-    assert!(bursty < 0.8, "a burst 1.5 times the largest: {bursty}");
+    assert!(
+        !bursty.anomaly && bursty.score < 0.7,
+        "a burst 1.5 times the largest: {bursty:?}"
+    );
     let quiet = score_past_max(false);
     assert!(
-        quiet > 0.8,
-        "1.5 times the largest of a quiet stream: {quiet}"
+        quiet.anomaly && quiet.score > 0.75,
+        "1.5 times the largest of a quiet stream: {quiet:?}"
     );
 }
 
@@ -1024,7 +1029,10 @@ fn a_min_change_shows_as_written() {
 /// shape plus a weekday offset cannot fit it (a weekend hour and a night hour are both zero, a
 /// weekday's day hours are not), so the model takes the weekly season, and an hour at 15 % of its
 /// volume on a Tuesday morning is outside the band. On the daily model the band of that hour ran
-/// from 8 to 95,000 rows.
+/// from 8 to 95,000 rows. The two closed workdays are learned here as normal hours (no monitor
+/// held them back), so the lower side's own tail has seen empty business hours (see
+/// `SideTails`), and its calibration remembers them: the verdict asks for a deeper drop than
+/// the band's edge, 5 % of the volume (15 % alerted while one tail served both sides).
 #[test]
 fn a_workday_only_volume_gets_a_weekly_season() {
     let mut normal = normal_noise(0x2545_F491_4F6C_DD1D);
@@ -1050,8 +1058,9 @@ fn a_workday_only_volume_gets_a_weekly_season() {
     // Tuesday 10:00 of the next week.
     let t = start + (weeks * 7 + 1) * 24 * HOUR + 10 * HOUR;
     let a = d.assess(t, 150.0);
-    assert!(a.anomaly, "{a:?}");
     assert!(a.lower.is_some_and(|l| l > 150.0), "{a:?}");
+    let a = d.assess(t, 50.0);
+    assert!(a.anomaly, "{a:?}");
     assert!(!d.assess(t, 1000.0).anomaly);
 }
 
