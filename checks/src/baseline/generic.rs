@@ -471,6 +471,11 @@ impl TailHistogram {
         self.counts[b] += weight;
         self.top = self.top.max(b + 1);
         self.total += weight;
+        self.forget_if_full();
+    }
+
+    /// Halves every count once the total passes `TAIL_MEMORY` (the histogram forgets slowly).
+    fn forget_if_full(&mut self) {
         if self.total > TAIL_MEMORY {
             for c in self.counts.iter_mut() {
                 *c *= 0.5;
@@ -490,12 +495,7 @@ impl TailHistogram {
             self.top = self.top.max(b + 1);
         }
         self.total += 1.0;
-        if self.total > TAIL_MEMORY {
-            for c in self.counts.iter_mut() {
-                *c *= 0.5;
-            }
-            self.total *= 0.5;
-        }
+        self.forget_if_full();
     }
 
     /// [`TailHistogram::tail`] of `z`, then [`TailHistogram::add`] of `z` at weight 1 (its bin
@@ -1089,10 +1089,11 @@ impl GenericModel {
             Some(sides) => sides.side(below),
             None => &self.tail,
         };
+        let own = point_tail(residual < 0.0);
         let mut point = if extrapolated {
-            point_tail(residual < 0.0).tail_extrapolated(z)
+            own.tail_extrapolated(z)
         } else {
-            point_tail(residual < 0.0).tail(z)
+            own.tail(z)
         };
         if dev_x < min_change || dev == 0.0 {
             point = 1.0;
