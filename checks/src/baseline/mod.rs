@@ -475,6 +475,14 @@ impl Detector {
         }
     }
 
+    /// Whether the points learned from now on belong to a lasting run (see
+    /// [`GenericModel::set_adapting`]); the freshness model has no calibration to tell.
+    pub fn set_adapting(&mut self, on: bool) {
+        if let Detector::Generic(m) = self {
+            m.set_adapting(on);
+        }
+    }
+
     /// Whether the detector is still in its learning period.
     pub fn is_learning(&self) -> bool {
         match self {
@@ -510,7 +518,8 @@ pub struct ReplayPoint {
 /// for a backfilled point without one the detector's own online verdict), except when a user marked
 /// it expected, or when it belongs to a run of at least `params.adapt_after` excluded points in a
 /// row: a lasting change the band must follow. Such a run is learned in order once it reaches that
-/// length, and every later point of it as it comes.
+/// length, and every later point of it as it comes; it is no episode of the false-alarm
+/// calibration (see [`GenericModel::set_adapting`]).
 ///
 /// [`replay`] (a scan) and `tidewatch detect` and the lab (a stream) both run this, so `detect` says
 /// exactly what a monitor fed the same points would have said.
@@ -593,6 +602,7 @@ impl Online {
         }
         self.pending.clear();
         self.lasting = false;
+        self.detector.set_adapting(false);
     }
 
     /// An excluded point waits; a run reaching `adapt_after` is learned in order, and lasts.
@@ -600,6 +610,7 @@ impl Online {
         self.pending.push((ts, value));
         if self.pending.len() >= self.adapt_after {
             self.lasting = true;
+            self.detector.set_adapting(true);
             for (ts, v) in self.pending.drain(..) {
                 self.detector.learn(ts, v);
             }
