@@ -1194,14 +1194,17 @@ mod tests {
         let alerted = s
             .incidents
             .iter()
-            .filter(|&&(a, b)| {
-                s.points
-                    .iter()
-                    .zip(&flags)
-                    .any(|(&(t, _), &f)| f && t >= a && t <= b + DAY)
-            })
+            .filter(|&&incident| alerted_on(&s, &flags, incident))
             .count();
         assert!(alerted >= 2, "{alerted} of 3 decays alerted");
+    }
+
+    /// Whether `flags` raise an alert during `incident` or within a day after its end.
+    fn alerted_on(s: &Series, flags: &[bool], (a, b): (i64, i64)) -> bool {
+        s.points
+            .iter()
+            .zip(flags)
+            .any(|(&(t, _), &f)| f && t >= a && t <= b + DAY)
     }
 
     #[test]
@@ -1216,14 +1219,8 @@ mod tests {
             .find(|s| s.name == "stream_rate/UTC/5m" && s.incidents.len() == 2)
             .expect("seed 2 has a UTC 5-minute stream with two incidents");
         let flags = Ours { local: true }.flags(&s);
-        let alerted = |&(a, b): &(i64, i64)| {
-            s.points
-                .iter()
-                .zip(&flags)
-                .any(|(&(t, _), &f)| f && t >= a && t <= b + DAY)
-        };
-        assert!(alerted(&s.incidents[0]), "the outage alerts");
-        assert!(alerted(&s.incidents[1]), "the halving alerts");
+        assert!(alerted_on(&s, &flags, s.incidents[0]), "the outage alerts");
+        assert!(alerted_on(&s, &flags, s.incidents[1]), "the halving alerts");
     }
 
     #[test]
