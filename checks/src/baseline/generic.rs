@@ -108,7 +108,11 @@ const MONTH_END_ALLOWANCE: f64 = std::f64::consts::LN_2;
 const GAMMA_SCALE: f64 = 0.1;
 /// Learning rate of a weekday's offset (see `Season::weekdays`), per point of that weekday: a
 /// memory of about a hundred points of it (four weeks of an hourly series). Chosen before measuring;
-/// tune seeds 1-20 suite F1 0.667 at 0 and at 0.03, 0.671 at 0.01.
+/// tune seeds 1-20 suite F1 0.667 at 0 and at 0.03, 0.671 at 0.01. Per point, not per day: a
+/// rate per day of the weekday (as the bins' `GAMMA_SEASON` is per visit; 0.01 a point is 0.21 a
+/// day hourly, 0.62 at 15 minutes, 0.94 at 5) measured no better on the tune seeds 1-20 / 21-60 /
+/// 61-100 (0.866 / 0.847 / 0.823 per point): 0.21 a day 0.856 / 0.837 / 0.803, 0.4 0.870 /
+/// 0.838 / 0.817, 0.6 0.855 / 0.840 / 0.820, 0.9 0.872 / 0.841 / 0.823.
 const GAMMA_WEEKDAY: f64 = 0.01;
 const BIN_SCALE_MAX: f64 = 8.0;
 /// Autocorrelation of absolute detrended values above which a series without a seasonal level gets
@@ -211,7 +215,8 @@ const RECORD_MIN_Z: f64 = 2.5;
 /// 0.819; 0.25: 0.866 / 0.847 / 0.823; 0.5: 0.866 / 0.847 / 0.823; 1: 0.866 / 0.845 / 0.823
 /// (flat from a quarter to one sigma). Counting bin and weekday together: 0.865 / 0.846 / 0.824
 /// at 0.5, 0.867 / 0.845 / 0.824 at 1, no better, so the weekday is left out. NAB dev 5x3 CV
-/// unchanged (62.6 / 61.6 / 52.3).
+/// unchanged (62.6 / 61.6 / 52.3). `RECORD_WEIGHT` re-swept with it: 1.25 0.856 / 0.842 / 0.816,
+/// 2 0.859 / 0.841 / 0.825; 1.5 stays.
 const RECORD_PHASE: f64 = 0.5;
 /// A record counts only when the value passes the previous one by at least this many scales: a value
 /// just past the lowest or highest yet is what a seasonal series does at its quietest or busiest
