@@ -1247,6 +1247,31 @@ mod tests {
     }
 
     #[test]
+    fn a_null_rate_s_drift_is_taken_into_its_shift_reference() {
+        // Tune seed 22: a Berlin null rate without incidents paged twice (02-24, 03-29) on its
+        // short shift statistic, whose reference (about 100 hourly points) lagged the rate's slow
+        // wander. A count's or share's reference takes about 40 points now
+        // (`OBSERVED_ALPHA_REFERENCE`; without it, this test fails).
+        let s = tune_series(22, "null_rate/Europe/Berlin", 0);
+        let flags = Ours { local: true }.flags(&s);
+        let figures = crate::synthetic::evaluate(&s, &flags);
+        assert_eq!(figures.false_alerts, 0, "a clean null rate alerted");
+        // Tune seed 17: a London null rate's two-day incident still alerts, and its false
+        // alarm of 11-04 is gone.
+        let s = tune_series(17, "null_rate/Europe/London", 1);
+        let flags = Ours { local: true }.flags(&s);
+        assert!(
+            alerted_on(&s, &flags, s.incidents[0]),
+            "the incident alerts"
+        );
+        let figures = crate::synthetic::evaluate(&s, &flags);
+        assert_eq!(
+            figures.false_alerts, 0,
+            "the null rate alerted outside its incident"
+        );
+    }
+
+    #[test]
     fn a_daily_2am_loader_follows_local_time_across_dst() {
         let cal = Calendar {
             tz: "Europe/Berlin".parse().unwrap(),
