@@ -1185,8 +1185,7 @@ mod tests {
         // the calibration, it held the down side's bar at 10-13 decades for eight weeks and all
         // three decays (to 30 % over one to two days) went unalerted. The weekday offsets
         // explain that Saturday, so the calibration forgets it once they are learned.
-        let s = tune_series(79, "volume_hourly/America/New_York", 3);
-        let flags = Ours { local: true }.flags(&s);
+        let (s, flags) = tune_run(79, "volume_hourly/America/New_York", 3);
         let alerted = s
             .incidents
             .iter()
@@ -1195,12 +1194,20 @@ mod tests {
         assert!(alerted >= 2, "{alerted} of 3 decays alerted");
     }
 
-    /// The series `name` of tune seed `seed` (ten weeks) with `incidents` incidents.
-    fn tune_series(seed: u64, name: &str, incidents: usize) -> Series {
-        generate(seed, 10)
+    /// The series `name` of tune seed `seed` (ten weeks) with `incidents` incidents, and the
+    /// alert flags tidewatch (local calendar) raises on it.
+    fn tune_run(seed: u64, name: &str, incidents: usize) -> (Series, Vec<bool>) {
+        let s = generate(seed, 10)
             .into_iter()
             .find(|s| s.name == name && s.incidents.len() == incidents)
-            .unwrap_or_else(|| panic!("seed {seed} has no {name} with {incidents} incidents"))
+            .unwrap_or_else(|| panic!("seed {seed} has no {name} with {incidents} incidents"));
+        let flags = Ours { local: true }.flags(&s);
+        (s, flags)
+    }
+
+    /// Alert episodes after the warm-up outside every incident, as the suite counts them.
+    fn false_alerts(s: &Series, flags: &[bool]) -> usize {
+        crate::synthetic::evaluate(s, flags).false_alerts
     }
 
     /// Whether `flags` raise an alert during `incident` or within a day after its end.
@@ -1218,8 +1225,7 @@ mod tests {
         // by the false-alarm calibration as a down episode, it held the down side's bar above the
         // halving a month later (six hours at half the messages), which went unalerted. A lasting
         // run is no episode of the calibration now (without that, this test fails).
-        let s = tune_series(2, "stream_rate/UTC/5m", 2);
-        let flags = Ours { local: true }.flags(&s);
+        let (s, flags) = tune_run(2, "stream_rate/UTC/5m", 2);
         assert!(alerted_on(&s, &flags, s.incidents[0]), "the outage alerts");
         assert!(alerted_on(&s, &flags, s.incidents[1]), "the halving alerts");
     }
@@ -1231,17 +1237,15 @@ mod tests {
         // among all the points seen (thousands), each was a 5-decade surprise on top of its own,
         // and two paged (10-21, 11-28). Only the busiest hours' points had the chance to set such
         // a high, and among those the bursts are no news (without that, this test fails).
-        let s = tune_series(11, "stream_rate/Europe/London/5m", 0);
-        let flags = Ours { local: true }.flags(&s);
-        let figures = crate::synthetic::evaluate(&s, &flags);
+        let (s, flags) = tune_run(11, "stream_rate/Europe/London/5m", 0);
         assert_eq!(
-            figures.false_alerts, 0,
+            false_alerts(&s, &flags),
+            0,
             "a clean stream alerted after its warm-up"
         );
         // Tune seed 42: with the early records of a 15-minute stream counted among its peak hours
         // the down side's bar stays low enough for its six-hour halving to alert.
-        let s = tune_series(42, "stream_rate/America/New_York/15m", 2);
-        let flags = Ours { local: true }.flags(&s);
+        let (s, flags) = tune_run(42, "stream_rate/America/New_York/15m", 2);
         assert!(alerted_on(&s, &flags, s.incidents[0]), "the halving alerts");
         assert!(alerted_on(&s, &flags, s.incidents[1]), "the outage alerts");
     }
@@ -1252,21 +1256,18 @@ mod tests {
         // short shift statistic, whose reference (about 100 hourly points) lagged the rate's slow
         // wander. A count's or share's reference takes about 40 points now
         // (`OBSERVED_ALPHA_REFERENCE`; without it, this test fails).
-        let s = tune_series(22, "null_rate/Europe/Berlin", 0);
-        let flags = Ours { local: true }.flags(&s);
-        let figures = crate::synthetic::evaluate(&s, &flags);
-        assert_eq!(figures.false_alerts, 0, "a clean null rate alerted");
+        let (s, flags) = tune_run(22, "null_rate/Europe/Berlin", 0);
+        assert_eq!(false_alerts(&s, &flags), 0, "a clean null rate alerted");
         // Tune seed 17: a London null rate's two-day incident still alerts, and its false
         // alarm of 11-04 is gone.
-        let s = tune_series(17, "null_rate/Europe/London", 1);
-        let flags = Ours { local: true }.flags(&s);
+        let (s, flags) = tune_run(17, "null_rate/Europe/London", 1);
         assert!(
             alerted_on(&s, &flags, s.incidents[0]),
             "the incident alerts"
         );
-        let figures = crate::synthetic::evaluate(&s, &flags);
         assert_eq!(
-            figures.false_alerts, 0,
+            false_alerts(&s, &flags),
+            0,
             "the null rate alerted outside its incident"
         );
     }

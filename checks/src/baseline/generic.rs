@@ -1263,11 +1263,12 @@ impl GenericModel {
             && z >= RECORD_MIN_Z
             && dir.signed(beyond) > self.record_gap() * f.sigma
         {
-            let chances = self.record_chances(ts, beyond > 0.0, f.sigma);
-            let record = RECORD_WEIGHT * (chances + 1.0).log10() + point_decades;
+            let up = beyond > 0.0;
+            let record = RECORD_WEIGHT * (self.record_chances(ts, up, f.sigma) + 1.0).log10()
+                + point_decades;
             if record > decades {
                 decades = record;
-                evidence = super::Evidence::Record { up: beyond > 0.0 };
+                evidence = super::Evidence::Record { up };
             }
         }
         // Within an episode only evidence stronger than its (decaying) peak is news.
